@@ -1,0 +1,116 @@
+# topowire - top-level build. `make` builds the programs, `make test` runs every
+# suite (plain and under ASan+UBSan), `make demo` runs the local demo cluster,
+# `make bench` the benchmarks. Missing Debian packages are installed by
+# mk/deps.sh; on other distributions it prints what to install.
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CC       ?= cc
+PKGS     := libcurl libcjson openssl libmicrohttpd yaml-0.1
+TESTPKGS := cmocka
+
+# SAN=1 builds everything again under AddressSanitizer + UBSan in build/asan.
+ifeq ($(SAN),1)
+OBJDIR   ?= build/asan
+BINDIR   ?= build/asan/bin
+OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDSAN    := -fsanitize=address,undefined
+else
+OBJDIR   ?= build/obj
+BINDIR   ?= bin
+OPTFLAGS ?= -O2 -g
+LDSAN    :=
+endif
+TESTDIR  := $(OBJDIR)/tests
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wno-format-nonliteral
+CPPFLAGS += -Iinclude -Itests/unit -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"'
+CFLAGS   += -std=c11 $(WARN) $(OPTFLAGS) -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+TESTLIBS := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
+
+LIB_SRC     := $(wildcard lib/*.c)
+INIT_SRC    := $(filter-out initcontainer/main.c,$(wildcard initcontainer/*.c))
+HOOK_SRC    := $(filter-out webhook/main.c,$(wildcard webhook/*.c))
+STANDIN_SRC := $(wildcard tests/standin/*.c)
+SUPPORT_SRC := $(wildcard tests/unit/support/*.c)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
+
+LIB_A     := $(OBJDIR)/libtopowire.a
+INIT_A    := $(OBJDIR)/libinit.a
+HOOK_A    := $(OBJDIR)/libwebhook.a
+SUPPORT_A := $(OBJDIR)/libtestsupport.a
+PROGS     := $(BINDIR)/topowire-init $(if $(wildcard webhook/main.c),$(BINDIR)/topowire-webhook)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(TESTDIR)/%,$(UNIT_SRC))
+STANDIN   := $(if $(STANDIN_SRC),$(TESTDIR)/topowire-standin)
+
+.PHONY: all deps test check-build demo bench clean lint fuzz soak image
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory programs
+
+programs: $(PROGS)
+
+# Everything the test suites run: programs, unit tests, stand-in servers.
+check-build: $(PROGS) $(UNIT_BINS) $(STANDIN)
+
+deps:
+	@mk/deps.sh build
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB_A): $(call obj,$(LIB_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(INIT_A): $(call obj,$(INIT_SRC)) | $(LIB_A)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(HOOK_A): $(call obj,$(HOOK_SRC)) | $(LIB_A)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SUPPORT_A): $(call obj,$(SUPPORT_SRC)) | $(LIB_A)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BINDIR)/topowire-init: $(call obj,initcontainer/main.c) $(INIT_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/topowire-webhook: $(call obj,webhook/main.c) $(HOOK_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+$(TESTDIR)/test_%: $(call obj,tests/unit/test_%.c) $(SUPPORT_A) $(INIT_A) $(HOOK_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(TESTLIBS)
+
+$(TESTDIR)/topowire-standin: $(call obj,$(STANDIN_SRC)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+# The whole suite: plain build, then the same under ASan+UBSan, then lint;
+# ends with one line "N passed, N failed".
+test:
+	@mk/deps.sh test
+	@tests/run-all.sh
+
+demo: all
+	@mk/deps.sh test
+	@tests/demo.sh
+
+bench:
+	@mk/deps.sh bench
+	@bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

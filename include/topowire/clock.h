@@ -1,0 +1,19 @@
+/* clock.h - monotonic time and absolute deadlines in milliseconds. */
+#ifndef TOPOWIRE_CLOCK_H
+#define TOPOWIRE_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds on the monotonic clock. Cannot fail. */
+uint64_t tw_now_ms(void);
+
+/* Returns an absolute deadline timeout_ms from now. */
+uint64_t tw_deadline_in(long timeout_ms);
+
+/* Milliseconds left until deadline, 0 once it has passed. */
+long tw_remaining_ms(uint64_t deadline);
+
+/* Sleeps ms milliseconds, but never past deadline. */
+void tw_sleep_ms(long ms, uint64_t deadline);
+
+#endif

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# mk/deps.sh GROUP... - make sure the Debian packages a step needs are installed.
+# Groups: build (compile), test (make test, make demo), bench (make bench),
+# image (make image), fuzz (make fuzz). On Debian/Ubuntu missing packages are
+# installed with apt-get (as root, or through sudo) and named first; elsewhere
+# the script names the packages and stops.
+set -euo pipefail
+
+build_pkgs="gcc make pkg-config libc6-dev libcurl4-openssl-dev libcjson-dev libssl-dev
+ libmicrohttpd-dev libyaml-dev"
+test_pkgs="libcmocka-dev openssl curl jq valgrind python3 kubectl|kubernetes-client"
+bench_pkgs="hyperfine time wrk nginx-light curl jq"
+image_pkgs="buildah podman runc skopeo"
+fuzz_pkgs="clang libclang-rt-14-dev"
+
+want=""
+for g in "$@"; do
+    case "$g" in
+    build) want="$want $build_pkgs" ;;
+    test) want="$want $build_pkgs $test_pkgs $fuzz_pkgs" ;;
+    bench) want="$want $build_pkgs $test_pkgs $bench_pkgs" ;;
+    image) want="$want $build_pkgs $image_pkgs" ;;
+    fuzz) want="$want $build_pkgs $fuzz_pkgs" ;;
+    *) echo "mk/deps.sh: unknown group '$g'" >&2; exit 2 ;;
+    esac
+done
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+missing=""
+for spec in $want; do
+    ok=0
+    # "a|b": either package satisfies the need; the first is installed when neither is.
+    IFS='|' read -r -a alts <<<"$spec"
+    for p in "${alts[@]}"; do
+        if installed "$p"; then ok=1; break; fi
+    done
+    case "$spec" in kubectl*) command -v kubectl >/dev/null 2>&1 && ok=1 ;; esac
+    if [ $ok = 0 ]; then
+        case " $missing " in *" ${alts[-1]} "*) ;; *) missing="$missing ${alts[-1]}" ;; esac
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+    cat >&2 <<MSG
+topowire needs these packages (Debian names):$missing
+On Fedora/RHEL: gcc make pkgconf libcurl-devel cjson-devel openssl-devel libmicrohttpd-devel
+  libyaml-devel libcmocka-devel jq valgrind kubectl
+On Alpine: build-base pkgconf curl-dev cjson-dev openssl-dev libmicrohttpd-dev yaml-dev
+  cmocka-dev jq valgrind kubectl
+Install them and run make again.
+MSG
+    exit 1
+fi
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+        echo "topowire: missing packages:$missing - run as root or install them: apt-get install$missing" >&2
+        exit 1
+    fi
+fi
+echo "topowire: installing Debian packages:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# The package lists may be absent on a fresh machine; refresh them once.
+$sudo apt-get update -qq >/dev/null 2>&1 || echo "topowire: apt-get update failed; trying the install anyway" >&2
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+echo "topowire: installed:$missing" >&2

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# tests/run-all.sh - what `make test` runs: build and run every suite plainly,
+# then again under ASan+UBSan, then the static checks; print one summary line
+# "N passed, N failed" at the end and exit non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+export TW_RESULTS="$results"
+
+build_failed=0
+run_variant() { # name, make args...
+    local name=$1; shift
+    echo "== build ($name)"
+    if ! make --no-print-directory -j"$jobs" "$@" check-build >"$results/build-$name.log" 2>&1; then
+        cat "$results/build-$name.log"
+        echo "not ok - build ($name)"
+        echo "0 1" >"$results/count-build-$name"
+        build_failed=1
+        return
+    fi
+    echo "ok - build ($name)"
+    echo "1 0" >"$results/count-build-$name"
+    tests/run-suite.sh "$name" "$@"
+}
+
+run_variant plain
+run_variant asan SAN=1
+if [ -x tests/lint.sh ]; then
+    tests/lint.sh
+fi
+
+passed=0; failed=0
+for f in "$results"/count-*; do
+    read -r p fl <"$f"
+    passed=$((passed + p)); failed=$((failed + fl))
+done
+if [ "$failed" -gt 0 ]; then
+    echo "failures:"
+    cat "$results"/failures-* 2>/dev/null | sed 's/^/  /'
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$build_failed" -eq 0 ]
