@@ -1,68 +1,12 @@
-/* kube.h - a minimal Kubernetes API client: configuration and node metadata. */
+/* kube.h - a minimal Kubernetes API client: requests and node metadata. */
 #ifndef TOPOWIRE_KUBE_H
 #define TOPOWIRE_KUBE_H
 
 #include <stdint.h>
 
+#include "topowire/http.h"
+#include "topowire/kubeconfig.h"
 #include "topowire/kv.h"
-
-/*
- * Where and how to reach the API server. Every string is owned by the config.
- * Credentials are re-read on demand: token_file is read again (it rotates) and
- * an exec plugin is run again when a 401 says the token went stale.
- */
-typedef struct tw_kube_exec {
-    char *command;
-    char **args;    /* NULL-terminated */
-    char **env;     /* NULL-terminated "NAME=value" added to the environment */
-    char *api_version; /* client.authentication.k8s.io/v1 or v1beta1 */
-} tw_kube_exec;
-
-typedef struct tw_kube_config {
-    char *server;           /* https://host:port, no trailing slash */
-    char *ca_file;          /* CA bundle file, or */
-    char *ca_pem;           /* CA bundle PEM text */
-    char *token;            /* a static token, or */
-    char *token_file;       /* a file holding the token (re-read on 401) */
-    char *client_cert_pem;  /* client certificate and key (PEM text) */
-    char *client_key_pem;
-    tw_kube_exec *exec;     /* credential plugin, or NULL */
-    int insecure_skip_verify;
-} tw_kube_config;
-
-/*
- * In-cluster configuration from KUBERNETES_SERVICE_HOST/_PORT and the service
- * account token and CA (token_file/ca_file override the default paths under
- * /var/run/secrets/kubernetes.io/serviceaccount when not NULL). Returns 0 and a
- * new config (free with tw_kube_config_free), TW_ENOCONFIG when not in a
- * cluster, or TW_EINVAL/TW_EIO/TW_ENOMEM.
- */
-int tw_kube_config_incluster(const char *token_file, const char *ca_file, tw_kube_config **out,
-                             char *err);
-
-/*
- * Loads a kubeconfig file (YAML or JSON): the named context, or current-context
- * when context is NULL. Supports server, certificate-authority(-data),
- * insecure-skip-tls-verify, token, tokenFile, client-certificate(-data),
- * client-key(-data) and exec plugins. Relative paths are resolved against the
- * file's directory. Returns 0 and a new config, or TW_ENOCONFIG/TW_EPARSE/
- * TW_EIO/TW_EINVAL/TW_ENOMEM.
- */
-int tw_kube_config_load(const char *path, const char *context, tw_kube_config **out, char *err);
-
-/* Frees a config. NULL-safe. */
-void tw_kube_config_free(tw_kube_config *cfg);
-
-/*
- * Returns the bearer token to use now, as a new string the caller frees (NULL
- * in *out when the config authenticates by client certificate only). With
- * refresh set, the token file is re-read and an exec plugin re-run. An exec
- * plugin may instead return a client certificate: then cfg's client_cert_pem
- * and client_key_pem are replaced. Returns 0, TW_EIO, TW_EEXEC, TW_ETIMEDOUT,
- * TW_EPARSE or TW_ENOMEM.
- */
-int tw_kube_config_credentials(tw_kube_config *cfg, int refresh, uint64_t deadline, char **out,
-                               char *err);
 
 /* A client bound to one config (borrowed; must outlive the client). */
 typedef struct tw_kube_client tw_kube_client;
@@ -70,6 +14,23 @@ typedef struct tw_kube_client tw_kube_client;
 /* Returns a new client or NULL on out-of-memory. user_agent is copied. */
 tw_kube_client *tw_kube_client_new(tw_kube_config *cfg, const char *user_agent);
 void tw_kube_client_free(tw_kube_client *c);
+
+/*
+ * Sends one request to the API server at path ("/api/v1/nodes/x", query
+ * included), with the client's credentials, retries and limits: retries 429,
+ * 5xx and connection errors with Retry-After or jittered exponential backoff
+ * while the deadline allows; on a 401 re-reads the credentials once and tries
+ * again; never follows a redirect; caps the body (4 MiB). accept and
+ * content_type may be NULL. On a 2xx answer returns 0 with resp filled; on any
+ * other outcome returns the matching error (TW_EUNAUTH, TW_EFORBIDDEN,
+ * TW_ENOTFOUND, TW_ERETRY, TW_EHTTP, TW_ETIMEDOUT, TW_ENET, TW_ETLS,
+ * TW_EREDIRECT, TW_ETOOBIG, TW_ENOMEM) with the server's Status message in
+ * err, and resp holds the last answer received. resp must be initialised;
+ * the caller frees it with tw_http_response_free either way.
+ */
+int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const char *accept,
+               const char *content_type, const char *body, size_t body_len, uint64_t deadline,
+               tw_http_response *resp, char *err);
 
 /*
  * GET /api/v1/nodes/NAME asking for PartialObjectMetadata (a full Node is
