@@ -33,6 +33,7 @@ typedef struct tw_http_request {
     const char *client_cert_file; /* or as files */
     const char *client_key_file;
     int insecure_skip_verify;    /* tests only: do not verify the server certificate */
+    int no_proxy;                /* ignore *_proxy environment variables (instance metadata) */
     const char *user_agent;
     uint64_t deadline;           /* absolute tw_now_ms() deadline for the whole request; 0 = none */
     long connect_timeout_ms;     /* 0 = bounded by the deadline only */
