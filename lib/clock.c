@@ -1,8 +1,11 @@
 /* clock.c - monotonic milliseconds and deadlines. */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "topowire/clock.h"
+#include "topowire/error.h"
 
 uint64_t tw_now_ms(void)
 {
@@ -32,4 +35,29 @@ void tw_sleep_ms(long ms, uint64_t deadline)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
         ;
+}
+
+int tw_duration_parse(const char *s, long *ms)
+{
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
+        return TW_EINVAL;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || v < 0)
+        return TW_EINVAL;
+    double scale;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        scale = 1000.0;
+    else if (strcmp(end, "ms") == 0)
+        scale = 1.0;
+    else if (strcmp(end, "m") == 0)
+        scale = 60000.0;
+    else
+        return TW_EINVAL;
+    double r = v * scale;
+    if (!(r <= 86400000.0))
+        return TW_EINVAL;
+    *ms = (long)(r + 0.5);
+    return TW_OK;
 }

@@ -16,4 +16,11 @@ long tw_remaining_ms(uint64_t deadline);
 /* Sleeps ms milliseconds, but never past deadline. */
 void tw_sleep_ms(long ms, uint64_t deadline);
 
+/*
+ * Parses a duration such as "10s", "500ms", "2m", "1.5s" or a bare number of
+ * seconds into milliseconds. Returns 0, or TW_EINVAL for anything else
+ * (negative, empty, trailing junk, over a day).
+ */
+int tw_duration_parse(const char *s, long *ms);
+
 #endif

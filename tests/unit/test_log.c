@@ -11,7 +11,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/log.h"
 
@@ -115,16 +114,6 @@ static void parse_options(void **state)
     assert_int_equal(tw_log_parse_level("loud", &l), TW_EINVAL);
 }
 
-static void clock_deadlines(void **state)
-{
-    (void)state;
-    uint64_t d = tw_deadline_in(50);
-    assert_true(tw_remaining_ms(d) <= 50);
-    tw_sleep_ms(1000, d); /* capped by the deadline */
-    assert_int_equal(tw_remaining_ms(d), 0);
-    assert_true(tw_now_ms() >= d);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,7 +121,6 @@ int main(void)
         cmocka_unit_test(json_format),
         cmocka_unit_test(huge_line_stays_one_line),
         cmocka_unit_test(parse_options),
-        cmocka_unit_test(clock_deadlines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
