@@ -22,7 +22,7 @@
 #include "topowire/topology.h"
 #include "topowire/version.h"
 
-#define PROG "topowire-init"
+#define PROG       "topowire-init"
 #define USER_AGENT PROG "/" TW_VERSION
 
 enum exit_code {
@@ -34,7 +34,7 @@ enum exit_code {
 
 /* Time kept back from the resolver so the files are written before --timeout. */
 #define WRITE_RESERVE_MS 300
-#define MAX_KEYS 16
+#define MAX_KEYS         16
 
 typedef struct options {
     tw_source sources[3];
@@ -234,8 +234,12 @@ static int parse_args(int argc, char **argv, options *o)
             }
             o->rack_arg = a;
             break;
-        case OPT_OUT_DIR: o->out_dir = a; break;
-        case OPT_PRINT: o->print_only = 1; break;
+        case OPT_OUT_DIR:
+            o->out_dir = a;
+            break;
+        case OPT_PRINT:
+            o->print_only = 1;
+            break;
         case OPT_ON_MISSING:
             if (strcmp(a, "empty") == 0) {
                 o->fail_on_missing = 0;
@@ -253,19 +257,33 @@ static int parse_args(int argc, char **argv, options *o)
                 return EXIT_USAGE;
             }
             break;
-        case OPT_NODE: o->node = a; break;
-        case OPT_PODINFO: o->podinfo_dir = a; break;
-        case OPT_KUBECONFIG: o->kubeconfig = a; break;
-        case OPT_CONTEXT: o->context = a; break;
-        case OPT_TOKEN_FILE: o->token_file = a; break;
-        case OPT_CA_FILE: o->ca_file = a; break;
+        case OPT_NODE:
+            o->node = a;
+            break;
+        case OPT_PODINFO:
+            o->podinfo_dir = a;
+            break;
+        case OPT_KUBECONFIG:
+            o->kubeconfig = a;
+            break;
+        case OPT_CONTEXT:
+            o->context = a;
+            break;
+        case OPT_TOKEN_FILE:
+            o->token_file = a;
+            break;
+        case OPT_CA_FILE:
+            o->ca_file = a;
+            break;
         case OPT_CLOUD:
             if (tw_cloud_parse(a, &o->cloud) != TW_OK) {
                 fprintf(stderr, PROG ": --cloud: \"%s\" is not auto, aws, gcp or azure\n", a);
                 return EXIT_USAGE;
             }
             break;
-        case OPT_IMDS_ENDPOINT: o->imds_endpoint = a; break;
+        case OPT_IMDS_ENDPOINT:
+            o->imds_endpoint = a;
+            break;
         case OPT_ZONE_LABELS:
             if (parse_keys(a, o->zone_keys, "--zone-labels") != TW_OK)
                 return EXIT_USAGE;
@@ -291,8 +309,12 @@ static int parse_args(int argc, char **argv, options *o)
                 return EXIT_USAGE;
             }
             break;
-        case OPT_VERSION: printf(PROG " %s\n", TW_VERSION); return EXIT_RESOLVED;
-        case OPT_HELP: usage(stdout); return EXIT_RESOLVED;
+        case OPT_VERSION:
+            printf(PROG " %s\n", TW_VERSION);
+            return EXIT_RESOLVED;
+        case OPT_HELP:
+            usage(stdout);
+            return EXIT_RESOLVED;
         default:
             if (optopt >= OPT_SOURCES)
                 fprintf(stderr, PROG ": %s needs a value\n", argv[optind - 1]);
@@ -431,8 +453,8 @@ int main(int argc, char **argv)
         goto out;
 
     uint64_t hard_deadline = tw_deadline_in(o.timeout_ms);
-    long soft = o.timeout_ms > 2 * WRITE_RESERVE_MS ? o.timeout_ms - WRITE_RESERVE_MS
-                                                    : o.timeout_ms / 2;
+    long soft =
+        o.timeout_ms > 2 * WRITE_RESERVE_MS ? o.timeout_ms - WRITE_RESERVE_MS : o.timeout_ms / 2;
     if (o.node && o.node[0] == '\0')
         o.node = NULL;
 
@@ -457,8 +479,8 @@ int main(int argc, char **argv)
     imds.user_agent = USER_AGENT;
     tw_imds_options_from_env(&imds);
 
-    tw_log_kv(TW_LOG_INFO, "starting", "version", TW_VERSION, "node", o.node ? o.node : "",
-              "rack", o.rack_arg, NULL);
+    tw_log_kv(TW_LOG_INFO, "starting", "version", TW_VERSION, "node", o.node ? o.node : "", "rack",
+              o.rack_arg, NULL);
 
     st.ro.sources = o.sources;
     st.ro.n_sources = o.n_sources;
@@ -528,8 +550,8 @@ int main(int argc, char **argv)
     } else {
         char err[TW_ERRLEN] = "";
         if (mkdir(o.out_dir, 0755) != 0 && errno != EEXIST) {
-            tw_log_kv(TW_LOG_ERROR, "cannot create the output directory", "dir", o.out_dir,
-                      "error", strerror(errno), NULL);
+            tw_log_kv(TW_LOG_ERROR, "cannot create the output directory", "dir", o.out_dir, "error",
+                      strerror(errno), NULL);
             code = EXIT_WRITE;
             goto out;
         }
@@ -543,8 +565,7 @@ int main(int argc, char **argv)
 
     if (rc == TW_OK) {
         tw_log_kv(TW_LOG_INFO, o.print_only ? "resolved" : "wrote rack files", "rack", t.rack,
-                  "source", tw_source_name(t.source), "dir", o.print_only ? "-" : o.out_dir,
-                  NULL);
+                  "source", tw_source_name(t.source), "dir", o.print_only ? "-" : o.out_dir, NULL);
         code = EXIT_RESOLVED;
     } else if (o.fail_on_missing) {
         tw_log_kv(TW_LOG_ERROR, "no source yielded the rack", "rack", o.rack_arg, "reason",

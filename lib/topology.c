@@ -81,8 +81,12 @@ static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t
         char shown[80];
         /* Show a bounded, printable prefix of the hostile value. */
         size_t i = 0;
-        for (; value[i] && i < 64; i++)
-            shown[i] = (value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?';
+        for (; i < 64 && value[i]; i++) {
+            char c = value[i];
+            if (c < 0x20 || c == 0x7f)
+                c = '?';
+            shown[i] = c;
+        }
         shown[i] = '\0';
         step(o, src, TW_EBADVALUE, t, "rejected %s=\"%s%s\": not a valid label value", key, shown,
              value[i] ? "..." : "");
@@ -108,8 +112,8 @@ int tw_topology_fill_from_labels(const tw_resolve_options *o, tw_source src, con
     n += fill_first(o, src, l, o->zone_keys ? o->zone_keys : tw_default_zone_keys, t->zone, t);
     n += fill_first(o, src, l, o->zone_id_keys ? o->zone_id_keys : tw_default_zone_id_keys,
                     t->zone_id, t);
-    n += fill_first(o, src, l, o->region_keys ? o->region_keys : tw_default_region_keys,
-                    t->region, t);
+    n += fill_first(o, src, l, o->region_keys ? o->region_keys : tw_default_region_keys, t->region,
+                    t);
     if (o->rack_kind == TW_RACK_LABEL && o->rack_label)
         n += fill(o, src, t, t->label, o->rack_label, tw_kvlist_get(l, o->rack_label));
     return n;
@@ -118,10 +122,14 @@ int tw_topology_fill_from_labels(const tw_resolve_options *o, tw_source src, con
 static const char *rack_value(const tw_resolve_options *o, const tw_topology *t)
 {
     switch (o->rack_kind) {
-    case TW_RACK_ZONE: return t->zone;
-    case TW_RACK_ZONE_ID: return t->zone_id;
-    case TW_RACK_REGION: return t->region;
-    case TW_RACK_LABEL: return t->label;
+    case TW_RACK_ZONE:
+        return t->zone;
+    case TW_RACK_ZONE_ID:
+        return t->zone_id;
+    case TW_RACK_REGION:
+        return t->region;
+    case TW_RACK_LABEL:
+        return t->label;
     }
     return "";
 }
@@ -155,8 +163,7 @@ static int from_downward(const tw_resolve_options *o, tw_topology *t)
         tw_kvlist_free(&l);
     }
     if (!found_file) {
-        step(o, TW_SOURCE_DOWNWARD, TW_ENOTFOUND, t, "no Downward-API files in %s",
-             o->podinfo_dir);
+        step(o, TW_SOURCE_DOWNWARD, TW_ENOTFOUND, t, "no Downward-API files in %s", o->podinfo_dir);
         return TW_ENOTFOUND;
     }
     return TW_OK;
@@ -213,6 +220,12 @@ static int from_imds(const tw_resolve_options *o, tw_topology *t)
     return TW_OK;
 }
 
+static int same_fields(const tw_topology *a, const tw_topology *b)
+{
+    return strcmp(a->zone, b->zone) == 0 && strcmp(a->zone_id, b->zone_id) == 0 &&
+           strcmp(a->region, b->region) == 0 && strcmp(a->label, b->label) == 0;
+}
+
 int tw_resolve(const tw_resolve_options *o, tw_topology *out)
 {
     tw_topology t;
@@ -229,10 +242,18 @@ int tw_resolve(const tw_resolve_options *o, tw_topology *out)
         tw_topology before = t;
         int rc;
         switch (o->sources[i]) {
-        case TW_SOURCE_DOWNWARD: rc = from_downward(o, &t); break;
-        case TW_SOURCE_KUBERNETES: rc = from_kubernetes(o, &t); break;
-        case TW_SOURCE_IMDS: rc = from_imds(o, &t); break;
-        default: rc = TW_EINVAL; break;
+        case TW_SOURCE_DOWNWARD:
+            rc = from_downward(o, &t);
+            break;
+        case TW_SOURCE_KUBERNETES:
+            rc = from_kubernetes(o, &t);
+            break;
+        case TW_SOURCE_IMDS:
+            rc = from_imds(o, &t);
+            break;
+        default:
+            rc = TW_EINVAL;
+            break;
         }
         if (rc == TW_ETIMEDOUT)
             timed_out = 1;
@@ -249,8 +270,8 @@ int tw_resolve(const tw_resolve_options *o, tw_topology *out)
             return TW_OK;
         }
         step(o, o->sources[i], TW_ENOTFOUND, &t,
-             memcmp(&before, &t, sizeof(t)) == 0 ? "answered without topology: %s"
-                                                  : "answered without the rack value: %s",
+             same_fields(&before, &t) ? "answered without topology: %s"
+                                      : "answered without the rack value: %s",
              what);
     }
     *out = t;

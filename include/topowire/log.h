@@ -30,10 +30,10 @@ int tw_log_parse_level(const char *s, tw_log_level *out);
  * Logs msg with key/value string pairs, terminated by NULL:
  *   tw_log_kv(TW_LOG_INFO, "source answered", "source", "imds", "zone", z, NULL);
  * Text:  2026-11-22T03:08:00.123Z info topowire-init: source answered source=imds zone=us-east-1b
- * JSON:  {"time":"...","level":"info","prog":"topowire-init","msg":"source answered","source":"imds",...}
- * A NULL value is printed as an empty string.
+ * JSON:  {"time":"...","level":"info","prog":"topowire-init","msg":"source
+ * answered","source":"imds",...} A NULL value is printed as an empty string.
  */
-void tw_log_kv(tw_log_level level, const char *msg, ...);
+void tw_log_kv(tw_log_level level, const char *msg, ...) __attribute__((sentinel));
 
 /* Logs a printf-formatted message with no extra fields. */
 void tw_logf(tw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -31,11 +31,12 @@ typedef struct tw_topology {
     char zone_id[64];
     char region[64];
     char rack[64];
-    char label[64];    /* the value of the --rack label:KEY label, when asked */
-    tw_source source;  /* which source yielded the rack */
+    char label[64];   /* the value of the --rack label:KEY label, when asked */
+    tw_source source; /* which source yielded the rack */
 } tw_topology;
 
-/* "zone", "zone-id", "region" or "label:KEY" (key borrowed into *label_key). Return 0 or TW_EINVAL. */
+/* "zone", "zone-id", "region" or "label:KEY" (key borrowed into *label_key). Return 0 or TW_EINVAL.
+ */
 int tw_rack_parse(const char *s, tw_rack_kind *kind, const char **label_key);
 
 /* "downward", "kubernetes", "imds". Return 0 or TW_EINVAL. */
@@ -59,18 +60,18 @@ typedef struct tw_resolve_options {
     const tw_source *sources; /* in order of preference */
     size_t n_sources;
     tw_rack_kind rack_kind;
-    const char *rack_label;              /* the KEY of label:KEY */
-    const char *const *zone_keys;        /* NULL-terminated; NULL = defaults */
+    const char *rack_label;       /* the KEY of label:KEY */
+    const char *const *zone_keys; /* NULL-terminated; NULL = defaults */
     const char *const *region_keys;
     const char *const *zone_id_keys;
-    const char *node;                    /* NODE_NAME; may be NULL (kubernetes is skipped) */
-    const char *podinfo_dir;             /* holds `annotations` and `labels` */
-    tw_kube_config *kube;                /* NULL: the kubernetes source is skipped */
-    const char *kube_missing_reason;     /* why kube is NULL, for the step report */
-    const tw_imds_options *imds;         /* NULL: the imds source is skipped */
+    const char *node;                /* NODE_NAME; may be NULL (kubernetes is skipped) */
+    const char *podinfo_dir;         /* holds `annotations` and `labels` */
+    tw_kube_config *kube;            /* NULL: the kubernetes source is skipped */
+    const char *kube_missing_reason; /* why kube is NULL, for the step report */
+    const tw_imds_options *imds;     /* NULL: the imds source is skipped */
     const char *user_agent;
-    uint64_t deadline;                   /* tw_now_ms() deadline for everything */
-    tw_resolve_step_fn on_step;          /* may be NULL */
+    uint64_t deadline;          /* tw_now_ms() deadline for everything */
+    tw_resolve_step_fn on_step; /* may be NULL */
     void *ud;
 } tw_resolve_options;
 

@@ -46,9 +46,11 @@ static void text_format(void **state)
 {
     (void)state;
     char *out = capture(text_lines);
-    assert_non_null(strstr(out, " info topowire-test: source answered source=imds zone=us-east-1b\n"));
+    assert_non_null(
+        strstr(out, " info topowire-test: source answered source=imds zone=us-east-1b\n"));
     assert_null(strstr(out, "hidden"));
-    assert_non_null(strstr(out, " warn topowire-test: odd value value=\"a \\\"b\\\"\\x0a\" empty=\"\" null=\"\"\n"));
+    assert_non_null(strstr(
+        out, " warn topowire-test: odd value value=\"a \\\"b\\\"\\x0a\" empty=\"\" null=\"\"\n"));
     assert_non_null(strstr(out, " error topowire-test: failed with 3\n"));
     int lines = 0;
     for (char *p = out; *p; p++)

@@ -24,7 +24,8 @@ static void serves_plain_http(void **state)
     tw_testserver *s = tw_testserver_start(handler, NULL, NULL, NULL);
     assert_non_null(s);
     char cmd[256];
-    snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null -w '%%{http_code}' '%s/x?a=1&b=2' | grep -q 201",
+    snprintf(cmd, sizeof(cmd),
+             "curl -s -o /dev/null -w '%%{http_code}' '%s/x?a=1&b=2' | grep -q 201",
              tw_testserver_url(s));
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof(cmd), "curl -s '%s/x?a=1&b=2' | grep -q 'query ok'", tw_testserver_url(s));
@@ -49,8 +50,9 @@ static void serves_tls_with_generated_certs(void **state)
     tw_testserver *s = tw_testserver_start(handler, NULL, cert, key);
     assert_non_null(s);
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "curl -s --cacert %s/ca.pem -o /dev/null -w '%%{http_code}' '%s/' | grep -q 201",
-             dir, tw_testserver_url(s));
+    snprintf(cmd, sizeof(cmd),
+             "curl -s --cacert %s/ca.pem -o /dev/null -w '%%{http_code}' '%s/' | grep -q 201", dir,
+             tw_testserver_url(s));
     assert_int_equal(system(cmd), 0);
     tw_testserver_stop(s);
     free(cert);

@@ -45,7 +45,7 @@ static ssize_t stall_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 /* Rebuilds "k=v&k=v" from the parsed arguments (MHD strips the query from url). */
 static enum MHD_Result add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                    const char *value)
+                                     const char *value)
 {
     char *q = cls;
     size_t n = strlen(q);
@@ -145,8 +145,8 @@ tw_testserver *tw_testserver_start(tw_testserver_handler handler, void *ud, cons
         return NULL;
     s->handler = handler;
     s->ud = ud;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (cert_pem)
         flags |= MHD_USE_TLS;
     struct sockaddr_in addr = {0};
@@ -198,15 +198,16 @@ void tw_testserver_stop(tw_testserver *s)
 int tw_testserver_make_certs(const char *dir)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-             "-keyout ca-key.pem -out ca.pem -days 2 -subj /CN=tw-test-ca >/dev/null 2>&1 && "
-             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server-key.pem "
-             "-out server.csr -subj /CN=localhost >/dev/null 2>&1 && "
-             "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
-             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
-             "-out server.pem -days 2 -extfile ext.cnf >/dev/null 2>&1",
-             dir);
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+        "-keyout ca-key.pem -out ca.pem -days 2 -subj /CN=tw-test-ca >/dev/null 2>&1 && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server-key.pem "
+        "-out server.csr -subj /CN=localhost >/dev/null 2>&1 && "
+        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
+        "-out server.pem -days 2 -extfile ext.cnf >/dev/null 2>&1",
+        dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 

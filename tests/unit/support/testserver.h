@@ -7,11 +7,11 @@
 /* What the handler sees of one request. Everything is borrowed. */
 typedef struct tw_testreq {
     const char *method;
-    const char *url;       /* path without query */
-    const char *query;     /* raw query string after '?', "" when none */
+    const char *url;   /* path without query */
+    const char *query; /* raw query string after '?', "" when none */
     const char *body;
     size_t body_len;
-    void *conn;            /* for tw_testreq_header */
+    void *conn; /* for tw_testreq_header */
 } tw_testreq;
 
 /* Returns a request header's value (case-insensitive name), or NULL. */
@@ -19,14 +19,14 @@ const char *tw_testreq_header(const tw_testreq *req, const char *name);
 
 /* What the handler answers. Strings are copied by the server. */
 typedef struct tw_testresp {
-    int status;            /* HTTP status; 0 = 200 */
-    const char *body;      /* NULL = empty */
-    size_t body_len;       /* 0 = strlen(body) */
+    int status;       /* HTTP status; 0 = 200 */
+    const char *body; /* NULL = empty */
+    size_t body_len;  /* 0 = strlen(body) */
     const char *content_type;
     const char *headers[8]; /* extra "Name: value" lines, NULL-terminated */
-    long delay_ms;         /* sleep this long before answering */
-    int stall;             /* send headers, then never finish the body (until the server stops) */
-    int drop;              /* close the connection without answering */
+    long delay_ms;          /* sleep this long before answering */
+    int stall;              /* send headers, then never finish the body (until the server stops) */
+    int drop;               /* close the connection without answering */
 } tw_testresp;
 
 typedef void (*tw_testserver_handler)(void *ud, const tw_testreq *req, tw_testresp *resp);
