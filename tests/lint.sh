@@ -30,7 +30,7 @@ result $? "cppcheck"
 
 export TIDY_FLAGS="${flags[*]} -DTW_VERSION=\"lint\""
 printf '%s\n' "${cfiles[@]}" | xargs -P "$(nproc)" -I{} sh -c 'clang-tidy --quiet "$1" -- $TIDY_FLAGS 2>&1 | grep -v "warnings generated" ; exit "${PIPESTATUS:-0}"' _ {} >"$log" 2>&1
-grep -q 'error:' "$log" && false
+! grep -q 'error:' "$log"
 result $? "clang-tidy"
 
 echo "$passed passed, $failed failed (lint)"
