@@ -110,6 +110,10 @@ bench:
 	@mk/deps.sh bench
 	@bench/run.sh
 
+lint:
+	@mk/deps.sh test
+	@tests/lint.sh
+
 clean:
 	rm -rf build bin
 
