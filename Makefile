@@ -110,6 +110,10 @@ bench:
 	@mk/deps.sh bench
 	@bench/run.sh
 
+image:
+	@mk/deps.sh build image
+	@mk/image.sh
+
 lint:
 	@mk/deps.sh test
 	@tests/lint.sh
