@@ -8,7 +8,8 @@ set -euo pipefail
 
 build_pkgs="gcc make pkg-config libc6-dev libcurl4-openssl-dev libcjson-dev libssl-dev
  libmicrohttpd-dev libyaml-dev"
-test_pkgs="libcmocka-dev openssl curl jq valgrind python3 kubectl|kubernetes-client clang-format cppcheck clang-tidy"
+test_pkgs="libcmocka-dev openssl curl jq valgrind python3 busybox kubectl|kubernetes-client
+ clang-format cppcheck clang-tidy"
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
 image_pkgs="buildah podman runc skopeo"
 fuzz_pkgs="clang libclang-rt-14-dev"

@@ -9,20 +9,23 @@
 #include "topowire/topology.h"
 
 /* File names inside the output directory. */
-#define TW_FILE_ENV "topology.env"
+#define TW_FILE_ENV        "topology.env"
 #define TW_FILE_PROPERTIES "rack.properties"
-#define TW_FILE_RACK "client.rack"
-#define TW_FILE_JSON "topology.json"
+#define TW_FILE_RACK       "client.rack"
+#define TW_FILE_JSON       "topology.json"
 
 /*
- * Renderers append to out (which keeps its cap). Each returns 0, TW_ETOOBIG or
- * TW_ENOMEM.
+ * Renderers append to out (which keeps its cap): all of the text or, on
+ * failure, nothing. Each returns 0, TW_ETOOBIG or TW_ENOMEM. Unknown values
+ * are empty strings; t is borrowed. See docs/files.md for the formats.
  *  env:        TOPOLOGY_NODE, TOPOLOGY_ZONE, TOPOLOGY_ZONE_ID, TOPOLOGY_REGION,
- *              TOPOLOGY_SOURCE, CLIENT_RACK: one KEY='value' a line, safe to
- *              `source` from sh whatever the value holds.
- *  properties: exactly "client.rack=VALUE\n" (Java properties escaping).
+ *              TOPOLOGY_SOURCE, CLIENT_RACK: one KEY='value' a line, ' written
+ *              as '\'', safe to `source` from sh whatever the value holds.
+ *  properties: exactly "client.rack=VALUE\n" (java.util.Properties escaping;
+ *              bytes that are not UTF-8 become \uFFFD).
  *  rack:       the bare value, no newline.
- *  json:       one JSON object with node, zone, zoneId, region, rack, source.
+ *  json:       one JSON object with node, zone, zoneId, region, rack, source
+ *              (always strings, "" when unknown, never null), then '\n'.
  */
 int tw_rackfile_render_env(const tw_topology *t, tw_buf *out);
 int tw_rackfile_render_properties(const tw_topology *t, tw_buf *out);
@@ -30,17 +33,23 @@ int tw_rackfile_render_rack(const tw_topology *t, tw_buf *out);
 int tw_rackfile_render_json(const tw_topology *t, tw_buf *out);
 
 /*
- * Writes data to dir/name atomically: a temporary file in dir, write, fsync,
- * fchmod(mode), rename over name, fsync of dir. A reader sees the old file or
- * the new one, never a part. Returns 0, TW_EIO (err names the step and the
- * errno text) or TW_EINVAL.
+ * Writes data to dir/name atomically: a temporary file `.name.XXXXXX` in dir,
+ * write (EINTR and short writes retried), fchmod(mode) (the umask does not
+ * apply), fsync, rename over name, fsync of dir. A reader sees the old file or
+ * the new one, never a part. On failure the temporary file is removed. Returns
+ * 0, TW_EIO (err names the step and the errno text) or TW_EINVAL (no dir, a
+ * name that is empty, "." / "..", or holds '/', NULL data with len > 0, or a
+ * path over PATH_MAX). data is borrowed.
  */
 int tw_atomic_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
                     char *err);
 
 /*
- * Renders and writes all four files into dir (which must exist), each
- * atomically, mode 0644. Returns 0 or the first error.
+ * Renders all four files into dir (which must exist), then writes each
+ * atomically, mode 0644, in the order client.rack, rack.properties,
+ * topology.json, topology.env: a reader that waits for topology.env finds
+ * the others in place. Returns 0 or the first error; a rendering error writes
+ * nothing, a write error leaves the files before it written.
  */
 int tw_rackfile_write_all(const char *dir, const tw_topology *t, char *err);
 
