@@ -46,7 +46,7 @@ PROGS     := $(BINDIR)/topowire-init $(if $(wildcard webhook/main.c),$(BINDIR)/t
 UNIT_BINS := $(patsubst tests/unit/%.c,$(TESTDIR)/%,$(UNIT_SRC))
 STANDIN   := $(if $(STANDIN_SRC),$(TESTDIR)/topowire-standin)
 
-.PHONY: all deps test check-build demo bench clean lint fuzz soak image
+.PHONY: all deps test check-build demo bench clean lint fuzz fuzz-build soak image programs
 .DEFAULT_GOAL := all
 
 all: deps
@@ -95,6 +95,33 @@ $(TESTDIR)/test_%: $(call obj,tests/unit/test_%.c) $(SUPPORT_A) $(INIT_A) $(HOOK
 $(TESTDIR)/topowire-standin: $(call obj,$(STANDIN_SRC)) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
+
+# libFuzzer targets: the library again with clang and the fuzzer instrumentation.
+FUZZ_DIR   := build/fuzz
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BINS  := $(patsubst fuzz/%.c,$(FUZZ_DIR)/bin/%,$(FUZZ_SRC))
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -std=c11 $(WARN) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/libtopowire.a: $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/bin/fuzz_%: $(FUZZ_DIR)/fuzz/fuzz_%.o $(FUZZ_DIR)/libtopowire.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@mk/deps.sh fuzz
+	@$(MAKE) --no-print-directory -j$(shell nproc) fuzz-build
+	@tests/fuzz.sh $(FUZZ_SECONDS)
 
 # The whole suite: plain build, then the same under ASan+UBSan, then lint;
 # ends with one line "N passed, N failed".

@@ -27,9 +27,20 @@ run_variant() { # name, make args...
 
 run_variant plain
 run_variant asan SAN=1
-if [ -x tests/lint.sh ]; then
-    tests/lint.sh
+# Static checks and a short run of every fuzz target (make fuzz runs them longer).
+echo "== lint"
+tests/lint.sh
+echo "== fuzz (${TW_FUZZ_SECONDS:-3} s a target)"
+if make --no-print-directory -j"$jobs" fuzz-build >"$results/build-fuzz.log" 2>&1; then
+    tests/fuzz.sh "${TW_FUZZ_SECONDS:-3}" >"$results/fuzz.log" 2>&1
+    cat "$results/fuzz.log" | grep -v '^#'
+    p=$(grep -c '^ok ' "$results/fuzz.log"); f=$(grep -c '^not ok ' "$results/fuzz.log")
+    grep '^not ok ' "$results/fuzz.log" | sed 's/^/fuzz: /' >>"$results/failures-fuzz"
+else
+    cat "$results/build-fuzz.log"
+    p=0; f=1; echo "fuzz: build failed" >>"$results/failures-fuzz"
 fi
+echo "$p $f" >"$results/count-fuzz"
 
 passed=0; failed=0
 for f in "$results"/count-*; do
