@@ -11,23 +11,34 @@ typedef enum tw_cloud {
     TW_CLOUD_AZURE,
 } tw_cloud;
 
-/* "auto", "aws", "gcp", "azure". Return 0 or TW_EINVAL. */
+/* "auto", "aws", "gcp", "azure" (any case). Returns 0 or TW_EINVAL; out is borrowed. */
 int tw_cloud_parse(const char *s, tw_cloud *out);
+/* The lower-case name of c ("auto", "aws" ...), "unknown" for other values. Static. */
 const char *tw_cloud_name(tw_cloud c);
 
+/*
+ * Names the cloud from the firmware's DMI strings in dmi_dir (NULL =
+ * /sys/class/dmi/id): "Amazon EC2" vendors or an "amazon" BIOS/product version
+ * mean AWS, a "Google" vendor GCP, a "Microsoft Corporation" "Virtual Machine"
+ * Azure. Returns TW_CLOUD_AUTO when the directory is missing or names no
+ * known cloud. Reads only small files; cannot fail.
+ */
+tw_cloud tw_imds_detect(const char *dmi_dir);
+
 typedef struct tw_imds_options {
-    tw_cloud cloud;            /* AUTO: detect from dmi_dir, then probe */
-    const char *endpoint;      /* base URL override, e.g. http://127.0.0.1:8080 (NULL = cloud default) */
-    const char *dmi_dir;       /* NULL = /sys/class/dmi/id */
-    long token_timeout_ms;     /* AWS IMDSv2 token PUT give-up time; 0 = 500 ms */
-    int aws_disabled;          /* AWS_EC2_METADATA_DISABLED=true */
+    tw_cloud cloud;       /* AUTO: detect from dmi_dir, then probe */
+    const char *endpoint; /* base URL override, e.g. http://127.0.0.1:8080 (NULL = cloud default) */
+    const char *dmi_dir;  /* NULL = /sys/class/dmi/id */
+    long token_timeout_ms; /* AWS IMDSv2 token PUT give-up time; 0 = 500 ms */
+    int aws_disabled;      /* AWS_EC2_METADATA_DISABLED=true */
     const char *user_agent;
 } tw_imds_options;
 
 /*
- * Fills opts from the environment: AWS_EC2_METADATA_DISABLED and
- * AWS_EC2_METADATA_SERVICE_ENDPOINT (only when endpoint is still NULL).
- * Strings point into the environment (borrowed).
+ * Fills opts from the environment: AWS_EC2_METADATA_DISABLED ("true" in any
+ * case sets aws_disabled; other values leave it alone) and
+ * AWS_EC2_METADATA_SERVICE_ENDPOINT (only when endpoint is still NULL and the
+ * variable is not empty). Strings point into the environment (borrowed).
  */
 void tw_imds_options_from_env(tw_imds_options *opts);
 
@@ -41,18 +52,27 @@ typedef struct tw_imds_result {
 
 /*
  * Asks the instance-metadata service for the zone, zone ID and region before
- * deadline. Every value is validated as a label value; invalid ones are
- * dropped and reported through err while the call still succeeds if the zone
- * was found. Returns 0 (zone set), TW_EDISABLED, TW_ENOTFOUND (no cloud
- * detected or no zone served), TW_ETIMEDOUT, TW_ENET, TW_EPARSE, TW_EHTTP,
- * TW_ENOMEM.
+ * deadline (an absolute tw_now_ms() time; 0 = 5 s from now). With cloud AUTO
+ * the cloud is taken from tw_imds_detect(), or else AWS, GCP and Azure are
+ * probed in that order, each within a share of the time left. Every value is validated as a label
+ * value; an invalid zone ID or region is dropped and reported through err
+ * while the call still succeeds (err is "" when there is nothing to report).
+ * Returns 0 (zone set), TW_EDISABLED (AWS switched off), TW_ENOTFOUND (no
+ * cloud detected or no zone served), TW_EBADVALUE (the zone is not a valid
+ * label value), TW_EUNAUTH (IMDSv2 required but no token could be had),
+ * TW_EFORBIDDEN, TW_ETIMEDOUT, TW_ENET, TW_EPARSE, TW_EHTTP, TW_ETOOBIG,
+ * TW_EREDIRECT, TW_EINVAL, TW_ENOMEM. opts is borrowed; out is written only
+ * on success. Needs tw_http_global_init().
  */
 int tw_imds_query(const tw_imds_options *opts, uint64_t deadline, tw_imds_result *out, char *err);
 
 /*
  * Derives a region from a zone name for the given cloud: us-east-1b ->
- * us-east-1, europe-west1-d -> europe-west1, eastus-2 -> eastus. Returns 0 or
- * TW_EPARSE when the zone does not have the cloud's shape. out holds 64 bytes.
+ * us-east-1 (also local zones us-east-1-bos-1a and Wavelength zones
+ * us-east-1-wl1-bos-wlz-1), europe-west1-d -> europe-west1, eastus-2 ->
+ * eastus. AUTO tries the three shapes in that order. Returns 0 or TW_EPARSE
+ * when the zone does not have the cloud's shape. out holds 64 bytes and is
+ * written only on success.
  */
 int tw_imds_region_from_zone(tw_cloud cloud, const char *zone, char out[64]);
 
