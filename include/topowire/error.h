@@ -33,6 +33,7 @@ enum tw_error {
     TW_EBADVALUE = -16,  /* a value is not a valid Kubernetes label value */
     TW_ERETRY = -17,     /* a retryable failure (429, 5xx) that ran out of attempts */
     TW_EEXEC = -18,      /* an external command (credential plugin) failed */
+    TW_EGONE = -19,      /* the resourceVersion expired (410 Gone): list again */
 };
 
 /* Returns a static, short description of code (never NULL). */
