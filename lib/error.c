@@ -43,6 +43,8 @@ const char *tw_strerror(int code)
         return "invalid label value";
     case TW_ERETRY:
         return "retries exhausted";
+    case TW_ECANCELED:
+        return "canceled";
     case TW_EGONE:
         return "resource version expired";
     case TW_EEXEC:

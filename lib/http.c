@@ -39,6 +39,7 @@ typedef struct xfer {
     bool stalled;
     bool too_big;
     bool no_mem;
+    bool aborted;
     int user_rc; /* what on_data returned when it aborted, else 0 */
 } xfer;
 
@@ -249,6 +250,14 @@ static CURLcode run_transfer(tw_http_client *c, xfer *x)
             break;
         }
         long wait = 1000;
+        if (x->req->should_abort != NULL) {
+            if (x->req->should_abort(x->req->abort_ud)) {
+                x->aborted = true;
+                cc = CURLE_ABORTED_BY_CALLBACK;
+                break;
+            }
+            wait = 200;
+        }
         if (low > 0) {
             uint64_t now = tw_now_ms();
             curl_off_t ul = 0;
@@ -282,6 +291,8 @@ static int transfer_error(const tw_http_client *c, const xfer *x, CURLcode cc, c
                           char *err)
 {
     const char *why = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
+    if (x->aborted)
+        return tw_seterr(err, TW_ECANCELED, "request to %s stopped by the caller", host);
     if (x->stalled)
         return tw_seterr(err, TW_ETIMEDOUT, "%s sent nothing for %ld ms", host,
                          x->req->low_speed_ms);

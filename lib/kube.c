@@ -20,6 +20,8 @@
 #define KUBE_CONNECT_TIMEOUT_MS 5000L
 /* An answer in progress that sends nothing for this long is given up. */
 #define KUBE_LOW_SPEED_MS 15000L
+/* A watch is quiet between events; API servers send a bookmark about every minute. */
+#define KUBE_WATCH_IDLE_MS 150000L
 /* Backoff: full jitter over 200 ms doubling up to 2 s. */
 #define KUBE_BACKOFF_BASE_MS 200L
 #define KUBE_BACKOFF_CAP_MS  2000L
@@ -329,6 +331,147 @@ out:
     free(accept_h);
     free(ctype_h);
     tw_http_response_free(&cur);
+    return rc;
+}
+
+typedef struct line_splitter {
+    tw_buf line;
+    int (*on_line)(void *ud, const char *line, size_t len);
+    void *ud;
+    int stopped;      /* on_line asked to stop */
+    tw_buf other;     /* a body that is not a stream of events (a Status), for the message */
+} line_splitter;
+
+static int split_line(line_splitter *ls)
+{
+    const char *l = tw_buf_cstr(&ls->line);
+    size_t n = ls->line.len;
+    if (n > 0 && l[n - 1] == '\r')
+        n--;
+    if (n == 0)
+        return 0;
+    /* Watch events begin with {"type": ; anything else (a Status) is kept for err. */
+    if (strncmp(l, "{\"type\"", 7) != 0) {
+        tw_buf_reset(&ls->other);
+        tw_buf_append(&ls->other, l, n);
+        return 0;
+    }
+    if (ls->on_line(ls->ud, l, n) != 0) {
+        ls->stopped = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_stream_data(void *ud, const char *data, size_t len)
+{
+    line_splitter *ls = ud;
+    while (len > 0) {
+        const char *nl = memchr(data, '\n', len);
+        size_t take = nl ? (size_t)(nl - data) : len;
+        int rc = tw_buf_append(&ls->line, data, take);
+        if (rc != TW_OK)
+            return rc;
+        if (nl == NULL)
+            return 0;
+        if (split_line(ls))
+            return 1;
+        tw_buf_reset(&ls->line);
+        data += take + 1;
+        len -= take + 1;
+    }
+    return 0;
+}
+
+int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept,
+                         uint64_t deadline, size_t max_line,
+                         int (*on_line)(void *ud, const char *line, size_t len), void *ud,
+                         int (*should_abort)(void *ud), void *abort_ud, char *err)
+{
+    char *url = NULL, *token = NULL, *accept_h = NULL;
+    line_splitter ls = {.on_line = on_line, .ud = ud};
+    tw_buf_init(&ls.line, max_line);
+    tw_buf_init(&ls.other, 64 * 1024);
+    tw_http_response resp;
+    tw_http_response_init(&resp);
+    int rc = make_url(c->cfg, path, &url, err);
+    if (rc != TW_OK)
+        goto out;
+    if (accept && (accept_h = join("Accept: ", accept)) == NULL) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
+    const char *headers[2] = {accept_h, NULL};
+    rc = get_token(c, 0, deadline, &token, err);
+    if (rc != TW_OK)
+        goto out;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        tw_http_request req = {
+            .url = url,
+            .headers = headers,
+            .bearer_token = token,
+            .ca_file = c->cfg->ca_file,
+            .ca_pem = c->cfg->ca_pem,
+            .client_cert_pem = c->cfg->client_cert_pem,
+            .client_key_pem = c->cfg->client_key_pem,
+            .insecure_skip_verify = c->cfg->insecure_skip_verify,
+            .user_agent = c->user_agent,
+            .deadline = deadline,
+            .connect_timeout_ms = KUBE_CONNECT_TIMEOUT_MS,
+            .low_speed_ms = KUBE_WATCH_IDLE_MS,
+            .on_data = on_stream_data,
+            .on_data_ud = &ls,
+            .should_abort = should_abort,
+            .abort_ud = abort_ud,
+        };
+        char herr[TW_ERRLEN] = "";
+        tw_buf_reset(&ls.line);
+        tw_buf_reset(&ls.other);
+        rc = tw_http_do(c->http, &req, &resp, herr);
+        if (ls.stopped) {
+            rc = TW_OK;
+            goto out;
+        }
+        if (rc != TW_OK) {
+            tw_seterr(err, rc, "%s", herr);
+            goto out;
+        }
+        if (resp.status >= 200 && resp.status < 300) {
+            /* A last line without a newline still counts. */
+            if (ls.line.len > 0)
+                split_line(&ls);
+            goto out;
+        }
+        char msg[TW_ERRLEN];
+        tw_kube_status_message(ls.other.data, ls.other.len, resp.status, msg);
+        redact(msg, token);
+        if (resp.status == 401 && attempt == 0) {
+            rc = get_token(c, 1, deadline, &token, err);
+            if (rc != TW_OK)
+                goto out;
+            continue;
+        }
+        switch (resp.status) {
+        case 401: rc = TW_EUNAUTH; break;
+        case 403: rc = TW_EFORBIDDEN; break;
+        case 404: rc = TW_ENOTFOUND; break;
+        case 410: rc = TW_EGONE; break;
+        default: rc = (resp.status == 429 || resp.status >= 500) ? TW_ERETRY : TW_EHTTP; break;
+        }
+        tw_seterr(err, rc, "%s", msg);
+        goto out;
+    }
+out:
+    if (rc != TW_OK && err != NULL) {
+        flatten(err);
+        redact(err, token);
+    }
+    free_token(token);
+    free(url);
+    free(accept_h);
+    tw_buf_free(&ls.line);
+    tw_buf_free(&ls.other);
+    tw_http_response_free(&resp);
     return rc;
 }
 

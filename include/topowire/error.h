@@ -34,6 +34,7 @@ enum tw_error {
     TW_ERETRY = -17,     /* a retryable failure (429, 5xx) that ran out of attempts */
     TW_EEXEC = -18,      /* an external command (credential plugin) failed */
     TW_EGONE = -19,      /* the resourceVersion expired (410 Gone): list again */
+    TW_ECANCELED = -20,  /* the caller stopped the operation */
 };
 
 /* Returns a static, short description of code (never NULL). */

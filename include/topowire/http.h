@@ -49,6 +49,12 @@ typedef struct tw_http_request {
      */
     int (*on_data)(void *ud, const char *data, size_t len);
     void *on_data_ud;
+    /*
+     * Checked about every 200 ms while the transfer runs (a long watch, say):
+     * returning non-zero stops it with TW_ECANCELED.
+     */
+    int (*should_abort)(void *ud);
+    void *abort_ud;
 } tw_http_request;
 
 typedef struct tw_http_response {

@@ -45,6 +45,22 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
                tw_http_response *resp, char *err);
 
 /*
+ * Streams GET path (a watch) and calls on_line for every newline-delimited
+ * line of the body as it arrives (line borrowed, without its newline, NUL-
+ * terminated). One attempt, no retries: the caller decides how to resume.
+ * Re-reads the credentials once after a 401. A line over max_line bytes
+ * fails with TW_ETOOBIG. on_line returning non-zero ends the stream early
+ * (returns 0). should_abort (may be NULL) is polled while waiting for data:
+ * non-zero ends with TW_ECANCELED. A stream silent for over 150 s fails with
+ * TW_ETIMEDOUT. Returns 0 when the server ended the stream, TW_EGONE on a
+ * 410 answer, or the codes of tw_kube_do with the server's message in err.
+ */
+int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept,
+                         uint64_t deadline, size_t max_line,
+                         int (*on_line)(void *ud, const char *line, size_t len), void *ud,
+                         int (*should_abort)(void *ud), void *abort_ud, char *err);
+
+/*
  * GET /api/v1/nodes/NAME asking for PartialObjectMetadata (a full Node is
  * accepted too) and returns the node's labels in *labels (owned by caller:
  * tw_kvlist_free). Retries 429, 5xx and connection errors with Retry-After or
