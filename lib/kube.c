@@ -86,11 +86,14 @@ static void flatten(char *s)
             *s = ' ';
 }
 
-/* Overwrites every occurrence of secret in s with '*'. */
+/*
+ * Overwrites every occurrence of secret in s with '*'. Secrets shorter than 8
+ * bytes are not real tokens and would mangle ordinary words, so they are left.
+ */
 static void redact(char *s, const char *secret)
 {
     size_t n = secret ? strlen(secret) : 0;
-    if (n == 0)
+    if (n < 8)
         return;
     for (char *p = strstr(s, secret); p != NULL; p = strstr(p + n, secret))
         memset(p, '*', n);

@@ -14,14 +14,15 @@
 #include "topowire/label.h"
 #include "topowire/nodecache.h"
 
-#define ACCEPT_META "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
-#define ACCEPT_WATCH "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-#define LIST_PAGE 500
+#define ACCEPT_META                                                                                \
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+#define ACCEPT_WATCH    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+#define LIST_PAGE       500
 #define LIST_TIMEOUT_MS 60000
-#define MAX_EVENT_LINE (4u << 20)
-#define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 30000
-#define MAX_KEYS 16
+#define MAX_EVENT_LINE  (4u << 20)
+#define BACKOFF_MIN_MS  250
+#define BACKOFF_MAX_MS  30000
+#define MAX_KEYS        16
 
 typedef struct entry {
     char *name;
@@ -41,7 +42,7 @@ struct tw_nodecache {
     size_t nkeys;
     pthread_rwlock_t lock; /* guards t */
     table t;
-    pthread_mutex_t mu;    /* guards the fields below and the wake-up */
+    pthread_mutex_t mu; /* guards the fields below and the wake-up */
     pthread_cond_t cv;
     int stopping;
     int started;
@@ -270,8 +271,7 @@ int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len, char 
     return TW_OK;
 }
 
-int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char rv[64],
-                             char *err)
+int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char rv[64], char *err)
 {
     int rc = TW_OK;
     cJSON *ev = cJSON_ParseWithLength(line, len);

@@ -19,25 +19,25 @@
 typedef struct tw_nodecache tw_nodecache;
 
 typedef struct tw_nodecache_stats {
-    size_t nodes;            /* nodes in the cache */
-    uint64_t lists;          /* LIST requests made */
-    uint64_t watches;        /* WATCH requests made */
-    uint64_t events;         /* watch events applied (ADDED, MODIFIED, DELETED) */
-    uint64_t relists;        /* LISTs after 410 Gone */
-    uint64_t errors;         /* failed LIST or WATCH requests */
-    uint64_t gets;           /* direct GETs for nodes missing from the cache */
-    int ready;               /* the first LIST has completed */
-    size_t bytes;            /* memory held for the entries (approximate) */
+    size_t nodes;     /* nodes in the cache */
+    uint64_t lists;   /* LIST requests made */
+    uint64_t watches; /* WATCH requests made */
+    uint64_t events;  /* watch events applied (ADDED, MODIFIED, DELETED) */
+    uint64_t relists; /* LISTs after 410 Gone */
+    uint64_t errors;  /* failed LIST or WATCH requests */
+    uint64_t gets;    /* direct GETs for nodes missing from the cache */
+    int ready;        /* the first LIST has completed */
+    size_t bytes;     /* memory held for the entries (approximate) */
 } tw_nodecache_stats;
 
 /* Called from the cache's thread for each notable event (for logs); may be NULL. */
 typedef void (*tw_nodecache_log_fn)(void *ud, int level, const char *msg, const char *detail);
 
 typedef struct tw_nodecache_options {
-    tw_kube_config *kube;          /* borrowed; must outlive the cache */
+    tw_kube_config *kube; /* borrowed; must outlive the cache */
     const char *user_agent;
-    const char *const *keys;       /* label keys to keep, NULL-terminated (borrowed) */
-    long watch_timeout_s;          /* server-side timeoutSeconds of each WATCH (0 = 300) */
+    const char *const *keys; /* label keys to keep, NULL-terminated (borrowed) */
+    long watch_timeout_s;    /* server-side timeoutSeconds of each WATCH (0 = 300) */
     tw_nodecache_log_fn log;
     void *log_ud;
 } tw_nodecache_options;
@@ -72,8 +72,7 @@ void tw_nodecache_free(tw_nodecache *c);
  * or TW_EGONE for an ERROR event with code 410 (the caller must re-LIST);
  * *rv receives the event's resourceVersion (64 bytes) when it has one.
  */
-int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char rv[64],
-                             char *err);
+int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char rv[64], char *err);
 
 /*
  * Replaces the cache's content with a NodeList or PartialObjectMetadataList
@@ -81,7 +80,6 @@ int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char
  * fuzzing. Returns 0, TW_EPARSE or TW_ENOMEM (the cache is unchanged on
  * failure).
  */
-int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len, char rv[64],
-                            char *err);
+int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len, char rv[64], char *err);
 
 #endif
