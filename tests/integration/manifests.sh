@@ -105,6 +105,35 @@ tap $? "examples/emr-on-eks/start-job-run.json is a valid StartJobRun request"
 expect_eq "examples/spark/spark-submit.sh is valid sh" 0 "$(sh -n examples/spark/spark-submit.sh; echo $?)"
 expect_eq "examples/webhook/spark-submit.sh is valid sh" 0 "$(sh -n examples/webhook/spark-submit.sh; echo $?)"
 
+# librdkafka has no config providers, but reads rack.properties as it is: the
+# file's format (client.rack=VALUE, as topowire-init writes it) is a valid
+# librdkafka configuration, and kcat rejects any key librdkafka does not know.
+printf 'client.rack=use1-az4\n' >"$TW_TMP/rack.properties"
+out=$(kcat -F examples/kafka/librdkafka.properties -F "$TW_TMP/rack.properties" -X dump 2>&1)
+expect_eq "librdkafka takes client.rack from a rack.properties beside the example config" \
+    "0 client.rack = use1-az4" "$? $(grep '^client.rack = ' <<<"$out")"
+printf 'client.rack=\n' >"$TW_TMP/rack-empty.properties"
+out=$(kcat -F "$TW_TMP/rack-empty.properties" -X dump 2>&1)
+expect_eq "an empty client.rack (--on-missing=empty) is accepted as no rack" \
+    "0 client.rack = " "$? $(grep '^client.rack = ' <<<"$out")"
+printf 'client.rak=use1-az4\n' >"$TW_TMP/rack-typo.properties"
+kcat -F "$TW_TMP/rack-typo.properties" -X dump >/dev/null 2>&1
+expect_eq "...while kcat does reject a key librdkafka does not know" 1 "$?"
+for f in examples/kafka/consumer.properties examples/kafka/connect-distributed.properties; do
+    grep -qxF 'config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider' "$f" &&
+        grep -qE '^(consumer\.)?client\.rack=\$\{file:/etc/topowire/rack\.properties:client\.rack\}$' "$f"
+    tap $? "$f names the provider and reads client.rack from rack.properties"
+done
+grep -qxF 'client.rack=${dir:/etc/topowire:client.rack}' examples/kafka/consumer-directory.properties
+tap $? "examples/kafka/consumer-directory.properties reads the bare client.rack file"
+# The Spark examples spell the recipe exactly, with a lower-case alias.
+for f in examples/spark/orders_stream.py; do
+    grep -qF '"kafka.config.providers", "file"' "$f" &&
+        grep -qF '"org.apache.kafka.common.config.provider.FileConfigProvider"' "$f" &&
+        grep -qF '"kafka.client.rack", "${file:/etc/topowire/rack.properties:client.rack}"' "$f"
+    tap $? "$f sets the three kafka.* options of the recipe"
+done
+
 # --- least privilege, fail-open, restricted pods ----------------------------------
 
 for e in $entries; do
