@@ -201,6 +201,13 @@ expect_eq "certgen may patch only the webhook configuration the base defines" \
     "$(q "$BASE" '.[] | select(.kind == "MutatingWebhookConfiguration") | .metadata.name')" \
     "$(q "$SS" '.[] | select(.kind == "ClusterRole" and .metadata.name == "topowire-certgen") | .rules[0].resourceNames | join(",")')"
 
+expect_eq "docs/deploy.md's image patch replaces the --init-image argument (args/5)" \
+    "--init-image=ghcr.io/topowire/topowire:0.1.0" \
+    "$(q "$BASE" '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[0].args[5]')"
+expect_eq "the webhook injects the image it runs itself" \
+    "$(q "$BASE" '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[0].image')" \
+    "$(q "$BASE" '.[] | select(.kind == "Deployment") | .spec.template.spec.containers[0].args[5] | sub("^--init-image="; "")')"
+
 # --- the checker catches each kind of mistake --------------------------------------
 
 bad=$TW_TMP/bad
