@@ -21,6 +21,7 @@ import json
 import os
 import re
 import sys
+import warnings
 
 import jsonschema
 import yaml
@@ -101,8 +102,12 @@ class Schemas:
         def offline(uri):
             raise jsonschema.RefResolutionError(f"schema {uri} is not in {self.directory}")
 
-        resolver = jsonschema.RefResolver.from_schema(
-            schema, store=self.store, handlers={"http": offline, "https": offline})
+        with warnings.catch_warnings():
+            # RefResolver is deprecated in newer jsonschema releases, but it is what
+            # Debian bookworm's 4.10 offers; it still works in the later ones.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            resolver = jsonschema.RefResolver.from_schema(
+                schema, store=self.store, handlers={"http": offline, "https": offline})
         return jsonschema.Draft202012Validator(schema, resolver=resolver)
 
 
