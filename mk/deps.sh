@@ -8,8 +8,23 @@ set -euo pipefail
 
 build_pkgs="gcc make pkg-config libc6-dev libcurl4-openssl-dev libcjson-dev libssl-dev
  libmicrohttpd-dev libyaml-dev"
-test_pkgs="libcmocka-dev openssl curl jq valgrind python3 busybox kubectl|kubernetes-client
- clang-format cppcheck clang-tidy"
+# One package a line below keeps merges of new needs simple.
+test_pkgs="
+ libcmocka-dev
+ openssl
+ curl
+ jq
+ valgrind
+ python3
+ python3-yaml
+ python3-jsonschema
+ busybox
+ kcat
+ kubectl|kubernetes-client
+ clang-format
+ cppcheck
+ clang-tidy
+"
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
 image_pkgs="buildah podman runc skopeo"
 fuzz_pkgs="clang libclang-rt-14-dev"
@@ -47,9 +62,9 @@ if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>
     cat >&2 <<MSG
 topowire needs these packages (Debian names):$missing
 On Fedora/RHEL: gcc make pkgconf libcurl-devel cjson-devel openssl-devel libmicrohttpd-devel
-  libyaml-devel libcmocka-devel jq valgrind kubectl
+  libyaml-devel libcmocka-devel jq valgrind python3-pyyaml python3-jsonschema kcat kubectl
 On Alpine: build-base pkgconf curl-dev cjson-dev openssl-dev libmicrohttpd-dev yaml-dev
-  cmocka-dev jq valgrind kubectl
+  cmocka-dev jq valgrind py3-yaml py3-jsonschema kcat kubectl
 Install them and run make again.
 MSG
     exit 1
