@@ -3,6 +3,7 @@
 # produce and every example passes the API schemas (tests/schemas/), and the
 # least-privilege and fail-open promises hold; the checker itself is shown to
 # catch each kind of mistake, naming the object and the field.
+# tw-variants: plain
 . "$(dirname "$0")/../lib.sh"
 
 PY=/usr/bin/python3
