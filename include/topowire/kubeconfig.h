@@ -10,21 +10,25 @@
  * an exec plugin is run again when a 401 says the token went stale.
  */
 typedef struct tw_kube_exec {
-    char *command;
-    char **args;    /* NULL-terminated */
-    char **env;     /* NULL-terminated "NAME=value" added to the environment */
+    char *command;     /* looked up on PATH unless it holds a '/' */
+    char **args;       /* NULL-terminated */
+    char **env;        /* NULL-terminated "NAME=value" added to the environment */
     char *api_version; /* client.authentication.k8s.io/v1 or v1beta1 */
+    /* Private: the plugin's last answer, kept until it expires or a refresh. */
+    int cached;         /* a credential is cached */
+    char *cached_token; /* NULL when the plugin answered with a certificate */
+    int64_t expires;    /* Unix seconds; 0 = no expiry, kept until a refresh */
 } tw_kube_exec;
 
 typedef struct tw_kube_config {
-    char *server;           /* https://host:port, no trailing slash */
-    char *ca_file;          /* CA bundle file, or */
-    char *ca_pem;           /* CA bundle PEM text */
-    char *token;            /* a static token, or */
-    char *token_file;       /* a file holding the token (re-read on 401) */
-    char *client_cert_pem;  /* client certificate and key (PEM text) */
+    char *server;          /* https://host:port, no trailing slash */
+    char *ca_file;         /* CA bundle file, or */
+    char *ca_pem;          /* CA bundle PEM text */
+    char *token;           /* a static token, or */
+    char *token_file;      /* a file holding the token (read on every call) */
+    char *client_cert_pem; /* client certificate and key (PEM text) */
     char *client_key_pem;
-    tw_kube_exec *exec;     /* credential plugin, or NULL */
+    tw_kube_exec *exec; /* credential plugin, or NULL */
     int insecure_skip_verify;
 } tw_kube_config;
 
@@ -39,12 +43,18 @@ int tw_kube_config_incluster(const char *token_file, const char *ca_file, tw_kub
                              char *err);
 
 /*
- * Loads a kubeconfig file (YAML or JSON): the named context, or current-context
- * when context is NULL. Supports server, certificate-authority(-data),
- * insecure-skip-tls-verify, token, tokenFile, client-certificate(-data),
- * client-key(-data) and exec plugins. Relative paths are resolved against the
- * file's directory. Returns 0 and a new config, or TW_ENOCONFIG/TW_EPARSE/
- * TW_EIO/TW_EINVAL/TW_ENOMEM.
+ * Loads a kubeconfig file (YAML or JSON, at most 4 MiB): the named context, or
+ * current-context when context is NULL. Supports server,
+ * certificate-authority(-data), insecure-skip-tls-verify, token, tokenFile,
+ * client-certificate(-data), client-key(-data) (files are read now, into the
+ * PEM fields) and exec plugins. Relative paths (and an exec command holding a
+ * '/') are resolved against the file's directory; unknown fields are ignored.
+ * Returns 0 and a new config (free with tw_kube_config_free), or:
+ * TW_ENOCONFIG (no such file), TW_EPARSE (YAML syntax error, with its line; a
+ * field of the wrong type, named; bad base64), TW_ETOOBIG (file too big or too
+ * many nodes), TW_EINVAL (unknown context, cluster or user, named; missing
+ * server; auth-provider or basic auth, which are not supported), TW_EIO or
+ * TW_ENOMEM.
  */
 int tw_kube_config_load(const char *path, const char *context, tw_kube_config **out, char *err);
 
@@ -53,11 +63,19 @@ void tw_kube_config_free(tw_kube_config *cfg);
 
 /*
  * Returns the bearer token to use now, as a new string the caller frees (NULL
- * in *out when the config authenticates by client certificate only). With
- * refresh set, the token file is re-read and an exec plugin re-run. An exec
- * plugin may instead return a client certificate: then cfg's client_cert_pem
- * and client_key_pem are replaced. Returns 0, TW_EIO, TW_EEXEC, TW_ETIMEDOUT,
- * TW_EPARSE or TW_ENOMEM.
+ * in *out when the config authenticates by client certificate only). A token
+ * file is read afresh on every call (it rotates); a static token wins over it,
+ * as in kubectl. An exec plugin is run with stdin from /dev/null, the config's
+ * args and env plus KUBERNETES_EXEC_INFO, and is killed (with its process
+ * group) when deadline (tw_now_ms() time) passes; its answer is cached in cfg
+ * until status.expirationTimestamp, or until a call with refresh set. A plugin
+ * may instead return a client certificate: then cfg's client_cert_pem and
+ * client_key_pem are replaced. Because of that cache a config with an exec
+ * plugin must not be used from two threads at once. err never holds a token.
+ * Returns 0, TW_EIO, TW_EEXEC (the plugin could not run or exited non-zero;
+ * the first line of its stderr is in err), TW_ETIMEDOUT, TW_EPARSE (not an
+ * ExecCredential, or a token with control characters), TW_ETOOBIG (output
+ * over 1 MiB) or TW_ENOMEM.
  */
 int tw_kube_config_credentials(tw_kube_config *cfg, int refresh, uint64_t deadline, char **out,
                                char *err);
