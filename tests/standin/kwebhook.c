@@ -358,7 +358,7 @@ static int check_config(const cJSON *obj, char *err)
     {
         const cJSON *ca = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(h, "clientConfig"), "caBundle");
-        if (ca && !(cJSON_IsString(ca) && valid_base64(ca->valuestring)))
+        if (ca && !cJSON_IsNull(ca) && !(cJSON_IsString(ca) && valid_base64(ca->valuestring)))
             return tw_seterr(err, TW_EBADVALUE,
                              "webhooks[%d].clientConfig.caBundle: illegal base64 data", i);
         i++;
