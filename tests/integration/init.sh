@@ -26,8 +26,8 @@ run_init() {
     local envs=()
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
     [ "${1:-}" = "--" ] && shift
-    OUT=$TW_TMP/$name/out
-    LOG=$TW_TMP/$name/log
+    OUT=$TW_TMP/run-$name/out
+    LOG=$TW_TMP/run-$name/log
     mkdir -p "$OUT"
     local t0 t1
     t0=$(date +%s%N)
@@ -234,17 +234,17 @@ for bad in "--rack bogus" "--sources downward,nope" "--timeout forever" "--on-mi
     run_init usage -- $bad
     expect_eq "usage error ($bad): exit 2" 2 "$RC"
 done
-run_init help -- --help
+run_init help -- --help >/dev/null
 expect_eq "--help: exit 0" 0 "$RC"
 
 run_init unwritable -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --out-dir /proc/topowire-cannot-write
 expect_eq "an unwritable out dir: exit 3" 3 "$RC"
 
 # the files are replaced, never appended to; no temp files left
-run_init rewrite -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --out-dir "$TW_TMP/rewrite"
-run_init rewrite2 -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --rack region --out-dir "$TW_TMP/rewrite"
+run_init rewrite -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --out-dir "$TW_TMP/rewritten"
+run_init rewrite2 -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --rack region --out-dir "$TW_TMP/rewritten"
 expect_eq "a second run replaces the files" "client.rack=us-east-1" "$(cat "$TW_TMP/rewrite/rack.properties")"
-expect_eq "no temporary files are left behind" "client.rack rack.properties topology.env topology.json" "$(ls "$TW_TMP/rewrite" | sort | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "no temporary files are left behind" "client.rack rack.properties topology.env topology.json" "$(ls "$TW_TMP/rewritten" | sort | tr '\n' ' ' | sed 's/ $//')"
 
 run_init jsonlog -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --log-format json
 jq -e -s 'length > 0 and all(.[]; has("time") and has("level") and has("msg"))' "$LOG" >/dev/null
