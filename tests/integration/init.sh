@@ -243,7 +243,7 @@ expect_eq "an unwritable out dir: exit 3" 3 "$RC"
 # the files are replaced, never appended to; no temp files left
 run_init rewrite -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --out-dir "$TW_TMP/rewritten"
 run_init rewrite2 -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --rack region --out-dir "$TW_TMP/rewritten"
-expect_eq "a second run replaces the files" "client.rack=us-east-1" "$(cat "$TW_TMP/rewrite/rack.properties")"
+expect_eq "a second run replaces the files" "client.rack=us-east-1" "$(cat "$TW_TMP/rewritten/rack.properties")"
 expect_eq "no temporary files are left behind" "client.rack rack.properties topology.env topology.json" "$(ls "$TW_TMP/rewritten" | sort | tr '\n' ' ' | sed 's/ $//')"
 
 run_init jsonlog -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --log-format json
