@@ -169,7 +169,7 @@ static int from_downward(const tw_resolve_options *o, tw_topology *t)
     return TW_OK;
 }
 
-static int from_kubernetes(const tw_resolve_options *o, tw_topology *t)
+static int from_kubernetes(const tw_resolve_options *o, uint64_t deadline, tw_topology *t)
 {
     char err[TW_ERRLEN] = "";
     if (o->kube == NULL) {
@@ -186,7 +186,7 @@ static int from_kubernetes(const tw_resolve_options *o, tw_topology *t)
     if (c == NULL)
         return TW_ENOMEM;
     tw_kvlist labels = {0};
-    int rc = tw_kube_get_node_labels(c, o->node, o->deadline, &labels, err);
+    int rc = tw_kube_get_node_labels(c, o->node, deadline, &labels, err);
     tw_kube_client_free(c);
     if (rc != TW_OK) {
         step(o, TW_SOURCE_KUBERNETES, rc, t, "%s", err[0] ? err : tw_strerror(rc));
@@ -197,7 +197,7 @@ static int from_kubernetes(const tw_resolve_options *o, tw_topology *t)
     return TW_OK;
 }
 
-static int from_imds(const tw_resolve_options *o, tw_topology *t)
+static int from_imds(const tw_resolve_options *o, uint64_t deadline, tw_topology *t)
 {
     char err[TW_ERRLEN] = "";
     if (o->imds == NULL) {
@@ -206,7 +206,7 @@ static int from_imds(const tw_resolve_options *o, tw_topology *t)
     }
     tw_imds_result r;
     memset(&r, 0, sizeof(r));
-    int rc = tw_imds_query(o->imds, o->deadline, &r, err);
+    int rc = tw_imds_query(o->imds, deadline, &r, err);
     if (rc != TW_OK) {
         step(o, TW_SOURCE_IMDS, rc, t, "%s", err[0] ? err : tw_strerror(rc));
         return rc;
@@ -218,6 +218,27 @@ static int from_imds(const tw_resolve_options *o, tw_topology *t)
     fill(o, TW_SOURCE_IMDS, t, t->zone_id, "zone-id", r.zone_id[0] ? r.zone_id : NULL);
     fill(o, TW_SOURCE_IMDS, t, t->region, "region", r.region[0] ? r.region : NULL);
     return TW_OK;
+}
+
+/*
+ * The deadline of source i: a source that keeps failing (an API server
+ * answering 503, say) must not eat the time of the sources after it, so each
+ * later network source keeps a share back: up to SOURCE_RESERVE_MS, and never
+ * more than an equal split of what is left.
+ */
+#define SOURCE_RESERVE_MS 2000L
+
+static uint64_t source_deadline(const tw_resolve_options *o, size_t i)
+{
+    long left = tw_remaining_ms(o->deadline);
+    long later = 0;
+    for (size_t j = i + 1; j < o->n_sources; j++)
+        later += o->sources[j] != TW_SOURCE_DOWNWARD;
+    if (later == 0)
+        return o->deadline;
+    long share = left / (later + 1);
+    long keep = later * (share < SOURCE_RESERVE_MS ? share : SOURCE_RESERVE_MS);
+    return o->deadline - (uint64_t)keep;
 }
 
 static int same_fields(const tw_topology *a, const tw_topology *b)
@@ -246,10 +267,10 @@ int tw_resolve(const tw_resolve_options *o, tw_topology *out)
             rc = from_downward(o, &t);
             break;
         case TW_SOURCE_KUBERNETES:
-            rc = from_kubernetes(o, &t);
+            rc = from_kubernetes(o, source_deadline(o, i), &t);
             break;
         case TW_SOURCE_IMDS:
-            rc = from_imds(o, &t);
+            rc = from_imds(o, source_deadline(o, i), &t);
             break;
         default:
             rc = TW_EINVAL;

@@ -274,6 +274,45 @@ static void legacy_labels_are_read(void **state)
     assert_string_equal(t.zone, "us-west-2a");
 }
 
+static void always_503(void *ud, const tw_testreq *req, tw_testresp *resp)
+{
+    (void)ud;
+    (void)req;
+    resp->status = 503;
+    resp->body = "{\"kind\":\"Status\",\"code\":503,\"message\":\"etcd is down\"}";
+}
+
+static void a_failing_source_leaves_time_for_the_next(void **state)
+{
+    (void)state;
+    tw_testserver *api = tw_testserver_start(always_503, NULL, NULL, NULL);
+    tw_testserver *md = tw_testserver_start(aws_handler, (void *)"us-east-1b", NULL, NULL);
+    assert_non_null(api);
+    assert_non_null(md);
+    char server[64];
+    snprintf(server, sizeof(server), "%s", tw_testserver_url(api));
+    tw_kube_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.server = server;
+    cfg.token = (char *)"a-long-enough-token";
+    tw_imds_options imds = {.cloud = TW_CLOUD_AWS, .endpoint = tw_testserver_url(md)};
+    static const tw_source src[] = {TW_SOURCE_KUBERNETES, TW_SOURCE_IMDS};
+    steps s = {0};
+    tw_resolve_options o = base_options(src, 2, &s);
+    o.kube = &cfg;
+    o.imds = &imds;
+    uint64_t t0 = tw_now_ms();
+    o.deadline = tw_deadline_in(3000);
+    tw_topology t;
+    assert_int_equal(tw_resolve(&o, &t), TW_OK);
+    assert_int_equal(t.source, TW_SOURCE_IMDS);
+    assert_true(tw_now_ms() - t0 < 3000);
+    assert_true(tw_testserver_requests(api) >= 2); /* it did retry */
+    assert_non_null(strstr(s.log, "etcd is down"));
+    tw_testserver_stop(api);
+    tw_testserver_stop(md);
+}
+
 static void parsers(void **state)
 {
     (void)state;
@@ -312,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup(passed_deadline_skips_everything, clear_dir),
         cmocka_unit_test_setup(rack_from_any_label_and_custom_keys, clear_dir),
         cmocka_unit_test_setup(legacy_labels_are_read, clear_dir),
+        cmocka_unit_test_setup(a_failing_source_leaves_time_for_the_next, clear_dir),
         cmocka_unit_test(parsers),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
