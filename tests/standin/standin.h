@@ -99,6 +99,12 @@ typedef struct st_resp {
 typedef struct st_kube st_kube;
 typedef struct st_imds st_imds;
 
+/* One request path and how often it was asked. */
+typedef struct st_count {
+    char *path;
+    long n;
+} st_count;
+
 /* The server: options, faults, statistics, log, and the mode's state. */
 typedef struct standin {
     st_opts opts;
@@ -107,7 +113,8 @@ typedef struct standin {
     st_fault faults[ST_MAX_FAULT];
     int nfaults;
     long requests, redirect_hits, imds_v1, imds_v2;
-    cJSON *paths; /* path -> count */
+    struct st_count *paths; /* path -> count, open addressing */
+    size_t npaths, cap_paths;
     char *last_accept, *last_ua, *last_method, *last_path;
     int last_bearer, seen_request;
     FILE *log;
