@@ -318,8 +318,21 @@ static int write_full(int fd, const char *p, size_t len)
  * not supported (EINVAL) counts as synced. On failure the temporary file is
  * removed and dir/name is untouched.
  */
-int tw_atomic_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
-                    char *err)
+static int sync_dir(const char *dir, char *err)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return io_fail(err, "open the directory", dir, errno);
+    int rc = TW_OK;
+    if (fsync(dfd) != 0 && errno != EINVAL)
+        rc = io_fail(err, "fsync the directory", dir, errno);
+    close(dfd);
+    return rc;
+}
+
+/* tw_atomic_write, leaving the directory's fsync to the caller when sync is false. */
+static int atomic_write(const char *dir, const char *name, const void *data, size_t len,
+                        mode_t mode, bool sync, char *err)
 {
     if (dir == NULL || dir[0] == '\0' || name == NULL || name[0] == '\0' ||
         strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
@@ -335,7 +348,6 @@ int tw_atomic_write(const char *dir, const char *name, const void *data, size_t 
 
     int rc = TW_OK;
     bool created = false;
-    int dfd = -1;
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         rc = io_fail(err, "create a temporary file in", dir, errno);
@@ -365,23 +377,20 @@ int tw_atomic_write(const char *dir, const char *name, const void *data, size_t 
         goto out;
     }
     created = false;
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        rc = io_fail(err, "open the directory", dir, errno);
-        goto out;
-    }
-    if (fsync(dfd) != 0 && errno != EINVAL) {
-        rc = io_fail(err, "fsync the directory", dir, errno);
-        goto out;
-    }
+    if (sync)
+        rc = sync_dir(dir, err);
 out:
     if (fd >= 0)
         close(fd);
     if (created)
         unlink(tmp);
-    if (dfd >= 0)
-        close(dfd);
     return rc;
+}
+
+int tw_atomic_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+                    char *err)
+{
+    return atomic_write(dir, name, data, len, mode, true, err);
 }
 
 /*
@@ -411,8 +420,11 @@ int tw_rackfile_write_all(const char *dir, const tw_topology *t, char *err)
         if (rc != TW_OK)
             tw_seterr(err, rc, "cannot render %s: %s", files[i].name, tw_strerror(rc));
     }
+    /* Each file is fsync'd before its rename; the directory once, after all four. */
     for (size_t i = 0; i < NFILES && rc == TW_OK; i++)
-        rc = tw_atomic_write(dir, files[i].name, tw_buf_cstr(&text[i]), text[i].len, 0644, err);
+        rc = atomic_write(dir, files[i].name, tw_buf_cstr(&text[i]), text[i].len, 0644, false, err);
+    if (rc == TW_OK)
+        rc = sync_dir(dir, err);
     for (size_t i = 0; i < NFILES; i++)
         tw_buf_free(&text[i]);
     return rc;
