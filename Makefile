@@ -123,10 +123,10 @@ fuzz:
 	@$(MAKE) --no-print-directory -j$(shell nproc) fuzz-build
 	@tests/fuzz.sh $(FUZZ_SECONDS)
 
-# The whole suite: plain build, then the same under ASan+UBSan, then lint;
-# ends with one line "N passed, N failed".
+# The whole suite: plain build, then the same under ASan+UBSan, then lint and
+# a short fuzz run; ends with one line "N passed, N failed".
 test:
-	@mk/deps.sh test
+	@mk/deps.sh test image
 	@tests/run-all.sh
 
 demo: all

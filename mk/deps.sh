@@ -26,7 +26,7 @@ test_pkgs="
  clang-tidy
 "
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
-image_pkgs="buildah podman runc skopeo"
+image_pkgs="buildah podman runc skopeo uidmap"
 fuzz_pkgs="clang libclang-rt-14-dev"
 
 want=""

@@ -64,6 +64,10 @@ expect_eq "downward: rack.properties is exactly one line" "client.rack=us-east-1
 expect_eq "downward: rack.properties line count" 1 "$(wc -l <"$OUT/rack.properties")"
 expect_eq "downward: client.rack is the bare value without newline" "us-east-1b" "$(od -An -c "$OUT/client.rack" | tr -d ' \n' | sed 's/\\//g')"
 expect_eq "downward: topology.json parses" "us-east-1b use1-az4 downward" "$(jq -r '"\(.rack) \(.zoneId) \(.source)"' "$OUT/topology.json")"
+if command -v kcat >/dev/null; then
+    expect_eq "downward: a real Kafka client parser (librdkafka via kcat -F) reads client.rack" \
+        "client.rack = us-east-1b" "$(kcat -F "$OUT/rack.properties" -X dump 2>/dev/null | grep '^client.rack')"
+fi
 expect_eq "downward: instance metadata not asked" 0 "$(standin_requests "$AWS_URL")"
 grep -q 'source=downward' "$LOG"; tap $? "downward: the log says which source answered"
 
