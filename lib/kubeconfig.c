@@ -8,7 +8,7 @@
 #include "topowire/error.h"
 #include "topowire/kubeconfig.h"
 
-#define SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define SA_DIR    "/var/run/secrets/kubernetes.io/serviceaccount"
 #define TOKEN_MAX (64 * 1024)
 
 /* Reads a small file into a new string with trailing whitespace removed. */
@@ -140,6 +140,6 @@ int tw_kube_config_load(const char *path, const char *context, tw_kube_config **
 {
     (void)context;
     (void)out;
-    return tw_seterr(err, TW_ENOCONFIG, "kubeconfig %s: loading kubeconfig files is not supported yet",
-                     path);
+    return tw_seterr(err, TW_ENOCONFIG,
+                     "kubeconfig %s: loading kubeconfig files is not supported yet", path);
 }
