@@ -262,11 +262,14 @@ static int serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char err[TW_ERRLEN] = "";
+    if (hook_config_check(&cfg, err) != TW_OK) {
+        tw_log_kv(TW_LOG_ERROR, "invalid configuration", "error", err, NULL);
+        return EXIT_USAGE;
+    }
     hook_server *srv = NULL;
-    int rc = hook_server_start(&cfg, &srv, err);
-    if (rc != TW_OK) {
+    if (hook_server_start(&cfg, &srv, err) != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot start", "error", err, NULL);
-        return rc == TW_EINVAL ? EXIT_USAGE : 1;
+        return 1;
     }
     for (;;) {
         struct timespec tick = {1, 0};

@@ -565,6 +565,22 @@ static void note_cert(hook_server *s, const char *msg)
               NULL);
 }
 
+int hook_config_check(const hook_config *cfg, char *err)
+{
+    struct sockaddr_storage ss;
+    int any, port, rc;
+    if ((rc = parse_listen(cfg->listen, &ss, &any, &port, err)) != TW_OK)
+        return rc;
+    if (cfg->metrics_listen && cfg->metrics_listen[0] &&
+        (rc = parse_listen(cfg->metrics_listen, &ss, &any, &port, err)) != TW_OK)
+        return rc;
+    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0)
+        return tw_seterr(err, TW_EINVAL, "the minimum TLS version must be 1.2 or 1.3");
+    if (cfg->max_connections == 0 || cfg->connection_timeout_s == 0 || cfg->request_timeout_s == 0)
+        return tw_seterr(err, TW_EINVAL, "connection limit and timeouts must be positive");
+    return tw_podpatch_config_check(&cfg->pod, err);
+}
+
 int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
 {
     int rc;
@@ -572,11 +588,7 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
         !MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK2))
         return tw_seterr(err, TW_EINVAL,
                          "this libmicrohttpd lacks TLS or the certificate callback");
-    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0)
-        return tw_seterr(err, TW_EINVAL, "the minimum TLS version must be 1.2 or 1.3");
-    if (cfg->max_connections == 0 || cfg->connection_timeout_s == 0 || cfg->request_timeout_s == 0)
-        return tw_seterr(err, TW_EINVAL, "connection limit and timeouts must be positive");
-    if ((rc = tw_podpatch_config_check(&cfg->pod, err)) != TW_OK)
+    if ((rc = hook_config_check(cfg, err)) != TW_OK)
         return rc;
     hook_server *s = calloc(1, sizeof(*s));
     if (s == NULL)

@@ -119,6 +119,13 @@ typedef struct hook_config {
 /* Fills cfg with the defaults. */
 void hook_config_defaults(hook_config *cfg);
 
+/*
+ * Checks a configuration without touching files or sockets: listen
+ * addresses, TLS version, limits and the pod patch settings. Returns 0 or
+ * TW_EINVAL with the setting in err.
+ */
+int hook_config_check(const hook_config *cfg, char *err);
+
 typedef struct hook_server hook_server;
 
 /*
