@@ -37,11 +37,15 @@ typedef struct tw_http_request {
     const char *user_agent;
     uint64_t deadline;           /* absolute tw_now_ms() deadline for the whole request; 0 = none */
     long connect_timeout_ms;     /* 0 = bounded by the deadline only */
-    long low_speed_ms;           /* abort when no byte arrives for this long (0 = off) */
-    size_t max_body;             /* cap on the buffered response body (0 = 4 MiB) */
+    long low_speed_ms;           /* abort when no byte arrives for this long (0 = off);
+                                    checked at least once a second */
+    size_t max_body;             /* cap on the buffered response body (0 = 4 MiB); a larger
+                                    Content-Length is refused before the body is read */
     /*
      * Streaming: when on_data is set, the body is handed to it as it arrives
-     * instead of being buffered; returning non-zero aborts the transfer.
+     * instead of being buffered (max_body does not apply: on_data decides).
+     * Returning non-zero aborts the transfer: tw_http_do then returns that
+     * value when it is a negative TW_E* code, TW_EINVAL for any other.
      */
     int (*on_data)(void *ud, const char *data, size_t len);
     void *on_data_ud;
@@ -69,15 +73,20 @@ void tw_http_client_free(tw_http_client *c);
 /*
  * Performs req and fills resp (which must be initialised). Returns 0 when an
  * HTTP answer of any status other than 3xx was received (the caller judges
- * the status), or: TW_ETIMEDOUT (deadline or stall), TW_ENET, TW_ETLS,
- * TW_EREDIRECT, TW_ETOOBIG (body over max_body), TW_EINVAL, TW_ENOMEM. err
- * names the URL's host and the failure, never a header value.
+ * the status), or: TW_ETIMEDOUT (deadline or stall; a deadline already past
+ * fails before connecting), TW_ENET, TW_ETLS, TW_EREDIRECT, TW_ETOOBIG (body
+ * over max_body), TW_EINVAL (bad URL, method, or a line break in a header,
+ * token or user agent), TW_ENOMEM, or what on_data returned. On failure resp
+ * still holds what was received (status 0 when no answer came). err names
+ * the URL's host and the failure, never a header value.
  */
 int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *resp, char *err);
 
 /*
  * Parses a Retry-After value: delta-seconds or an HTTP date (relative to
- * now_epoch_s). Returns seconds (>= 0) or -1 when unparseable.
+ * now_epoch_s; a date in the past gives 0). Returns seconds (>= 0, at most
+ * one day: longer waits are clamped to that) or -1 when unparseable
+ * (including negative numbers).
  */
 long tw_http_parse_retry_after(const char *value, long now_epoch_s);
 

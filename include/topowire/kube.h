@@ -11,7 +11,11 @@
 /* A client bound to one config (borrowed; must outlive the client). */
 typedef struct tw_kube_client tw_kube_client;
 
-/* Returns a new client or NULL on out-of-memory. user_agent is copied. */
+/*
+ * Returns a new client or NULL on out-of-memory; free with tw_kube_client_free.
+ * user_agent is copied (NULL sends libcurl's default). Not thread-safe: one
+ * client per thread; it keeps its connection to the API server alive.
+ */
 tw_kube_client *tw_kube_client_new(tw_kube_config *cfg, const char *user_agent);
 void tw_kube_client_free(tw_kube_client *c);
 
@@ -26,7 +30,15 @@ void tw_kube_client_free(tw_kube_client *c);
  * TW_ENOTFOUND, TW_ERETRY, TW_EHTTP, TW_ETIMEDOUT, TW_ENET, TW_ETLS,
  * TW_EREDIRECT, TW_ETOOBIG, TW_ENOMEM) with the server's Status message in
  * err, and resp holds the last answer received. resp must be initialised;
- * the caller frees it with tw_http_response_free either way.
+ * it is emptied first, and the caller frees it with tw_http_response_free
+ * either way. Credential failures pass through (TW_EIO, TW_EEXEC ...).
+ *
+ * Retries: at most 10 attempts. Retry-After is honoured (a longer one is
+ * cut to 10 s); otherwise the wait is drawn at random up to 200 ms, doubling
+ * per attempt up to 2 s. No wait starts that would leave less than 50 ms
+ * before the deadline. Giving up between attempts is TW_ERETRY; the deadline
+ * passing during a retry is TW_ETIMEDOUT. Other 4xx answers are TW_EHTTP at
+ * once. TLS failures and redirects are never retried.
  */
 int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const char *accept,
                const char *content_type, const char *body, size_t body_len, uint64_t deadline,
@@ -39,24 +51,27 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
  * jittered exponential backoff while the deadline allows; re-reads the
  * credentials once after a 401; returns at once on 403 (TW_EFORBIDDEN) and
  * 404 (TW_ENOTFOUND). err carries the Status message from the server when one
- * was sent. Other errors: TW_EUNAUTH, TW_ERETRY, TW_ETIMEDOUT, TW_ENET,
- * TW_ETLS, TW_EREDIRECT, TW_EPARSE, TW_ETOOBIG, TW_EHTTP, TW_ENOMEM.
+ * was sent. A node name that is not a DNS subdomain is TW_EINVAL before
+ * anything is sent. Other errors: TW_EUNAUTH, TW_ERETRY, TW_ETIMEDOUT,
+ * TW_ENET, TW_ETLS, TW_EREDIRECT, TW_EPARSE, TW_ETOOBIG, TW_EHTTP, TW_ENOMEM.
  */
 int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadline,
                             tw_kvlist *labels, char *err);
 
 /*
  * Parses the labels out of a Node or PartialObjectMetadata JSON document into
- * *labels (caller frees). Every label whose value is not a JSON string is
- * skipped. Returns 0, TW_EPARSE (not JSON, not an object, metadata or labels of
- * the wrong type) or TW_ENOMEM.
+ * *labels (caller frees; written only on success). Every label whose value
+ * is not a JSON string is skipped; absent or null labels give an empty list.
+ * Returns 0, TW_EPARSE (not JSON, not an object, another kind, no metadata
+ * object, kind, name or labels of the wrong type) or TW_ENOMEM.
  */
 int tw_kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, char *err);
 
 /*
- * Builds a readable sentence from a Kubernetes Status body ("Forbidden: nodes
- * \"x\" is forbidden ...") into err; falls back to "HTTP <status>" when the
- * body is not a Status. Never fails.
+ * Builds a readable sentence from a Kubernetes Status body ("403 Forbidden:
+ * nodes \"x\" is forbidden ...": status, reason, message) into err (TW_ERRLEN
+ * bytes; NULL does nothing), with control characters made spaces; falls
+ * back to "HTTP <status>" when the body is not a Status. Never fails.
  */
 void tw_kube_status_message(const char *json, size_t len, long http_status, char *err);
 

@@ -1,0 +1,451 @@
+/* kube.c - a minimal Kubernetes API client: retries, credentials, node labels. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "topowire/buf.h"
+#include "topowire/clock.h"
+#include "topowire/error.h"
+#include "topowire/kube.h"
+
+#define KUBE_MAX_BODY (4u * 1024 * 1024)
+#define KUBE_URL_MAX  8192
+/* Connecting may take this long, so that a black-holed address leaves time to retry. */
+#define KUBE_CONNECT_TIMEOUT_MS 5000L
+/* An answer in progress that sends nothing for this long is given up. */
+#define KUBE_LOW_SPEED_MS 15000L
+/* Backoff: full jitter over 200 ms doubling up to 2 s. */
+#define KUBE_BACKOFF_BASE_MS 200L
+#define KUBE_BACKOFF_CAP_MS  2000L
+/* The longest Retry-After honoured; a longer one is waited this long. */
+#define KUBE_RETRY_AFTER_CAP_MS 10000L
+/* Attempts per call at most, even with time left (and the bound when there is no deadline). */
+#define KUBE_MAX_ATTEMPTS 10
+/* Another attempt is only worth starting with at least this much time left after the wait. */
+#define KUBE_MIN_ATTEMPT_MS 50L
+
+#define NODE_ACCEPT "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
+struct tw_kube_client {
+    tw_kube_config *cfg; /* borrowed */
+    char *user_agent;
+    tw_http_client *http;
+    uint64_t rng; /* xorshift state for backoff jitter */
+};
+
+tw_kube_client *tw_kube_client_new(tw_kube_config *cfg, const char *user_agent)
+{
+    tw_kube_client *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->cfg = cfg;
+    c->user_agent = user_agent ? strdup(user_agent) : NULL;
+    c->http = tw_http_client_new();
+    if ((user_agent != NULL && c->user_agent == NULL) || c->http == NULL) {
+        tw_kube_client_free(c);
+        return NULL;
+    }
+    if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != (ssize_t)sizeof(c->rng))
+        c->rng = tw_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
+    if (c->rng == 0)
+        c->rng = 0x9e3779b97f4a7c15u;
+    return c;
+}
+
+void tw_kube_client_free(tw_kube_client *c)
+{
+    if (c == NULL)
+        return;
+    tw_http_client_free(c->http);
+    free(c->user_agent);
+    free(c);
+}
+
+/* A uniform-enough number in [0, n] for jitter (xorshift64). */
+static long jitter(tw_kube_client *c, long n)
+{
+    c->rng ^= c->rng << 13;
+    c->rng ^= c->rng >> 7;
+    c->rng ^= c->rng << 17;
+    return n > 0 ? (long)(c->rng % (uint64_t)(n + 1)) : 0;
+}
+
+/* Replaces control characters (a server's text may carry line breaks) with spaces. */
+static void flatten(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
+/* Overwrites every occurrence of secret in s with '*'. */
+static void redact(char *s, const char *secret)
+{
+    size_t n = secret ? strlen(secret) : 0;
+    if (n == 0)
+        return;
+    for (char *p = strstr(s, secret); p != NULL; p = strstr(p + n, secret))
+        memset(p, '*', n);
+}
+
+void tw_kube_status_message(const char *json, size_t len, long http_status, char *err)
+{
+    if (err == NULL)
+        return;
+    snprintf(err, TW_ERRLEN, "HTTP %ld", http_status);
+    if (json == NULL || len == 0)
+        return;
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (!cJSON_IsObject(root))
+        goto out;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(root, "message");
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(root, "reason");
+    if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "Status") != 0)
+        goto out;
+    const char *r = cJSON_IsString(reason) && reason->valuestring[0] ? reason->valuestring : NULL;
+    const char *m = cJSON_IsString(msg) && msg->valuestring[0] ? msg->valuestring : NULL;
+    if (r && m)
+        snprintf(err, TW_ERRLEN, "%ld %s: %s", http_status, r, m);
+    else if (r || m)
+        snprintf(err, TW_ERRLEN, "%ld %s", http_status, r ? r : m);
+    flatten(err);
+out:
+    cJSON_Delete(root);
+}
+
+/* Builds server + path into url (caller frees). */
+static int make_url(const tw_kube_config *cfg, const char *path, char **url, char *err)
+{
+    if (cfg->server == NULL || cfg->server[0] == '\0')
+        return tw_seterr(err, TW_EINVAL, "the Kubernetes configuration names no server");
+    if (path == NULL || path[0] != '/')
+        return tw_seterr(err, TW_EINVAL, "a Kubernetes API path must start with '/'");
+    size_t n = strlen(cfg->server);
+    while (n > 0 && cfg->server[n - 1] == '/')
+        n--;
+    tw_buf b;
+    tw_buf_init(&b, KUBE_URL_MAX);
+    int rc = tw_buf_printf(&b, "%.*s%s", (int)n, cfg->server, path);
+    if (rc != TW_OK) {
+        tw_buf_free(&b);
+        return rc == TW_ETOOBIG ? tw_seterr(err, TW_EINVAL, "the Kubernetes API URL is too long")
+                                : rc;
+    }
+    *url = tw_buf_detach(&b);
+    return *url ? TW_OK : TW_ENOMEM;
+}
+
+/* Fetches the bearer token (NULL for certificate-only authentication) into *token. */
+static int get_token(tw_kube_client *c, int refresh, uint64_t deadline, char **token, char *err)
+{
+    char *t = NULL;
+    char cerr[TW_ERRLEN] = "";
+    int rc = tw_kube_config_credentials(c->cfg, refresh, deadline, &t, cerr);
+    if (rc != TW_OK)
+        return tw_seterr(err, rc, "Kubernetes credentials: %s", cerr[0] ? cerr : tw_strerror(rc));
+    if (t != NULL && t[0] == '\0') {
+        free(t);
+        t = NULL;
+    }
+    free(*token);
+    *token = t;
+    return TW_OK;
+}
+
+static void free_token(char *t)
+{
+    if (t == NULL)
+        return;
+    explicit_bzero(t, strlen(t));
+    free(t);
+}
+
+/* Returns a new string a + b (caller frees), or NULL on out-of-memory. */
+static char *join(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb + 1);
+    return s;
+}
+
+static void swap_responses(tw_http_response *a, tw_http_response *b)
+{
+    tw_http_response t = *a;
+    *a = *b;
+    *b = t;
+}
+
+int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const char *accept,
+               const char *content_type, const char *body, size_t body_len, uint64_t deadline,
+               tw_http_response *resp, char *err)
+{
+    char *url = NULL, *token = NULL;
+    char *accept_h = NULL, *ctype_h = NULL;
+    char msg[TW_ERRLEN] = "";
+    tw_http_response cur;
+    tw_http_response_init(&cur);
+    resp->status = 0;
+    tw_buf_reset(&resp->body);
+    resp->content_type[0] = '\0';
+    resp->retry_after_s = -1;
+    int rc = make_url(c->cfg, path, &url, err);
+    if (rc != TW_OK)
+        goto out;
+    if ((accept && (accept_h = join("Accept: ", accept)) == NULL) ||
+        (content_type && (ctype_h = join("Content-Type: ", content_type)) == NULL)) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
+    const char *headers[3] = {NULL, NULL, NULL};
+    int nh = 0;
+    if (accept_h)
+        headers[nh++] = accept_h;
+    if (ctype_h)
+        headers[nh++] = ctype_h;
+
+    rc = get_token(c, 0, deadline, &token, err);
+    if (rc != TW_OK)
+        goto out;
+
+    bool refreshed = false;
+    int attempt = 0;
+    for (;;) {
+        attempt++;
+        /* Read per attempt: an exec plugin may have swapped the client certificate. */
+        tw_http_request req = {
+            .method = method,
+            .url = url,
+            .headers = headers,
+            .body = body,
+            .body_len = body_len,
+            .bearer_token = token,
+            .ca_file = c->cfg->ca_file,
+            .ca_pem = c->cfg->ca_pem,
+            .client_cert_pem = c->cfg->client_cert_pem,
+            .client_key_pem = c->cfg->client_key_pem,
+            .insecure_skip_verify = c->cfg->insecure_skip_verify,
+            .user_agent = c->user_agent,
+            .deadline = deadline,
+            .connect_timeout_ms = KUBE_CONNECT_TIMEOUT_MS,
+            .low_speed_ms = KUBE_LOW_SPEED_MS,
+            .max_body = KUBE_MAX_BODY,
+        };
+        char herr[TW_ERRLEN] = "";
+        int hrc = tw_http_do(c->http, &req, &cur, herr);
+        /* resp keeps the last answer actually received. */
+        long status = cur.status;
+        if (status != 0)
+            swap_responses(resp, &cur);
+        if (hrc == TW_OK) {
+            if (status >= 200 && status < 300) {
+                rc = TW_OK;
+                goto out;
+            }
+            tw_kube_status_message(resp->body.data, resp->body.len, status, msg);
+            redact(msg, token); /* the token may be replaced below */
+            if (status == 401 && !refreshed) {
+                refreshed = true;
+                char cerr[TW_ERRLEN] = "";
+                rc = get_token(c, 1, deadline, &token, cerr);
+                if (rc != TW_OK) {
+                    tw_seterr(err, rc, "%s, then %s", msg, cerr);
+                    goto out;
+                }
+                if (attempt < KUBE_MAX_ATTEMPTS && (deadline == 0 || tw_remaining_ms(deadline) > 0))
+                    continue;
+                rc = tw_seterr(err, TW_EUNAUTH, "%s (no time left to try the re-read token)", msg);
+                goto out;
+            }
+            switch (status) {
+            case 401:
+                rc = tw_seterr(err, TW_EUNAUTH, "%s (also after re-reading the credentials)", msg);
+                goto out;
+            case 403:
+                rc = tw_seterr(err, TW_EFORBIDDEN, "%s", msg);
+                goto out;
+            case 404:
+                rc = tw_seterr(err, TW_ENOTFOUND, "%s", msg);
+                goto out;
+            default:
+                break;
+            }
+            if (status != 429 && status < 500) {
+                rc = tw_seterr(err, TW_EHTTP, "%s", msg);
+                goto out;
+            }
+        } else if (hrc == TW_ENET) {
+            snprintf(msg, sizeof(msg), "%s", herr);
+        } else if (hrc == TW_ETIMEDOUT && attempt > 1) {
+            rc = tw_seterr(err, TW_ETIMEDOUT, "deadline passed on attempt %d (before: %s): %s",
+                           attempt, msg, herr);
+            goto out;
+        } else {
+            rc = tw_seterr(err, hrc, "%s", herr);
+            goto out;
+        }
+
+        /* Retryable: wait as told, or back off with jitter, if time allows another try. */
+        long wait;
+        if (hrc == TW_OK && resp->retry_after_s >= 0)
+            wait = resp->retry_after_s > KUBE_RETRY_AFTER_CAP_MS / 1000
+                       ? KUBE_RETRY_AFTER_CAP_MS
+                       : resp->retry_after_s * 1000;
+        else {
+            long ceiling = KUBE_BACKOFF_BASE_MS << (attempt - 1 < 4 ? attempt - 1 : 4);
+            wait = jitter(c, ceiling < KUBE_BACKOFF_CAP_MS ? ceiling : KUBE_BACKOFF_CAP_MS);
+        }
+        bool time_left = deadline == 0 || tw_remaining_ms(deadline) - wait >= KUBE_MIN_ATTEMPT_MS;
+        if (attempt >= KUBE_MAX_ATTEMPTS || !time_left) {
+            if (time_left)
+                rc = tw_seterr(err, TW_ERETRY, "%s (gave up after %d attempts)", msg, attempt);
+            else
+                rc = tw_seterr(err, TW_ERETRY,
+                               "%s (gave up after %d attempt%s: waiting %ld ms more would pass "
+                               "the deadline)",
+                               msg, attempt, attempt == 1 ? "" : "s", wait);
+            goto out;
+        }
+        tw_sleep_ms(wait, deadline ? deadline : tw_now_ms() + (uint64_t)wait);
+    }
+
+out:
+    if (rc != TW_OK && err != NULL) {
+        flatten(err);
+        redact(err, token);
+    }
+    free_token(token);
+    free(url);
+    free(accept_h);
+    free(ctype_h);
+    tw_http_response_free(&cur);
+    return rc;
+}
+
+/* True when s is a DNS-1123 subdomain (what Kubernetes requires of a node name). */
+static bool dns_subdomain_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 253)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char ch = s[i];
+        if (i == n || ch == '.') {
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        if (!alnum && (ch != '-' || label == 0))
+            return false;
+        label++;
+    }
+    return true;
+}
+
+int tw_kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, char *err)
+{
+    int rc = TW_OK;
+    tw_kvlist out = {0};
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    if (root == NULL) {
+        rc = tw_seterr(err, TW_EPARSE, "the node is not valid JSON");
+        goto out;
+    }
+    if (!cJSON_IsObject(root)) {
+        rc = tw_seterr(err, TW_EPARSE, "the node is not a JSON object");
+        goto out;
+    }
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+    if (kind != NULL) {
+        if (!cJSON_IsString(kind)) {
+            rc = tw_seterr(err, TW_EPARSE, "the node's kind is not a string");
+            goto out;
+        }
+        if (strcmp(kind->valuestring, "Node") != 0 &&
+            strcmp(kind->valuestring, "PartialObjectMetadata") != 0) {
+            rc = tw_seterr(err, TW_EPARSE, "expected a Node or PartialObjectMetadata, got %.64s",
+                           kind->valuestring);
+            goto out;
+        }
+    }
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    if (!cJSON_IsObject(meta)) {
+        rc = tw_seterr(err, TW_EPARSE, "the node has no metadata object");
+        goto out;
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+    if (name != NULL && !cJSON_IsString(name)) {
+        rc = tw_seterr(err, TW_EPARSE, "the node's metadata.name is not a string");
+        goto out;
+    }
+    const cJSON *lab = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    if (lab == NULL || cJSON_IsNull(lab))
+        goto done;
+    if (!cJSON_IsObject(lab)) {
+        rc = tw_seterr(err, TW_EPARSE, "the node's metadata.labels is not an object");
+        goto out;
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, lab)
+    {
+        if (!cJSON_IsString(item) || item->string == NULL)
+            continue;
+        rc = tw_kvlist_set(&out, item->string, item->valuestring);
+        if (rc != TW_OK)
+            goto out;
+    }
+done:
+    *labels = out;
+    out = (tw_kvlist){0};
+out:
+    if (rc != TW_OK && err != NULL)
+        flatten(err); /* a kind from the server may carry anything */
+    tw_kvlist_free(&out);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadline,
+                            tw_kvlist *labels, char *err)
+{
+    if (node == NULL || !dns_subdomain_valid(node)) {
+        tw_seterr(err, TW_EINVAL, "node name \"%.64s%s\" is not a valid DNS subdomain",
+                  node ? node : "", node && strlen(node) > 64 ? "..." : "");
+        if (err != NULL)
+            flatten(err);
+        return TW_EINVAL;
+    }
+    char *esc = curl_easy_escape(NULL, node, 0);
+    char *path = NULL;
+    tw_http_response resp;
+    tw_http_response_init(&resp);
+    int rc = TW_ENOMEM;
+    if (esc == NULL || (path = join("/api/v1/nodes/", esc)) == NULL)
+        goto out;
+    rc = tw_kube_do(c, "GET", path, NODE_ACCEPT, NULL, NULL, 0, deadline, &resp, err);
+    if (rc != TW_OK)
+        goto out;
+    char perr[TW_ERRLEN] = "";
+    rc = tw_kube_parse_node_labels(resp.body.data ? resp.body.data : "", resp.body.len, labels,
+                                   perr);
+    if (rc != TW_OK)
+        tw_seterr(err, rc, "node %s: %s", node, perr);
+out:
+    curl_free(esc);
+    free(path);
+    tw_http_response_free(&resp);
+    return rc;
+}
