@@ -1,14 +1,163 @@
 /* cabundle.c - set caBundle in a MutatingWebhookConfiguration through the Kubernetes API. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
 #include "topowire/error.h"
+#include "topowire/http.h"
+#include "topowire/jsonpatch.h"
+#include "topowire/kube.h"
 
 #include "webhook.h"
 
-int hook_patch_ca_bundle(const char *name, const char *ca_pem, const char *kubeconfig,
-                         const char *context, char *err)
+#define MWC_PATH "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
+#define ATTEMPTS 5
+
+/* An object name: a DNS subdomain (lower-case alphanumerics, '-' and '.'). */
+static int name_valid(const char *s)
 {
-    (void)name;
-    (void)ca_pem;
-    (void)kubeconfig;
-    (void)context;
-    return tw_seterr(err, TW_EDISABLED, "this build has no Kubernetes client yet");
+    size_t n = strlen(s);
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '-' && c != '.')
+            return 0;
+        if ((i == 0 || i == n - 1) && !alnum)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Builds the patch for the configuration doc: a test of its resourceVersion
+ * and of each webhook's name (so a concurrent edit fails the patch instead of
+ * landing on the wrong webhook), then caBundle for every webhook. Sets *same
+ * when every webhook already has this bundle. Returns 0, TW_EPARSE or
+ * TW_ENOMEM.
+ */
+static int build_patch(const cJSON *doc, const char *b64, char **out, size_t *len, int *same,
+                       char *err)
+{
+    tw_jsonpatch p = {0};
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+    const char *rv =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"));
+    const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(doc, "webhooks");
+    if (!cJSON_IsArray(hooks) || cJSON_GetArraySize(hooks) == 0)
+        return tw_seterr(err, TW_EPARSE, "the configuration has no webhooks");
+    int rc = tw_jsonpatch_init(&p);
+    if (rc != TW_OK)
+        return rc;
+    if (rv != NULL) {
+        cJSON *test = cJSON_CreateObject();
+        if (test == NULL || !cJSON_AddStringToObject(test, "op", "test") ||
+            !cJSON_AddStringToObject(test, "path", "/metadata/resourceVersion") ||
+            !cJSON_AddStringToObject(test, "value", rv) || !cJSON_AddItemToArray(p.ops, test)) {
+            cJSON_Delete(test);
+            rc = TW_ENOMEM;
+            goto out;
+        }
+    }
+    *same = 1;
+    int i = 0;
+    const cJSON *h;
+    cJSON_ArrayForEach(h, hooks)
+    {
+        char path[96];
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(h, "name"));
+        const cJSON *cc = cJSON_GetObjectItemCaseSensitive(h, "clientConfig");
+        const char *cur = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cc, "caBundle"));
+        if (name == NULL) {
+            rc = tw_seterr(err, TW_EPARSE, "webhook %d has no name", i);
+            goto out;
+        }
+        if (cur == NULL || strcmp(cur, b64) != 0)
+            *same = 0;
+        cJSON *test = cJSON_CreateObject();
+        snprintf(path, sizeof(path), "/webhooks/%d/name", i);
+        if (test == NULL || !cJSON_AddStringToObject(test, "op", "test") ||
+            !cJSON_AddStringToObject(test, "path", path) ||
+            !cJSON_AddStringToObject(test, "value", name) || !cJSON_AddItemToArray(p.ops, test)) {
+            cJSON_Delete(test);
+            rc = TW_ENOMEM;
+            goto out;
+        }
+        if (cJSON_IsObject(cc)) {
+            snprintf(path, sizeof(path), "/webhooks/%d/clientConfig/caBundle", i);
+            rc = tw_jsonpatch_add(&p, path, cJSON_CreateString(b64));
+        } else {
+            cJSON *v = cJSON_CreateObject();
+            if (v && !cJSON_AddStringToObject(v, "caBundle", b64)) {
+                cJSON_Delete(v);
+                v = NULL;
+            }
+            snprintf(path, sizeof(path), "/webhooks/%d/clientConfig", i);
+            rc = v ? tw_jsonpatch_add(&p, path, v) : TW_ENOMEM;
+        }
+        if (rc != TW_OK)
+            goto out;
+        i++;
+    }
+    rc = tw_jsonpatch_render(&p, out, len);
+out:
+    tw_jsonpatch_free(&p);
+    return rc;
+}
+
+int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem, uint64_t deadline,
+                         char *err)
+{
+    char path[sizeof(MWC_PATH) + 256];
+    char *b64 = NULL, *patch = NULL;
+    size_t patch_len = 0;
+    cJSON *doc = NULL;
+    tw_http_response resp;
+    tw_http_response_init(&resp);
+    int rc = TW_OK;
+    if (!name_valid(name))
+        return tw_seterr(err, TW_EINVAL, "\"%s\" is not a valid object name", name);
+    size_t pem_len = strlen(ca_pem);
+    if (pem_len == 0 || pem_len > 1024 * 1024)
+        return tw_seterr(err, TW_EINVAL, "the CA bundle is empty or over 1 MiB");
+    b64 = malloc(4 * ((pem_len + 2) / 3) + 1);
+    if (b64 == NULL)
+        return TW_ENOMEM;
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)ca_pem, (int)pem_len);
+    snprintf(path, sizeof(path), "%s%s", MWC_PATH, name);
+
+    for (int attempt = 1;; attempt++) {
+        rc = tw_kube_do(c, "GET", path, "application/json", NULL, NULL, 0, deadline, &resp, err);
+        if (rc != TW_OK)
+            goto out;
+        cJSON_Delete(doc);
+        doc = cJSON_ParseWithLength(tw_buf_cstr(&resp.body), resp.body.len);
+        if (!cJSON_IsObject(doc)) {
+            rc = tw_seterr(err, TW_EPARSE, "the API server's answer is not a JSON object");
+            goto out;
+        }
+        int same = 0;
+        cJSON_free(patch);
+        patch = NULL;
+        if ((rc = build_patch(doc, b64, &patch, &patch_len, &same, err)) != TW_OK)
+            goto out;
+        if (same)
+            goto out; /* nothing to change */
+        rc = tw_kube_do(c, "PATCH", path, "application/json", "application/json-patch+json", patch,
+                        patch_len, deadline, &resp, err);
+        /* 409/422: the object changed under us (a test op failed); read it again. */
+        if (rc == TW_EHTTP && (resp.status == 409 || resp.status == 422) && attempt < ATTEMPTS)
+            continue;
+        goto out;
+    }
+out:
+    tw_http_response_free(&resp);
+    cJSON_Delete(doc);
+    cJSON_free(patch);
+    free(b64);
+    return rc;
 }

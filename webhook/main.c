@@ -1,5 +1,4 @@
-/* main.c - topowire-webhook: serve the admission webhook, make its certificates, print the version.
- */
+/* main.c - topowire-webhook: serve the admission webhook, make its certificates, version. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -9,7 +8,11 @@
 #include <time.h>
 
 #include "topowire/certgen.h"
+#include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/http.h"
+#include "topowire/kube.h"
+#include "topowire/kubeconfig.h"
 #include "topowire/log.h"
 #include "topowire/version.h"
 
@@ -17,6 +20,7 @@
 
 #define PROG              "topowire-webhook"
 #define EXIT_USAGE        2
+#define PATCH_TIMEOUT_MS  60000
 #define SA_NAMESPACE_FILE "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 static void usage(FILE *f)
@@ -319,6 +323,38 @@ static const char *default_namespace(char *buf, size_t len)
     return "topowire-system";
 }
 
+/*
+ * Reaches the API server (with --kubeconfig when given; else in-cluster, else
+ * $KUBECONFIG) and sets the caBundle of the named configuration.
+ */
+static int patch_webhook(const char *name, const char *ca_pem, const char *kubeconfig,
+                         const char *context, char *err)
+{
+    tw_kube_config *kcfg = NULL;
+    tw_kube_client *client = NULL;
+    int rc;
+    if (kubeconfig != NULL) {
+        rc = tw_kube_config_load(kubeconfig, context, &kcfg, err);
+    } else {
+        rc = tw_kube_config_incluster(NULL, NULL, &kcfg, err);
+        const char *env = getenv("KUBECONFIG");
+        if (rc == TW_ENOCONFIG && env != NULL && env[0] != '\0')
+            rc = tw_kube_config_load(env, context, &kcfg, err);
+    }
+    if (rc != TW_OK)
+        return rc;
+    client = tw_kube_client_new(kcfg, PROG "/" TW_VERSION);
+    if (client == NULL) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
+    rc = hook_patch_ca_bundle(client, name, ca_pem, tw_deadline_in(PATCH_TIMEOUT_MS), err);
+out:
+    tw_kube_client_free(client);
+    tw_kube_config_free(kcfg);
+    return rc;
+}
+
 static int certgen(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -452,7 +488,7 @@ static int certgen(int argc, char **argv)
     snprintf(dns, sizeof(dns), "%s.%s.svc", cfg.service, cfg.namespace);
     tw_log_kv(TW_LOG_INFO, "certificates written", "dir", out_dir, "name", dns, NULL);
     if (webhook != NULL) {
-        rc = hook_patch_ca_bundle(webhook, pems.ca_cert, kubeconfig, context, err);
+        rc = patch_webhook(webhook, pems.ca_cert, kubeconfig, context, err);
         if (rc != TW_OK) {
             tw_log_kv(TW_LOG_ERROR, "cannot set caBundle", "webhook", webhook, "error", err, NULL);
             goto out;
@@ -486,7 +522,12 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "serve") == 0) {
         status = serve(argc - 1, argv + 1);
     } else if (strcmp(cmd, "certgen") == 0) {
+        if (tw_http_global_init() != TW_OK) {
+            fprintf(stderr, PROG ": cannot initialise the HTTP client\n");
+            return 1;
+        }
         status = certgen(argc - 1, argv + 1);
+        tw_http_global_cleanup();
     } else {
         fprintf(stderr, PROG ": unknown command \"%s\"\n", cmd);
         usage(stderr);

@@ -1,5 +1,4 @@
-/* server.c - the HTTPS admission listener, its routes, and the plain-HTTP health/metrics listener.
- */
+/* server.c - the HTTPS admission listener and its routes; the plain-HTTP health/metrics one. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>

@@ -9,6 +9,7 @@
 #include <gnutls/abstract.h>
 
 #include "topowire/admission.h"
+#include "topowire/kube.h"
 #include "topowire/podpatch.h"
 
 /* The API server's request body limit; a bigger review is answered 413. */
@@ -177,11 +178,15 @@ long hook_server_shutdown(hook_server *s);
 
 /*
  * Sets clientConfig.caBundle of every webhook in the
- * MutatingWebhookConfiguration `name` to ca_pem, through the Kubernetes API:
- * in-cluster, or with kubeconfig (and context) when given. Returns 0 or a
- * TW_E* code with the reason in err.
+ * MutatingWebhookConfiguration `name` to ca_pem (base64-encoded as the API
+ * wants), through c (borrowed): GET, then a JSON Patch guarded by tests of
+ * the resourceVersion and each webhook's name, read again and retried when
+ * the object changed in between (409/422). Nothing is sent when every
+ * webhook already has this bundle. Returns 0, TW_EINVAL (bad name or
+ * bundle), TW_EPARSE (not a configuration with webhooks), the errors of
+ * tw_kube_do, or TW_ENOMEM; err says which.
  */
-int hook_patch_ca_bundle(const char *name, const char *ca_pem, const char *kubeconfig,
-                         const char *context, char *err);
+int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem, uint64_t deadline,
+                         char *err);
 
 #endif

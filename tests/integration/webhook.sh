@@ -64,6 +64,15 @@ openssl verify -CAfile "$CERTS/ca.crt" -verify_hostname "$NAME.cluster.local" \
 tap $? "the serving certificate verifies against the CA for $NAME.cluster.local"
 "$HOOK" certgen --service 'bad_name' --out-dir "$CERTS/none" >/dev/null 2>&1
 expect_eq "certgen refuses an invalid service name (exit 2)" 2 $?
+mkdir -p "$TW_TMP/pw"
+env -u KUBERNETES_SERVICE_HOST -u KUBECONFIG "$HOOK" certgen --out-dir "$TW_TMP/pw" \
+    --patch-webhook topowire --log-format json >"$TW_TMP/pw.log" 2>&1
+expect_eq "--patch-webhook outside a cluster fails (exit 1), files written" "1 yes" \
+    "$? $(test -s "$TW_TMP/pw/tls.crt" && echo yes)"
+check "... saying it is not in a cluster" -- grep -q 'not in a cluster' "$TW_TMP/pw.log"
+KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=1 "$HOOK" certgen --out-dir "$TW_TMP/pw" \
+    --patch-webhook topowire --log-format json >"$TW_TMP/pw.log" 2>&1
+expect_eq "--patch-webhook with an unreachable API server fails (exit 1)" 1 $?
 
 # ---- serving -------------------------------------------------------------
 start_hook "$TW_TMP/hook.log" "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \

@@ -1,0 +1,289 @@
+/* test_cabundle.c - certgen --patch-webhook's caBundle patch against a loopback API server. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "support/kubepatch.h"
+#include "support/testserver.h"
+#include "topowire/clock.h"
+#include "topowire/error.h"
+#include "topowire/http.h"
+#include "topowire/kube.h"
+#include "topowire/kubeconfig.h"
+
+#include "../../webhook/webhook.h"
+
+#define PATH "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/topowire"
+#define CA   "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+
+static const char *const two_webhooks =
+    "{\"apiVersion\":\"admissionregistration.k8s.io/v1\",\"kind\":\"MutatingWebhookConfiguration\","
+    "\"metadata\":{\"name\":\"topowire\",\"resourceVersion\":\"7\"},\"webhooks\":["
+    "{\"name\":\"inject.topowire.io\",\"clientConfig\":{\"service\":{\"name\":\"topowire-webhook\","
+    "\"namespace\":\"topowire-system\",\"path\":\"/mutate/pods\"},\"caBundle\":\"b2xk\"},"
+    "\"admissionReviewVersions\":[\"v1\"],\"sideEffects\":\"None\"},"
+    "{\"name\":\"binding.topowire.io\",\"clientConfig\":{\"service\":{\"name\":\"topowire-"
+    "webhook\","
+    "\"namespace\":\"topowire-system\",\"path\":\"/mutate/binding\"}},"
+    "\"admissionReviewVersions\":[\"v1\"],\"sideEffects\":\"None\"}]}";
+
+/* The stand-in API server's state. */
+typedef struct apiserver {
+    pthread_mutex_t lock;
+    cJSON *obj; /* the stored configuration, NULL = 404 */
+    int gets, patches;
+    int conflict_once; /* bump resourceVersion before the first PATCH is applied */
+    int forbid;
+    char last_content_type[128];
+    char last_auth[128];
+    char *out; /* the last body answered (the server copies it after the handler returns) */
+    char status_body[256];
+} apiserver;
+
+static void status(apiserver *a, tw_testresp *resp, int code, const char *reason)
+{
+    char *body = a->status_body;
+    snprintf(body, sizeof(a->status_body),
+             "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
+             "\"reason\":\"%s\",\"code\":%d,\"message\":\"%s\"}",
+             reason, code, reason);
+    resp->status = code;
+    resp->body = body;
+    resp->content_type = "application/json";
+}
+
+static void handler(void *ud, const tw_testreq *req, tw_testresp *resp)
+{
+    apiserver *a = ud;
+    pthread_mutex_lock(&a->lock);
+    cJSON_free(a->out);
+    a->out = NULL;
+    const char *auth = tw_testreq_header(req, "Authorization");
+    snprintf(a->last_auth, sizeof(a->last_auth), "%s", auth ? auth : "");
+    if (strcmp(req->url, PATH) != 0 || a->obj == NULL) {
+        status(a, resp, 404, "NotFound");
+        goto done;
+    }
+    if (a->forbid) {
+        status(a, resp, 403, "Forbidden");
+        goto done;
+    }
+    if (strcmp(req->method, "GET") == 0) {
+        a->gets++;
+    } else if (strcmp(req->method, "PATCH") == 0) {
+        a->patches++;
+        const char *ct = tw_testreq_header(req, "Content-Type");
+        snprintf(a->last_content_type, sizeof(a->last_content_type), "%s", ct ? ct : "");
+        if (a->conflict_once) {
+            a->conflict_once = 0;
+            cJSON_ReplaceItemInObject(cJSON_GetObjectItem(a->obj, "metadata"), "resourceVersion",
+                                      cJSON_CreateString("8"));
+        }
+        cJSON *patched = tw_test_kubectl_patch(a->obj, req->body);
+        if (patched == NULL) {
+            status(a, resp, 422, "Invalid");
+            goto done;
+        }
+        cJSON_Delete(a->obj);
+        a->obj = patched;
+    } else {
+        status(a, resp, 405, "MethodNotAllowed");
+        goto done;
+    }
+    a->out = cJSON_PrintUnformatted(a->obj);
+    resp->body = a->out;
+    resp->content_type = "application/json";
+done:
+    pthread_mutex_unlock(&a->lock);
+}
+
+typedef struct fixture {
+    char dir[64];
+    tw_testserver *srv;
+    tw_kube_config *cfg;
+    tw_kube_client *client;
+    apiserver api;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/tw-cabundle-XXXXXX");
+    if (mkdtemp(f->dir) == NULL || tw_testserver_make_certs(f->dir) != 0)
+        return -1;
+    char path[128], token[128];
+    snprintf(path, sizeof(path), "%s/server.pem", f->dir);
+    char *cert = tw_test_read_file(path, NULL);
+    snprintf(path, sizeof(path), "%s/server-key.pem", f->dir);
+    char *key = tw_test_read_file(path, NULL);
+    pthread_mutex_init(&f->api.lock, NULL);
+    f->srv = tw_testserver_start(handler, &f->api, cert, key);
+    free(cert);
+    free(key);
+    if (f->srv == NULL)
+        return -1;
+    snprintf(token, sizeof(token), "%s/token", f->dir);
+    FILE *t = fopen(token, "w");
+    fputs("cabundle-test-token\n", t);
+    fclose(t);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", tw_testserver_port(f->srv));
+    setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", port, 1);
+    snprintf(path, sizeof(path), "%s/ca.pem", f->dir);
+    if (tw_kube_config_incluster(token, path, &f->cfg, NULL) != TW_OK)
+        return -1;
+    f->client = tw_kube_client_new(f->cfg, "test");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    tw_kube_client_free(f->client);
+    tw_kube_config_free(f->cfg);
+    tw_testserver_stop(f->srv);
+    cJSON_Delete(f->api.obj);
+    cJSON_free(f->api.out);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0)
+        return -1;
+    free(f);
+    return 0;
+}
+
+static void reset(fixture *f, const char *obj)
+{
+    cJSON_Delete(f->api.obj);
+    f->api.obj = obj ? cJSON_Parse(obj) : NULL;
+    f->api.gets = f->api.patches = 0;
+    f->api.conflict_once = f->api.forbid = 0;
+}
+
+static const char *bundle_of(const fixture *f, int i)
+{
+    const cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItem(f->api.obj, "webhooks"), i);
+    return cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(h, "clientConfig"), "caBundle"));
+}
+
+static char *b64(const char *s)
+{
+    char *out = malloc(4 * ((strlen(s) + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)strlen(s));
+    return out;
+}
+
+static void sets_every_webhook(void **state)
+{
+    fixture *f = *state;
+    reset(f, two_webhooks);
+    char err[TW_ERRLEN] = "";
+    int rc = hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err);
+    if (rc != TW_OK)
+        fail_msg("patch: %s", err);
+    char *want = b64(CA);
+    assert_string_equal(bundle_of(f, 0), want);
+    assert_string_equal(bundle_of(f, 1), want);
+    assert_int_equal(f->api.gets, 1);
+    assert_int_equal(f->api.patches, 1);
+    assert_string_equal(f->api.last_content_type, "application/json-patch+json");
+    assert_string_equal(f->api.last_auth, "Bearer cabundle-test-token");
+    /* The rest of each webhook is untouched. */
+    const cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItem(f->api.obj, "webhooks"), 1);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(h, "clientConfig"), "service"), "path")),
+        "/mutate/binding");
+
+    /* Running again changes nothing and sends no PATCH. */
+    f->api.gets = f->api.patches = 0;
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_OK);
+    assert_int_equal(f->api.gets, 1);
+    assert_int_equal(f->api.patches, 0);
+    free(want);
+}
+
+static void retries_when_the_object_changed(void **state)
+{
+    fixture *f = *state;
+    reset(f, two_webhooks);
+    f->api.conflict_once = 1;
+    char err[TW_ERRLEN] = "";
+    int rc = hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err);
+    if (rc != TW_OK)
+        fail_msg("patch: %s", err);
+    assert_int_equal(f->api.gets, 2);
+    assert_int_equal(f->api.patches, 2);
+    char *want = b64(CA);
+    assert_string_equal(bundle_of(f, 1), want);
+    free(want);
+}
+
+static void creates_a_missing_client_config(void **state)
+{
+    fixture *f = *state;
+    reset(f, "{\"apiVersion\":\"admissionregistration.k8s.io/v1\","
+             "\"kind\":\"MutatingWebhookConfiguration\",\"metadata\":{\"name\":\"topowire\"},"
+             "\"webhooks\":[{\"name\":\"a.topowire.io\"}]}");
+    char err[TW_ERRLEN] = "";
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_OK);
+    char *want = b64(CA);
+    assert_string_equal(bundle_of(f, 0), want);
+    free(want);
+}
+
+static void failures(void **state)
+{
+    fixture *f = *state;
+    char err[TW_ERRLEN] = "";
+    reset(f, NULL);
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_ENOTFOUND);
+    reset(f, two_webhooks);
+    f->api.forbid = 1;
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_EFORBIDDEN);
+    assert_non_null(strstr(err, "Forbidden"));
+    reset(f, "{\"apiVersion\":\"admissionregistration.k8s.io/v1\","
+             "\"kind\":\"MutatingWebhookConfiguration\",\"metadata\":{\"name\":\"topowire\"}}");
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_EPARSE);
+    assert_non_null(strstr(err, "no webhooks"));
+    assert_int_equal(f->api.patches, 0);
+    reset(f, two_webhooks);
+    static const char *const bad[] = {"", "Topowire", "a/b", "-x", "x..", "a b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(hook_patch_ca_bundle(f->client, bad[i], CA, tw_deadline_in(20000), err),
+                         TW_EINVAL);
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", "", tw_deadline_in(20000), err),
+                     TW_EINVAL);
+    assert_int_equal(f->api.gets, 0);
+}
+
+int main(void)
+{
+    tw_http_global_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sets_every_webhook),
+        cmocka_unit_test(retries_when_the_object_changed),
+        cmocka_unit_test(creates_a_missing_client_config),
+        cmocka_unit_test(failures),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    tw_http_global_cleanup();
+    return rc;
+}
