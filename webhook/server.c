@@ -200,8 +200,9 @@ static void free_decision(hook_decision *d)
     d->n_warnings = 0;
 }
 
-static enum MHD_Result answer_review(hook_server *s, struct MHD_Connection *c, hook_request *r,
-                                     const char *url)
+/* Decides and answers one review; every JSON tree it makes lives in the thread's arena. */
+static enum MHD_Result answer_in_arena(hook_server *s, struct MHD_Connection *c, hook_request *r,
+                                       const char *url)
 {
     char err[TW_ERRLEN] = "";
     tw_admission_request *req = NULL;
@@ -238,10 +239,11 @@ static enum MHD_Result answer_review(hook_server *s, struct MHD_Connection *c, h
         ok = refuse(s, c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, HOOK_ERR_INTERNAL, url, err);
         goto out;
     }
+    /* MHD sends the body after the arena is rewound: it gets its own copy. */
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback(out_len, out, cJSON_free);
+        MHD_create_response_from_buffer(out_len, out, MHD_RESPMEM_MUST_COPY);
+    cJSON_free(out);
     if (resp == NULL) {
-        cJSON_free(out);
         ok = MHD_NO;
         goto out;
     }
@@ -259,6 +261,16 @@ static enum MHD_Result answer_review(hook_server *s, struct MHD_Connection *c, h
 out:
     free_decision(&d);
     tw_admission_request_free(req);
+    return ok;
+}
+
+static enum MHD_Result answer_review(hook_server *s, struct MHD_Connection *c, hook_request *r,
+                                     const char *url)
+{
+    int arena = hook_arena_begin();
+    enum MHD_Result ok = answer_in_arena(s, c, r, url);
+    if (arena == 0)
+        hook_arena_end();
     return ok;
 }
 
@@ -489,7 +501,7 @@ static int start_tls(hook_server *s, char *err)
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL};
@@ -597,6 +609,7 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
              "NORMAL:-VERS-ALL:+VERS-TLS1.3%s:%%SERVER_PRECEDENCE",
              strcmp(cfg->tls_min_version, "1.2") == 0 ? ":+VERS-TLS1.2" : "");
     register_metrics();
+    hook_arena_install();
     if ((rc = hook_certstore_open(cfg->cert_file, cfg->key_file, &s->certs, err)) != TW_OK)
         goto fail;
     hook_certstore_set_current(s->certs);

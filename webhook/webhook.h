@@ -174,6 +174,20 @@ void hook_server_tick(hook_server *s);
  */
 long hook_server_shutdown(hook_server *s);
 
+/* ---- per-review JSON arena (arena.c) ---------------------------------- */
+
+/*
+ * Installs cJSON allocation hooks (once, before any thread starts) that,
+ * between hook_arena_begin() and hook_arena_end() on a thread, take cJSON's
+ * memory from that thread's bump arena and make its frees no-ops. Nothing
+ * cJSON allocates inside the bracket may be used after hook_arena_end().
+ * Outside it cJSON uses malloc and free. hook_arena_begin returns 0, or -1
+ * when out of memory (cJSON then simply uses malloc).
+ */
+void hook_arena_install(void);
+int hook_arena_begin(void);
+void hook_arena_end(void);
+
 /* ---- caBundle (cabundle.c) --------------------------------------------- */
 
 /*
