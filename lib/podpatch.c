@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "topowire/buf.h"
 #include "topowire/error.h"
-#include "topowire/jsonpatch.h"
-#include "topowire/kv.h"
 #include "topowire/label.h"
 #include "topowire/podpatch.h"
 #include "topowire/version.h"
@@ -16,6 +15,8 @@
 #define NAME_MAX_LEN  253
 /* How much of a user-supplied value a warning quotes. */
 #define QUOTE_MAX 64
+/* A patch is a few KiB; this only bounds a pod with thousands of containers. */
+#define PATCH_MAX (16 * 1024 * 1024)
 
 void tw_podpatch_config_defaults(tw_podpatch_config *cfg)
 {
@@ -211,7 +212,7 @@ void tw_podpatch_result_free(tw_podpatch_result *r)
 {
     if (r == NULL)
         return;
-    cJSON_free(r->patch);
+    free(r->patch);
     r->patch = NULL;
     for (size_t i = 0; i < r->n_warnings; i++)
         free(r->warnings[i]);
@@ -502,26 +503,6 @@ static cJSON *init_container_json(const tw_podpatch_config *cfg, const char *rac
     return c;
 }
 
-/* Adds value at base (creating the array with it) or at base + suffix. Takes value. */
-static int add_to_array(tw_jsonpatch *p, const cJSON *current, const char *base, const char *suffix,
-                        cJSON *value)
-{
-    char path[256];
-    if (value == NULL)
-        return TW_ENOMEM;
-    if (current == NULL) {
-        cJSON *arr = cJSON_CreateArray();
-        if (arr == NULL || !cJSON_AddItemToArray(arr, value)) {
-            cJSON_Delete(arr);
-            cJSON_Delete(value);
-            return TW_ENOMEM;
-        }
-        return tw_jsonpatch_add(p, base, arr);
-    }
-    snprintf(path, sizeof(path), "%s%s", base, suffix);
-    return tw_jsonpatch_add(p, path, value);
-}
-
 /* The checks that decide the outcome; fills *rack and chosen[] on the way to INJECTED. */
 static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *r,
                   const char **rack, bool *chosen, size_t *n_containers)
@@ -645,83 +626,146 @@ static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_r
     return TW_OK;
 }
 
-static int build_patch(const cJSON *pod, const tw_podpatch_config *cfg, const char *rack,
+/*
+ * The parts of the patch that depend on the configuration only, rendered
+ * once as JSON text; a build then only joins texts.
+ */
+struct tw_podpatch {
+    tw_podpatch_config cfg;
+    char *init;      /* the init container with cfg.rack */
+    char *volume[2]; /* the emptyDir and the Downward-API volume */
+    char *mount;     /* the app containers' read-only mount */
+    char *version;   /* cfg.version as a JSON string */
+};
+
+/* Renders item (taken, even on failure) as compact JSON with malloc'd storage. */
+static char *render(cJSON *item)
+{
+    char *text = NULL;
+    char *s = item ? cJSON_PrintUnformatted(item) : NULL;
+    if (s != NULL)
+        text = strdup(s);
+    cJSON_free(s);
+    cJSON_Delete(item);
+    return text;
+}
+
+void tw_podpatch_free(tw_podpatch *pp)
+{
+    if (pp == NULL)
+        return;
+    free(pp->init);
+    free(pp->volume[0]);
+    free(pp->volume[1]);
+    free(pp->mount);
+    free(pp->version);
+    free(pp);
+}
+
+int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *err)
+{
+    int rc = tw_podpatch_config_check(cfg, err);
+    if (rc != TW_OK)
+        return rc;
+    tw_podpatch *pp = calloc(1, sizeof(*pp));
+    if (pp == NULL)
+        return TW_ENOMEM;
+    pp->cfg = *cfg;
+    cJSON *vols = volumes_json(cfg);
+    pp->init = render(init_container_json(cfg, cfg->rack));
+    pp->volume[0] = vols ? render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
+    pp->volume[1] = vols ? render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
+    cJSON_Delete(vols);
+    pp->mount = render(mount(TW_POD_VOLUME, cfg->out_dir, true));
+    pp->version = render(cJSON_CreateString(cfg->version));
+    if (!pp->init || !pp->volume[0] || !pp->volume[1] || !pp->mount || !pp->version) {
+        tw_podpatch_free(pp);
+        return tw_seterr(err, TW_ENOMEM, "out of memory preparing the pod patch");
+    }
+    *out = pp;
+    return TW_OK;
+}
+
+/* Appends one add operation; path holds only characters that need no JSON escaping. */
+static int op(tw_buf *b, size_t *n, const char *path, const char *pre, const char *value,
+              const char *post)
+{
+    int rc = tw_buf_printf(b, "%s{\"op\":\"add\",\"path\":\"%s\",\"value\":%s%s%s}", *n ? "," : "",
+                           path, pre, value, post);
+    (*n)++;
+    return rc;
+}
+
+static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack,
                        const bool *chosen, tw_podpatch_result *r)
 {
-    tw_jsonpatch p = {0};
-    tw_kvlist ann = {0};
-    int rc = tw_jsonpatch_init(&p);
-    if (rc != TW_OK)
-        goto out;
+    const tw_podpatch_config *cfg = &pp->cfg;
+    char *init_other = NULL;
+    char path[96];
+    size_t n = 0;
+    tw_buf b;
+    tw_buf_init(&b, PATCH_MAX);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
     const cJSON *anns =
         cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "annotations") : NULL;
-    if ((rc = tw_kvlist_set(&ann, TW_POD_ANN_INJECTED, cfg->version)) != TW_OK)
-        goto out;
-    if (!cJSON_IsObject(meta)) {
-        cJSON *m = cJSON_CreateObject();
-        cJSON *a = m ? cJSON_AddObjectToObject(m, "annotations") : NULL;
-        if (obj_str(a, TW_POD_ANN_INJECTED, cfg->version) == NULL) {
-            cJSON_Delete(m);
-            rc = TW_ENOMEM;
-            goto out;
-        }
-        rc = tw_jsonpatch_add(&p, "/metadata", m);
-    } else {
-        rc = tw_jsonpatch_add_strings(&p, "/metadata/annotations", anns, &ann);
+    const char *init = pp->init;
+    if (strcmp(rack, cfg->rack) != 0) {
+        init = init_other = render(init_container_json(cfg, rack));
+        if (init == NULL)
+            return TW_ENOMEM;
     }
-    if (rc != TW_OK)
-        goto out;
+    int rc = tw_buf_puts(&b, "[");
+    /* TW_POD_ANN_INJECTED escaped as a JSON Pointer token: '/' is "~1". */
+    if (!cJSON_IsObject(meta))
+        rc |= op(&b, &n, "/metadata", "{\"annotations\":{\"" TW_POD_ANN_INJECTED "\":", pp->version,
+                 "}}");
+    else if (!cJSON_IsObject(anns))
+        rc |=
+            op(&b, &n, "/metadata/annotations", "{\"" TW_POD_ANN_INJECTED "\":", pp->version, "}");
+    else
+        rc |= op(&b, &n, "/metadata/annotations/topowire.io~1injected", "", pp->version, "");
 
-    const cJSON *volumes = cJSON_GetObjectItemCaseSensitive(spec, "volumes");
-    cJSON *vols = volumes_json(cfg);
-    if (vols == NULL) {
-        rc = TW_ENOMEM;
-        goto out;
-    }
-    if (!cJSON_IsArray(volumes)) {
-        rc = tw_jsonpatch_add(&p, "/spec/volumes", vols);
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"))) {
+        rc |= tw_buf_printf(&b, "%s{\"op\":\"add\",\"path\":\"/spec/volumes\",\"value\":[%s,%s]}",
+                            n ? "," : "", pp->volume[0], pp->volume[1]);
+        n++;
     } else {
-        cJSON *v;
-        while (rc == TW_OK && (v = cJSON_DetachItemFromArray(vols, 0)) != NULL)
-            rc = tw_jsonpatch_add(&p, "/spec/volumes/-", v);
-        cJSON_Delete(vols);
+        rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[0], "");
+        rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[1], "");
     }
-    if (rc != TW_OK)
-        goto out;
 
-    const cJSON *inits = cJSON_GetObjectItemCaseSensitive(spec, "initContainers");
-    rc = add_to_array(&p, cJSON_IsArray(inits) ? inits : NULL, "/spec/initContainers", "/0",
-                      init_container_json(cfg, rack));
-    if (rc != TW_OK)
-        goto out;
+    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "initContainers")))
+        rc |= op(&b, &n, "/spec/initContainers/0", "", init, "");
+    else
+        rc |= op(&b, &n, "/spec/initContainers", "[", init, "]");
 
     size_t i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
     {
         if (chosen[i]) {
-            char base[64];
-            const cJSON *mounts = cJSON_GetObjectItemCaseSensitive(c, "volumeMounts");
-            snprintf(base, sizeof(base), "/spec/containers/%zu/volumeMounts", i);
-            rc = add_to_array(&p, cJSON_IsArray(mounts) ? mounts : NULL, base, "/-",
-                              mount(TW_POD_VOLUME, cfg->out_dir, true));
-            if (rc != TW_OK)
-                goto out;
+            bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"));
+            snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts%s", i, has ? "/-" : "");
+            rc |= op(&b, &n, path, has ? "" : "[", pp->mount, has ? "" : "]");
         }
         i++;
     }
-    r->n_ops = tw_jsonpatch_count(&p);
-    rc = tw_jsonpatch_render(&p, &r->patch, &r->patch_len);
-out:
-    tw_kvlist_free(&ann);
-    tw_jsonpatch_free(&p);
-    return rc;
+    rc |= tw_buf_puts(&b, "]");
+    free(init_other);
+    /* Any failed append (the codes are negative, so OR-ing keeps them non-zero) spoils it. */
+    if (rc != TW_OK) {
+        tw_buf_free(&b);
+        return TW_ENOMEM;
+    }
+    r->n_ops = n;
+    r->patch_len = b.len;
+    r->patch = tw_buf_detach(&b);
+    return r->patch ? TW_OK : TW_ENOMEM;
 }
 
-int tw_podpatch_build(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *out,
-                      char *err)
+int tw_podpatch_build_prepared(const tw_podpatch *pp, const cJSON *pod, tw_podpatch_result *out,
+                               char *err)
 {
     tw_podpatch_result r = {0};
     bool *chosen = NULL;
@@ -729,7 +773,7 @@ int tw_podpatch_build(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpat
     size_t n = 0;
     int rc;
     memset(out, 0, sizeof(*out));
-    if (pod == NULL || cfg == NULL)
+    if (pod == NULL || pp == NULL)
         return tw_seterr(err, TW_EINVAL, "no pod or no configuration");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
     const cJSON *containers =
@@ -740,9 +784,9 @@ int tw_podpatch_build(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpat
         rc = TW_ENOMEM;
         goto out;
     }
-    rc = decide(pod, cfg, &r, &rack, chosen, &n);
+    rc = decide(pod, &pp->cfg, &r, &rack, chosen, &n);
     if (rc == TW_OK && r.outcome == TW_PODPATCH_INJECTED)
-        rc = build_patch(pod, cfg, rack, chosen, &r);
+        rc = build_patch(pp, pod, rack, chosen, &r);
 out:
     free(chosen);
     if (rc != TW_OK) {
@@ -753,4 +797,18 @@ out:
     }
     *out = r;
     return TW_OK;
+}
+
+int tw_podpatch_build(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *out,
+                      char *err)
+{
+    tw_podpatch *pp = NULL;
+    memset(out, 0, sizeof(*out));
+    if (pod == NULL || cfg == NULL)
+        return tw_seterr(err, TW_EINVAL, "no pod or no configuration");
+    int rc = tw_podpatch_prepare(cfg, &pp, err);
+    if (rc == TW_OK)
+        rc = tw_podpatch_build_prepared(pp, pod, out, err);
+    tw_podpatch_free(pp);
+    return rc;
 }

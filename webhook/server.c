@@ -29,6 +29,7 @@ struct hook_server {
     struct MHD_Daemon *tls;
     struct MHD_Daemon *plain;
     hook_certstore *certs;
+    tw_podpatch *pods; /* the prepared injection */
     atomic_int draining;
     int port;
     int metrics_port;
@@ -117,7 +118,7 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
         return TW_OK;
     }
     tw_podpatch_result r;
-    int rc = tw_podpatch_build(req->object, &srv->cfg->pod, &r, err);
+    int rc = tw_podpatch_build_prepared(srv->pods, req->object, &r, err);
     if (rc != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot build the pod patch", "uid", req->uid, "error", err, NULL);
         return rc;
@@ -193,7 +194,7 @@ static bool json_content_type(const char *ct)
 
 static void free_decision(hook_decision *d)
 {
-    cJSON_free(d->patch);
+    free(d->patch);
     d->patch = NULL;
     for (size_t i = 0; i < d->n_warnings; i++)
         free(d->warnings[i]);
@@ -610,7 +611,8 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
              strcmp(cfg->tls_min_version, "1.2") == 0 ? ":+VERS-TLS1.2" : "");
     register_metrics();
     hook_arena_install();
-    if ((rc = hook_certstore_open(cfg->cert_file, cfg->key_file, &s->certs, err)) != TW_OK)
+    if ((rc = tw_podpatch_prepare(&cfg->pod, &s->pods, err)) != TW_OK ||
+        (rc = hook_certstore_open(cfg->cert_file, cfg->key_file, &s->certs, err)) != TW_OK)
         goto fail;
     hook_certstore_set_current(s->certs);
     note_cert(s, "serving certificate loaded");
@@ -633,6 +635,7 @@ fail:
     if (s->plain)
         MHD_stop_daemon(s->plain);
     hook_certstore_free(s->certs);
+    tw_podpatch_free(s->pods);
     free(s);
     return rc;
 }
@@ -683,6 +686,7 @@ long hook_server_shutdown(hook_server *s)
     if (s->plain)
         MHD_stop_daemon(s->plain);
     hook_certstore_free(s->certs);
+    tw_podpatch_free(s->pods);
     free(s);
     return left;
 }

@@ -131,8 +131,8 @@ typedef struct hook_server hook_server;
 
 /*
  * What a route's handler decides for one review. The handler fills outcome
- * (a registered outcome id), patch (JSON Patch text it allocated with
- * cJSON's allocator, or NULL) and warnings (strdup'd); the server frees them.
+ * (a registered outcome id), patch (malloc'd JSON Patch text, or NULL) and
+ * warnings (malloc'd); the server frees them.
  */
 typedef struct hook_decision {
     int outcome_id;

@@ -110,11 +110,40 @@ typedef struct tw_podpatch_result {
  * not opted in, opted out, with a name or mount-path clash, or of a shape
  * that cannot be patched safely gets no patch (the last two with a warning).
  * Returns 0 with *out filled (free it with tw_podpatch_result_free even when
- * no patch was made), TW_EINVAL (NULL pod or cfg) or TW_ENOMEM; on failure
- * *out is left zeroed.
+ * no patch was made), TW_EINVAL (NULL pod or cfg, or a cfg that
+ * tw_podpatch_config_check refuses) or TW_ENOMEM; on failure *out is left
+ * zeroed. This prepares cfg for the one call; a server builds with
+ * tw_podpatch_build_prepared instead.
  */
 int tw_podpatch_build(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *out,
                       char *err);
+
+/*
+ * A configuration made ready for many builds: checked, and the parts of the
+ * patch that depend only on it (init container, volumes, mount, version)
+ * rendered once. Read-only after tw_podpatch_prepare, so one may serve many
+ * threads. It keeps a copy of the config struct; the strings the config
+ * points to are borrowed and must outlive it.
+ */
+typedef struct tw_podpatch tw_podpatch;
+
+/*
+ * Checks cfg (tw_podpatch_config_check) and prepares it. Returns 0 and a new
+ * prepared config in *out (free with tw_podpatch_free), TW_EINVAL with the
+ * setting in err, or TW_ENOMEM.
+ */
+int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *err);
+
+/* Frees a prepared config. NULL-safe. */
+void tw_podpatch_free(tw_podpatch *pp);
+
+/*
+ * tw_podpatch_build with a prepared config: the same decisions and the same
+ * patch text, without rendering the configured parts again. Returns 0,
+ * TW_EINVAL (NULL pod or pp) or TW_ENOMEM.
+ */
+int tw_podpatch_build_prepared(const tw_podpatch *pp, const cJSON *pod, tw_podpatch_result *out,
+                               char *err);
 
 /* Frees a result's patch and warnings. NULL-safe. */
 void tw_podpatch_result_free(tw_podpatch_result *r);

@@ -661,6 +661,50 @@ static void quantities_and_racks(void **state)
     assert_string_equal(tw_podpatch_outcome_name(TW_PODPATCH_INJECTED), "injected");
 }
 
+static void prepared_config_gives_the_same_patch(void **state)
+{
+    (void)state;
+    tw_podpatch_config cfg;
+    tw_podpatch_config_defaults(&cfg);
+    tw_podpatch *pp = NULL;
+    char err[TW_ERRLEN] = "";
+    assert_int_equal(tw_podpatch_prepare(&cfg, &pp, err), TW_OK);
+    for (size_t i = 0; i < sizeof(pod_fixtures) / sizeof(pod_fixtures[0]); i++) {
+        for (int with_rack = 0; with_rack < 2; with_rack++) {
+            cJSON *pod = load_object(pod_fixtures[i]);
+            if (with_rack)
+                cJSON_AddStringToObject(path_get(pod, "metadata", "annotations"), TW_POD_ANN_RACK,
+                                        "zone-id");
+            tw_podpatch_result a, b;
+            build_ok(pod, &cfg, &a);
+            assert_int_equal(tw_podpatch_build_prepared(pp, pod, &b, err), TW_OK);
+            assert_int_equal(a.outcome, b.outcome);
+            assert_string_equal(a.patch, b.patch);
+            assert_int_equal(a.n_ops, b.n_ops);
+            assert_int_equal(a.patch_len, b.patch_len);
+            if (with_rack)
+                assert_non_null(strstr(b.patch, "\"--rack=zone-id\""));
+            tw_podpatch_result_free(&a);
+            tw_podpatch_result_free(&b);
+            cJSON_Delete(pod);
+        }
+    }
+    tw_podpatch_result r;
+    assert_int_equal(tw_podpatch_build_prepared(NULL, NULL, &r, NULL), TW_EINVAL);
+    assert_int_equal(tw_podpatch_build_prepared(pp, NULL, &r, NULL), TW_EINVAL);
+    tw_podpatch_free(pp);
+    tw_podpatch_free(NULL);
+    /* An invalid configuration is not prepared, and a one-off build refuses it too. */
+    cfg.rack = "moon";
+    pp = (tw_podpatch *)0x1;
+    assert_int_equal(tw_podpatch_prepare(&cfg, &pp, err), TW_EINVAL);
+    assert_ptr_equal(pp, (tw_podpatch *)0x1);
+    cJSON *pod = spark();
+    assert_int_equal(tw_podpatch_build(pod, &cfg, &r, err), TW_EINVAL);
+    assert_null(r.patch);
+    cJSON_Delete(pod);
+}
+
 static void null_arguments(void **state)
 {
     (void)state;
@@ -693,6 +737,7 @@ int main(void)
         cmocka_unit_test(custom_configuration),
         cmocka_unit_test(configuration_is_checked),
         cmocka_unit_test(quantities_and_racks),
+        cmocka_unit_test(prepared_config_gives_the_same_patch),
         cmocka_unit_test(null_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
