@@ -1,6 +1,7 @@
 /* server.c - the HTTPS admission listener and its routes; the plain-HTTP health/metrics one. */
 #include <errno.h>
 #include <netdb.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -476,8 +477,12 @@ static int bound_port(struct MHD_Daemon *d)
     return info ? info->port : 0;
 }
 
+/* The cores this process may run on (a cpuset limits it in a container), else those online. */
 static unsigned online_cores(void)
 {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
