@@ -1,0 +1,127 @@
+/* kube.h - the kube stand-in's node store, watch streams, selectors and webhook configurations. */
+#ifndef TW_STANDIN_KUBE_H
+#define TW_STANDIN_KUBE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+#include "topowire/buf.h"
+
+/* ---- selectors (kselect.c) ---- */
+
+enum { KSEL_EQ, KSEL_NE, KSEL_EXISTS, KSEL_NOT_EXISTS };
+
+typedef struct ksel_req {
+    char *key;
+    char *value;
+    int op;
+} ksel_req;
+
+/* A parsed labelSelector plus the one field a node selector can use, metadata.name. */
+typedef struct ksel {
+    ksel_req *reqs;
+    size_t n;
+    char *name; /* NULL = any */
+    int name_ne;
+} ksel;
+
+/*
+ * Parses labelSelector and fieldSelector (either may be NULL) into s. The
+ * equality-based label syntax is supported (k=v, k==v, k!=v, k, !k); the
+ * only field is metadata.name. Returns 0 or TW_EINVAL with the sentence the
+ * API server would give in err. s is empty on failure; free with ksel_free.
+ */
+int ksel_parse(ksel *s, const char *labels, const char *fields, char *err);
+/* Returns 1 when the object (borrowed) matches. An empty selector matches all. */
+int ksel_match(const ksel *s, const cJSON *obj);
+void ksel_free(ksel *s);
+
+/* ---- the node store (kstore.c) ---- */
+
+typedef struct kstore kstore;
+
+/*
+ * Makes a store, loading every *.json Node from dir (NULL = start empty) and
+ * keeping up to `history` events for watches. `stopping` is borrowed and
+ * read by watch streams. Returns NULL with err filled on failure.
+ */
+kstore *kstore_new(const char *dir, long history, atomic_int *stopping, char *err);
+void kstore_free(kstore *ks);
+/* Wakes every watch stream (they notice stopping). */
+void kstore_wake(kstore *ks);
+/* Applies changes to the nodes directory (new, changed or removed files) as events. */
+void kstore_sync(kstore *ks);
+
+/* Appends the node as JSON (full or PartialObjectMetadata). TW_ENOTFOUND when unknown. */
+int kstore_get(kstore *ks, const char *name, int partial, tw_buf *out);
+/*
+ * Appends a NodeList (or PartialObjectMetadataList) of the matching nodes in
+ * name order, at most `limit` (0 = all) starting after the `cont` token.
+ * TW_EINVAL for a bad continue token.
+ */
+int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char *cont, tw_buf *out,
+                char *err);
+/* Adds or replaces a node (borrowed; copied). *created says which; *rv gets the new RV. */
+int kstore_put(kstore *ks, const cJSON *node, int *created, long long *rv, char *err);
+/* Sets (value non-empty) or removes (value "" or NULL) one label. TW_ENOTFOUND when unknown. */
+int kstore_label(kstore *ks, const char *name, const char *key, const char *value, long long *rv);
+/* Deletes a node. TW_ENOTFOUND when unknown. */
+int kstore_delete(kstore *ks, const char *name, long long *rv);
+/* Adds count synthetic EKS nodes spread over zones zones (1..6). */
+int kstore_generate(kstore *ks, long count, long zones, long long *rv);
+/* Forgets the event history and ends open watches with a 410 ERROR event. */
+void kstore_expire(kstore *ks);
+/* Closes open watch streams abruptly. */
+void kstore_drop_watches(kstore *ks);
+/* Takes the next resourceVersion for a change outside the node set. */
+long long kstore_bump(kstore *ks);
+long long kstore_rv(kstore *ks);
+/* Fills stats: resourceVersion, nodes, watches, history. */
+void kstore_stats(kstore *ks, cJSON *out);
+
+/*
+ * Opens a watch: takes ownership of sel (even on failure); rv is the
+ * resourceVersion asked for (NULL or "0": start with ADDED events for every
+ * node). timeout_s 0 = no timeout. Returns 0 and the stream state in *out for
+ * kwatch_read/kwatch_free, or TW_EINVAL for an unparsable rv.
+ */
+int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *rv, long timeout_s,
+                long interval_s, void **out, char *err);
+ssize_t kwatch_read(void *cls, uint64_t pos, char *buf, size_t max);
+void kwatch_free(void *cls);
+
+/* ---- mutating webhook configurations (kwebhook.c) ---- */
+
+typedef struct kwebhooks kwebhooks;
+
+kwebhooks *kwebhooks_new(void);
+void kwebhooks_free(kwebhooks *w);
+/*
+ * Stores a configuration (takes ownership of obj, even on failure), replacing
+ * one of the same name. TW_EINVAL without metadata.name, TW_EBADVALUE for a
+ * caBundle that is not base64.
+ */
+int kwebhooks_put(kwebhooks *w, cJSON *obj, long long rv, char *err);
+/* Returns a copy of the named configuration (caller frees) or NULL. */
+cJSON *kwebhooks_get(kwebhooks *w, const char *name);
+/* Returns a MutatingWebhookConfigurationList (caller frees). */
+cJSON *kwebhooks_list(kwebhooks *w, long long rv);
+/*
+ * Applies a patch of the given Content-Type to the named configuration and
+ * returns a copy of the result in *out. TW_ENOTFOUND for an unknown name,
+ * TW_EINVAL for an unsupported type (err says so), TW_EPARSE for a patch that
+ * does not apply, TW_EBADVALUE when the result carries a caBundle that is not
+ * base64.
+ */
+int kwebhooks_patch(kwebhooks *w, const char *name, const char *ctype, const char *body,
+                    long long rv, cJSON **out, char *err);
+
+/* Patch primitives, exposed for kwebhook.c's callers and tests. */
+int kpatch_json(cJSON *doc, const cJSON *ops, char *err);
+cJSON *kpatch_merge(cJSON *target, const cJSON *patch, int strategic);
+
+#endif
