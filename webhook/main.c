@@ -65,6 +65,7 @@ static void usage(FILE *f)
         "  --patch-webhook NAME          set caBundle in every webhook of this\n"
         "                                MutatingWebhookConfiguration\n"
         "  --kubeconfig FILE, --context NAME   reach the API from outside the cluster\n"
+        "  --token-file F, --ca-file F   in-cluster: the service-account token and CA to use\n"
         "\n"
         "common: --log-format text|json, --log-level debug|info|warn|error\n",
         f);
@@ -135,6 +136,8 @@ enum {
     OPT_PATCH_WEBHOOK,
     OPT_KUBECONFIG,
     OPT_CONTEXT,
+    OPT_TOKEN_FILE,
+    OPT_KUBE_CA,
     OPT_HELP,
 };
 
@@ -328,7 +331,8 @@ static const char *default_namespace(char *buf, size_t len)
  * $KUBECONFIG) and sets the caBundle of the named configuration.
  */
 static int patch_webhook(const char *name, const char *ca_pem, const char *kubeconfig,
-                         const char *context, char *err)
+                         const char *context, const char *token_file, const char *ca_file,
+                         char *err)
 {
     tw_kube_config *kcfg = NULL;
     tw_kube_client *client = NULL;
@@ -336,7 +340,7 @@ static int patch_webhook(const char *name, const char *ca_pem, const char *kubec
     if (kubeconfig != NULL) {
         rc = tw_kube_config_load(kubeconfig, context, &kcfg, err);
     } else {
-        rc = tw_kube_config_incluster(NULL, NULL, &kcfg, err);
+        rc = tw_kube_config_incluster(token_file, ca_file, &kcfg, err);
         const char *env = getenv("KUBECONFIG");
         if (rc == TW_ENOCONFIG && env != NULL && env[0] != '\0')
             rc = tw_kube_config_load(env, context, &kcfg, err);
@@ -370,6 +374,8 @@ static int certgen(int argc, char **argv)
         {"patch-webhook", required_argument, NULL, OPT_PATCH_WEBHOOK},
         {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
         {"context", required_argument, NULL, OPT_CONTEXT},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"ca-file", required_argument, NULL, OPT_KUBE_CA},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, OPT_HELP},
@@ -379,6 +385,7 @@ static int certgen(int argc, char **argv)
     tw_certgen_config cfg = {.service = "topowire-webhook"};
     const char *ns = NULL, *out_dir = ".", *ca_cert_file = NULL, *ca_key_file = NULL;
     const char *webhook = NULL, *kubeconfig = NULL, *context = NULL;
+    const char *token_file = NULL, *kube_ca_file = NULL;
     const char *log_format = "text", *log_level = "info";
     const char *extra[TW_CERTGEN_MAX_EXTRA_SANS];
     size_t n_extra = 0;
@@ -426,6 +433,12 @@ static int certgen(int argc, char **argv)
             break;
         case OPT_CONTEXT:
             context = optarg;
+            break;
+        case OPT_TOKEN_FILE:
+            token_file = optarg;
+            break;
+        case OPT_KUBE_CA:
+            kube_ca_file = optarg;
             break;
         case OPT_LOG_FORMAT:
             log_format = optarg;
@@ -488,7 +501,8 @@ static int certgen(int argc, char **argv)
     snprintf(dns, sizeof(dns), "%s.%s.svc", cfg.service, cfg.namespace);
     tw_log_kv(TW_LOG_INFO, "certificates written", "dir", out_dir, "name", dns, NULL);
     if (webhook != NULL) {
-        rc = patch_webhook(webhook, pems.ca_cert, kubeconfig, context, err);
+        rc = patch_webhook(webhook, pems.ca_cert, kubeconfig, context, token_file, kube_ca_file,
+                           err);
         if (rc != TW_OK) {
             tw_log_kv(TW_LOG_ERROR, "cannot set caBundle", "webhook", webhook, "error", err, NULL);
             goto out;

@@ -4,6 +4,7 @@
 # limit, certificate rotation under a keep-alive client, metrics, SIGTERM with a request in
 # flight, and (plain build) a valgrind leak check.
 source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../standin.sh"
 
 HOOK=$TW_BIN_DIR/topowire-webhook
 CLIENT="/usr/bin/python3 $TW_ROOT/tests/integration/webhook-client.py"
@@ -73,6 +74,66 @@ check "... saying it is not in a cluster" -- grep -q 'not in a cluster' "$TW_TMP
 KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=1 "$HOOK" certgen --out-dir "$TW_TMP/pw" \
     --patch-webhook topowire --log-format json >"$TW_TMP/pw.log" 2>&1
 expect_eq "--patch-webhook with an unreachable API server fails (exit 1)" 1 $?
+
+# ---- certgen --patch-webhook against the kube-apiserver stand-in ------------
+cat >"$TW_TMP/mwc.json" <<'JSON'
+{"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration",
+ "metadata":{"name":"topowire"},
+ "webhooks":[
+  {"name":"inject.topowire.io","admissionReviewVersions":["v1"],"sideEffects":"None",
+   "failurePolicy":"Ignore","clientConfig":{"service":{"name":"topowire-webhook",
+   "namespace":"topowire-system","path":"/mutate/pods"}}},
+  {"name":"binding.topowire.io","admissionReviewVersions":["v1"],"sideEffects":"None",
+   "failurePolicy":"Ignore","clientConfig":{"service":{"name":"topowire-webhook",
+   "namespace":"topowire-system","path":"/mutate/binding"},"caBundle":"b2xkCg=="}}]}
+JSON
+if start_kube --webhook-config "$TW_TMP/mwc.json"; then
+    PW=$TW_TMP/pw-kube
+    mkdir -p "$PW"
+    # patch_webhook NAME [ARGS...]: certgen --patch-webhook with the in-cluster config.
+    patch_webhook() {
+        local name=$1; shift
+        KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$KUBE_PORT "$HOOK" certgen \
+            --service $SVC --namespace $NS --out-dir "$PW" --patch-webhook "$name" \
+            --token-file "$KUBE_TOKEN_FILE" --ca-file "$KUBE_CA" --log-format json "$@" \
+            >"$TW_TMP/pw-kube.log" 2>&1
+    }
+    mwc() {
+        curl -sS --cacert "$KUBE_CA" -H "Authorization: Bearer $(cat "$KUBE_TOKEN_FILE")" \
+            "$KUBE_URL/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/topowire"
+    }
+    patches() { grep -c ' PATCH ' "$KUBE_LOG"; }
+    patch_webhook topowire
+    tap $? "--patch-webhook sets caBundle through the API (in-cluster config)"
+    expect_eq "every webhook's caBundle is the new CA" "yes yes" \
+        "$(mwc | jq -r '.webhooks[].clientConfig.caBundle' | while read -r b; do
+            [ "$(printf %s "$b" | base64 -d)" = "$(cat "$PW/ca.crt")" ] && echo yes || echo no
+        done | xargs)"
+    expect_eq "... and nothing else in the webhooks changed" "/mutate/pods /mutate/binding Ignore" \
+        "$(mwc | jq -r '[.webhooks[].clientConfig.service.path] + [.webhooks[0].failurePolicy] | join(" ")')"
+    mwc | jq -r '.webhooks[0].clientConfig.caBundle' | base64 -d >"$TW_TMP/bundle.pem"
+    openssl verify -CAfile "$TW_TMP/bundle.pem" -verify_hostname "$NAME" "$PW/tls.crt" >/dev/null 2>&1
+    tap $? "the stored caBundle verifies the new serving certificate for $NAME"
+    before=$(patches)
+    patch_webhook topowire --ca-cert-file "$PW/ca.crt" --ca-key-file "$PW/ca.key"
+    expect_eq "re-issuing from the same CA leaves the configuration alone (no PATCH)" \
+        "0 $before" "$? $(patches)"
+    standin_fault "$KUBE_URL" "flaky:2:503"
+    patch_webhook topowire
+    tap $? "--patch-webhook retries through two 503s"
+    standin_fault "$KUBE_URL" "403"
+    patch_webhook topowire
+    expect_eq "a 403 fails with exit 1" 1 $?
+    check "... and the log says Forbidden" -- grep -q Forbidden "$TW_TMP/pw-kube.log"
+    standin_fault "$KUBE_URL" ""
+    patch_webhook nope
+    expect_eq "an unknown configuration fails with exit 1" 1 $?
+    check "... and the log says not found" -- grep -qi 'not found' "$TW_TMP/pw-kube.log"
+    standin_stop "$KUBE_PID"
+    expect_eq "the stand-in stops cleanly" 0 $?
+else
+    tap 1 "the kube stand-in starts"
+fi
 
 # ---- serving -------------------------------------------------------------
 start_hook "$TW_TMP/hook.log" "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
