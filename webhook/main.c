@@ -62,6 +62,8 @@ static void usage(FILE *f)
         "  --days N, --ca-days N         validity (default 365, 3650)\n"
         "  --ca-cert-file F --ca-key-file F   sign with this CA instead of making one\n"
         "  --extra-san NAME|IP           another subject alternative name (repeatable)\n"
+        "  --secret NAME                 store tls.crt, tls.key, ca.crt in this kubernetes.io/tls\n"
+        "                                Secret of --namespace (created, or its keys replaced)\n"
         "  --patch-webhook NAME          set caBundle in every webhook of this\n"
         "                                MutatingWebhookConfiguration\n"
         "  --kubeconfig FILE, --context NAME   reach the API from outside the cluster\n"
@@ -134,6 +136,7 @@ enum {
     OPT_CA_KEY,
     OPT_EXTRA_SAN,
     OPT_PATCH_WEBHOOK,
+    OPT_SECRET,
     OPT_KUBECONFIG,
     OPT_CONTEXT,
     OPT_TOKEN_FILE,
@@ -326,33 +329,55 @@ static const char *default_namespace(char *buf, size_t len)
     return "topowire-system";
 }
 
+/* How certgen reaches the API server. */
+typedef struct kube_opts {
+    const char *kubeconfig, *context, *token_file, *ca_file;
+} kube_opts;
+
 /*
  * Reaches the API server (with --kubeconfig when given; else in-cluster, else
- * $KUBECONFIG) and sets the caBundle of the named configuration.
+ * $KUBECONFIG), stores the Secret when secret is set, then sets the caBundle
+ * of the webhook configuration when webhook is set.
  */
-static int patch_webhook(const char *name, const char *ca_pem, const char *kubeconfig,
-                         const char *context, const char *token_file, const char *ca_file,
-                         char *err)
+static int kube_steps(const kube_opts *o, const char *namespace, const char *secret,
+                      const char *webhook, const tw_certgen_pems *pems, char *err)
 {
     tw_kube_config *kcfg = NULL;
     tw_kube_client *client = NULL;
     int rc;
-    if (kubeconfig != NULL) {
-        rc = tw_kube_config_load(kubeconfig, context, &kcfg, err);
+    if (o->kubeconfig != NULL) {
+        rc = tw_kube_config_load(o->kubeconfig, o->context, &kcfg, err);
     } else {
-        rc = tw_kube_config_incluster(token_file, ca_file, &kcfg, err);
+        rc = tw_kube_config_incluster(o->token_file, o->ca_file, &kcfg, err);
         const char *env = getenv("KUBECONFIG");
         if (rc == TW_ENOCONFIG && env != NULL && env[0] != '\0')
-            rc = tw_kube_config_load(env, context, &kcfg, err);
+            rc = tw_kube_config_load(env, o->context, &kcfg, err);
     }
-    if (rc != TW_OK)
+    if (rc != TW_OK) {
+        tw_log_kv(TW_LOG_ERROR, "cannot reach the Kubernetes API", "error", err, NULL);
         return rc;
+    }
     client = tw_kube_client_new(kcfg, PROG "/" TW_VERSION);
     if (client == NULL) {
         rc = TW_ENOMEM;
         goto out;
     }
-    rc = hook_patch_ca_bundle(client, name, ca_pem, tw_deadline_in(PATCH_TIMEOUT_MS), err);
+    uint64_t deadline = tw_deadline_in(PATCH_TIMEOUT_MS);
+    if (secret != NULL) {
+        if ((rc = hook_write_tls_secret(client, namespace, secret, pems, deadline, err)) != TW_OK) {
+            tw_log_kv(TW_LOG_ERROR, "cannot store the Secret", "secret", secret, "error", err,
+                      NULL);
+            goto out;
+        }
+        tw_log_kv(TW_LOG_INFO, "Secret stored", "namespace", namespace, "secret", secret, NULL);
+    }
+    if (webhook != NULL) {
+        if ((rc = hook_patch_ca_bundle(client, webhook, pems->ca_cert, deadline, err)) != TW_OK) {
+            tw_log_kv(TW_LOG_ERROR, "cannot set caBundle", "webhook", webhook, "error", err, NULL);
+            goto out;
+        }
+        tw_log_kv(TW_LOG_INFO, "caBundle set", "webhook", webhook, NULL);
+    }
 out:
     tw_kube_client_free(client);
     tw_kube_config_free(kcfg);
@@ -372,6 +397,7 @@ static int certgen(int argc, char **argv)
         {"ca-key-file", required_argument, NULL, OPT_CA_KEY},
         {"extra-san", required_argument, NULL, OPT_EXTRA_SAN},
         {"patch-webhook", required_argument, NULL, OPT_PATCH_WEBHOOK},
+        {"secret", required_argument, NULL, OPT_SECRET},
         {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
         {"context", required_argument, NULL, OPT_CONTEXT},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
@@ -384,8 +410,8 @@ static int certgen(int argc, char **argv)
     char nsbuf[256];
     tw_certgen_config cfg = {.service = "topowire-webhook"};
     const char *ns = NULL, *out_dir = ".", *ca_cert_file = NULL, *ca_key_file = NULL;
-    const char *webhook = NULL, *kubeconfig = NULL, *context = NULL;
-    const char *token_file = NULL, *kube_ca_file = NULL;
+    const char *webhook = NULL, *secret = NULL;
+    kube_opts kube = {0};
     const char *log_format = "text", *log_level = "info";
     const char *extra[TW_CERTGEN_MAX_EXTRA_SANS];
     size_t n_extra = 0;
@@ -429,16 +455,19 @@ static int certgen(int argc, char **argv)
             webhook = optarg;
             break;
         case OPT_KUBECONFIG:
-            kubeconfig = optarg;
+            kube.kubeconfig = optarg;
             break;
         case OPT_CONTEXT:
-            context = optarg;
+            kube.context = optarg;
             break;
         case OPT_TOKEN_FILE:
-            token_file = optarg;
+            kube.token_file = optarg;
             break;
         case OPT_KUBE_CA:
-            kube_ca_file = optarg;
+            kube.ca_file = optarg;
+            break;
+        case OPT_SECRET:
+            secret = optarg;
             break;
         case OPT_LOG_FORMAT:
             log_format = optarg;
@@ -500,15 +529,9 @@ static int certgen(int argc, char **argv)
     char dns[300];
     snprintf(dns, sizeof(dns), "%s.%s.svc", cfg.service, cfg.namespace);
     tw_log_kv(TW_LOG_INFO, "certificates written", "dir", out_dir, "name", dns, NULL);
-    if (webhook != NULL) {
-        rc = patch_webhook(webhook, pems.ca_cert, kubeconfig, context, token_file, kube_ca_file,
-                           err);
-        if (rc != TW_OK) {
-            tw_log_kv(TW_LOG_ERROR, "cannot set caBundle", "webhook", webhook, "error", err, NULL);
-            goto out;
-        }
-        tw_log_kv(TW_LOG_INFO, "caBundle set", "webhook", webhook, NULL);
-    }
+    if ((secret != NULL || webhook != NULL) &&
+        kube_steps(&kube, cfg.namespace, secret, webhook, &pems, err) != TW_OK)
+        goto out;
     status = 0;
 out:
     tw_certgen_free(&pems);

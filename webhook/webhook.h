@@ -9,6 +9,7 @@
 #include <gnutls/abstract.h>
 
 #include "topowire/admission.h"
+#include "topowire/certgen.h"
 #include "topowire/kube.h"
 #include "topowire/podpatch.h"
 
@@ -192,15 +193,31 @@ void hook_arena_end(void);
 
 /*
  * Sets clientConfig.caBundle of every webhook in the
- * MutatingWebhookConfiguration `name` to ca_pem (base64-encoded as the API
- * wants), through c (borrowed): GET, then a JSON Patch guarded by tests of
- * the resourceVersion and each webhook's name, read again and retried when
- * the object changed in between (409/422). Nothing is sent when every
- * webhook already has this bundle. Returns 0, TW_EINVAL (bad name or
- * bundle), TW_EPARSE (not a configuration with webhooks), the errors of
- * tw_kube_do, or TW_ENOMEM; err says which.
+ * MutatingWebhookConfiguration `name` to the CA certificate ca_pem, through
+ * c (borrowed): GET, then a JSON Patch guarded by tests of the
+ * resourceVersion and each webhook's name, read again and retried when the
+ * object changed in between (409/422). A webhook whose bundle started with
+ * another CA still valid keeps that one after the new one, so the serving
+ * certificates of both verify while a rotation reaches every webhook pod.
+ * Nothing is sent when every bundle already starts with this CA. Returns 0,
+ * TW_EINVAL (bad name, ca_pem not a PEM certificate), TW_EPARSE (not a
+ * configuration with webhooks), the errors of tw_kube_do, or TW_ENOMEM; err
+ * says which.
  */
 int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem, uint64_t deadline,
                          char *err);
+
+/*
+ * Creates the kubernetes.io/tls Secret namespace/name holding tls.crt,
+ * tls.key and ca.crt from pems, or, when it exists (409), replaces those
+ * three keys with a merge patch (other keys stay). Needs RBAC create on
+ * secrets and patch on that one. Returns 0, TW_EINVAL (bad names), the
+ * errors of tw_kube_do, or TW_ENOMEM.
+ */
+int hook_write_tls_secret(tw_kube_client *c, const char *namespace, const char *name,
+                          const tw_certgen_pems *pems, uint64_t deadline, char *err);
+
+/* Base64 of n bytes as a new string (caller frees), or NULL on out-of-memory. */
+char *hook_base64(const void *data, size_t n);
 
 #endif

@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "support/kubepatch.h"
 #include "support/testserver.h"
+#include "topowire/certgen.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
@@ -22,8 +25,11 @@
 
 #include "../../webhook/webhook.h"
 
-#define PATH "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/topowire"
-#define CA   "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+#define PATH    "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/topowire"
+#define SECRETS "/api/v1/namespaces/topowire-system/secrets"
+
+/* CA certificates made once by setup: the new one and an older one. */
+static char *CA, *OLD_CA;
 
 static const char *const two_webhooks =
     "{\"apiVersion\":\"admissionregistration.k8s.io/v1\",\"kind\":\"MutatingWebhookConfiguration\","
@@ -45,7 +51,10 @@ typedef struct apiserver {
     int forbid;
     char last_content_type[128];
     char last_auth[128];
-    char *out; /* the last body answered (the server copies it after the handler returns) */
+    char *out;     /* the last body answered (the server copies it after the handler returns) */
+    cJSON *secret; /* the stored Secret, NULL = none */
+    int secret_posts, secret_patches;
+    char secret_patch_type[128];
     char status_body[256];
 } apiserver;
 
@@ -69,6 +78,39 @@ static void handler(void *ud, const tw_testreq *req, tw_testresp *resp)
     a->out = NULL;
     const char *auth = tw_testreq_header(req, "Authorization");
     snprintf(a->last_auth, sizeof(a->last_auth), "%s", auth ? auth : "");
+    if (strcmp(req->url, SECRETS) == 0 && strcmp(req->method, "POST") == 0) {
+        a->secret_posts++;
+        if (a->secret != NULL) {
+            status(a, resp, 409, "AlreadyExists");
+            goto done;
+        }
+        a->secret = cJSON_Parse(req->body);
+        a->out = cJSON_PrintUnformatted(a->secret);
+        resp->status = 201;
+        resp->body = a->out;
+        resp->content_type = "application/json";
+        goto done;
+    }
+    if (strcmp(req->url, SECRETS "/topowire-webhook-tls") == 0 &&
+        strcmp(req->method, "PATCH") == 0 && a->secret != NULL) {
+        /* A merge patch of data: each key replaces the stored one. */
+        a->secret_patches++;
+        const char *ct = tw_testreq_header(req, "Content-Type");
+        snprintf(a->secret_patch_type, sizeof(a->secret_patch_type), "%s", ct ? ct : "");
+        cJSON *patch = cJSON_Parse(req->body);
+        cJSON *data = cJSON_GetObjectItem(a->secret, "data");
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, cJSON_GetObjectItem(patch, "data"))
+        {
+            cJSON_DeleteItemFromObject(data, kv->string);
+            cJSON_AddStringToObject(data, kv->string, kv->valuestring);
+        }
+        cJSON_Delete(patch);
+        a->out = cJSON_PrintUnformatted(a->secret);
+        resp->body = a->out;
+        resp->content_type = "application/json";
+        goto done;
+    }
     if (strcmp(req->url, PATH) != 0 || a->obj == NULL) {
         status(a, resp, 404, "NotFound");
         goto done;
@@ -116,6 +158,14 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
+    tw_certgen_config cc = {.service = "topowire-webhook", .namespace = "topowire-system"};
+    tw_certgen_pems a = {0}, b = {0};
+    if (tw_certgen_generate(&cc, &a, NULL) != TW_OK || tw_certgen_generate(&cc, &b, NULL) != TW_OK)
+        return -1;
+    CA = strdup(a.ca_cert);
+    OLD_CA = strdup(b.ca_cert);
+    tw_certgen_free(&a);
+    tw_certgen_free(&b);
     fixture *f = calloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/tw-cabundle-XXXXXX");
     if (mkdtemp(f->dir) == NULL || tw_testserver_make_certs(f->dir) != 0)
@@ -154,7 +204,10 @@ static int teardown(void **state)
     tw_kube_config_free(f->cfg);
     tw_testserver_stop(f->srv);
     cJSON_Delete(f->api.obj);
+    cJSON_Delete(f->api.secret);
     cJSON_free(f->api.out);
+    free(CA);
+    free(OLD_CA);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     if (system(cmd) != 0)
@@ -271,7 +324,179 @@ static void failures(void **state)
                          TW_EINVAL);
     assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", "", tw_deadline_in(20000), err),
                      TW_EINVAL);
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire",
+                                          "-----BEGIN CERTIFICATE-----\nno\n-----END "
+                                          "CERTIFICATE-----\n",
+                                          tw_deadline_in(20000), err),
+                     TW_EINVAL);
+    assert_non_null(strstr(err, "not a PEM certificate"));
     assert_int_equal(f->api.gets, 0);
+}
+
+/* Decodes a caBundle and returns how many certificates it holds; *first gets the first. */
+static int certs_in(const char *b64, char **first)
+{
+    size_t n = strlen(b64);
+    unsigned char *pem = malloc(n + 1);
+    int len = EVP_DecodeBlock(pem, (const unsigned char *)b64, (int)n);
+    assert_true(len > 0);
+    BIO *bio = BIO_new_mem_buf(pem, len);
+    X509 *x;
+    int count = 0;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (count == 0 && first) {
+            BIO *o = BIO_new(BIO_s_mem());
+            PEM_write_bio_X509(o, x);
+            char *d;
+            long l = BIO_get_mem_data(o, &d);
+            *first = strndup(d, (size_t)l);
+            BIO_free(o);
+        }
+        X509_free(x);
+        count++;
+    }
+    BIO_free(bio);
+    free(pem);
+    return count;
+}
+
+/* A self-signed certificate whose validity ended yesterday, as PEM (caller frees). */
+static char *expired_ca(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_set_version(x, X509_VERSION_3);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    X509_gmtime_adj(X509_getm_notBefore(x), -2 * 86400);
+    X509_gmtime_adj(X509_getm_notAfter(x), -86400);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"old", -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_set_pubkey(x, k);
+    X509_sign(x, k, EVP_sha256());
+    BIO *o = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(o, x);
+    char *d;
+    long l = BIO_get_mem_data(o, &d);
+    char *pem = strndup(d, (size_t)l);
+    BIO_free(o);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return pem;
+}
+
+static void a_rotation_keeps_the_previous_ca(void **state)
+{
+    fixture *f = *state;
+    reset(f, two_webhooks);
+    char err[TW_ERRLEN] = "";
+    /* The old CA first. */
+    assert_int_equal(
+        hook_patch_ca_bundle(f->client, "topowire", OLD_CA, tw_deadline_in(20000), err), TW_OK);
+    assert_int_equal(certs_in(bundle_of(f, 0), NULL), 1);
+    /* Then the new one: both webhooks trust new and old. */
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_OK);
+    for (int i = 0; i < 2; i++) {
+        char *first = NULL;
+        assert_int_equal(certs_in(bundle_of(f, i), &first), 2);
+        assert_string_equal(first, CA);
+        free(first);
+        char *pem = malloc(strlen(bundle_of(f, i)));
+        int n = EVP_DecodeBlock((unsigned char *)pem, (const unsigned char *)bundle_of(f, i),
+                                (int)strlen(bundle_of(f, i)));
+        pem[n > 0 ? n - 1 : 0] = '\0';
+        assert_non_null(strstr(pem, OLD_CA + 28)); /* past the BEGIN line */
+        free(pem);
+    }
+    /* A third time with the same CA: nothing to do. */
+    f->api.patches = 0;
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_OK);
+    assert_int_equal(f->api.patches, 0);
+    /* The next rotation drops the oldest: new + previous only. */
+    assert_int_equal(
+        hook_patch_ca_bundle(f->client, "topowire", OLD_CA, tw_deadline_in(20000), err), TW_OK);
+    char *first = NULL;
+    assert_int_equal(certs_in(bundle_of(f, 1), &first), 2);
+    assert_string_equal(first, OLD_CA);
+    free(first);
+}
+
+static void an_expired_previous_ca_is_dropped(void **state)
+{
+    fixture *f = *state;
+    reset(f, two_webhooks);
+    char err[TW_ERRLEN] = "";
+    char *expired = expired_ca();
+    assert_int_equal(
+        hook_patch_ca_bundle(f->client, "topowire", expired, tw_deadline_in(20000), err), TW_OK);
+    assert_int_equal(hook_patch_ca_bundle(f->client, "topowire", CA, tw_deadline_in(20000), err),
+                     TW_OK);
+    assert_int_equal(certs_in(bundle_of(f, 0), NULL), 1);
+    free(expired);
+}
+
+static const char *secret_data(const fixture *f, const char *key)
+{
+    return cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(f->api.secret, "data"), key));
+}
+
+static void tls_secret_created_then_updated(void **state)
+{
+    fixture *f = *state;
+    reset(f, NULL);
+    cJSON_Delete(f->api.secret);
+    f->api.secret = NULL;
+    f->api.secret_posts = f->api.secret_patches = 0;
+    tw_certgen_config cc = {.service = "topowire-webhook", .namespace = "topowire-system"};
+    tw_certgen_pems p1, p2;
+    assert_int_equal(tw_certgen_generate(&cc, &p1, NULL), TW_OK);
+    assert_int_equal(tw_certgen_generate(&cc, &p2, NULL), TW_OK);
+    char err[TW_ERRLEN] = "";
+    assert_int_equal(hook_write_tls_secret(f->client, "topowire-system", "topowire-webhook-tls",
+                                           &p1, tw_deadline_in(20000), err),
+                     TW_OK);
+    assert_int_equal(f->api.secret_posts, 1);
+    assert_int_equal(f->api.secret_patches, 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(f->api.secret, "type")),
+                        "kubernetes.io/tls");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
+                            cJSON_GetObjectItem(f->api.secret, "metadata"), "name")),
+                        "topowire-webhook-tls");
+    static const char *const keys[] = {"tls.crt", "tls.key", "ca.crt"};
+    const char *want1[] = {p1.cert, p1.key, p1.ca_cert};
+    for (int i = 0; i < 3; i++) {
+        char *b = hook_base64(want1[i], strlen(want1[i]));
+        assert_string_equal(secret_data(f, keys[i]), b);
+        free(b);
+    }
+    /* It exists now: the keys are replaced with a merge patch; other keys stay. */
+    cJSON_AddStringToObject(cJSON_GetObjectItem(f->api.secret, "data"), "extra", "eA==");
+    assert_int_equal(hook_write_tls_secret(f->client, "topowire-system", "topowire-webhook-tls",
+                                           &p2, tw_deadline_in(20000), err),
+                     TW_OK);
+    assert_int_equal(f->api.secret_posts, 2);
+    assert_int_equal(f->api.secret_patches, 1);
+    assert_string_equal(f->api.secret_patch_type, "application/merge-patch+json");
+    const char *want2[] = {p2.cert, p2.key, p2.ca_cert};
+    for (int i = 0; i < 3; i++) {
+        char *b = hook_base64(want2[i], strlen(want2[i]));
+        assert_string_equal(secret_data(f, keys[i]), b);
+        free(b);
+    }
+    assert_string_equal(secret_data(f, "extra"), "eA==");
+    /* Refused before any request. */
+    assert_int_equal(
+        hook_write_tls_secret(f->client, "Bad_NS", "x", &p2, tw_deadline_in(2000), err), TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "ns", "a/b", &p2, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "ns", "x", NULL, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(f->api.secret_posts, 2);
+    tw_certgen_free(&p1);
+    tw_certgen_free(&p2);
 }
 
 int main(void)
@@ -282,6 +507,9 @@ int main(void)
         cmocka_unit_test(retries_when_the_object_changed),
         cmocka_unit_test(creates_a_missing_client_config),
         cmocka_unit_test(failures),
+        cmocka_unit_test(a_rotation_keeps_the_previous_ca),
+        cmocka_unit_test(an_expired_previous_ca_is_dropped),
+        cmocka_unit_test(tls_secret_created_then_updated),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     tw_http_global_cleanup();
