@@ -11,7 +11,7 @@
 #include "topowire/podpatch.h"
 #include "topowire/version.h"
 
-#define DEFAULT_IMAGE "ghcr.io/topowire/topowire-init:" TW_VERSION
+#define DEFAULT_IMAGE "ghcr.io/topowire/topowire:" TW_VERSION
 #define NAME_MAX_LEN  253
 /* How much of a user-supplied value a warning quotes. */
 #define QUOTE_MAX 64

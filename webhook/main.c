@@ -287,11 +287,11 @@ static int serve(int argc, char **argv)
         int sig = sigtimedwait(&set, &info, &tick);
         if (sig < 0) {
             if (errno == EAGAIN)
-                hook_server_tick(srv);
+                hook_server_tick(srv, false);
             continue;
         }
         if (sig == SIGHUP) {
-            hook_server_tick(srv);
+            hook_server_tick(srv, true);
             continue;
         }
         tw_log_kv(TW_LOG_INFO, "signal received", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",

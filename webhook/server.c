@@ -655,10 +655,10 @@ int hook_server_metrics_port(const hook_server *s)
     return s->metrics_port;
 }
 
-void hook_server_tick(hook_server *s)
+void hook_server_tick(hook_server *s, bool now)
 {
     char err[TW_ERRLEN] = "";
-    int rc = hook_certstore_check(s->certs, 1000, err);
+    int rc = hook_certstore_check(s->certs, now ? 0 : 1000, err);
     if (rc == 1) {
         hook_metrics_cert_reload(true);
         note_cert(s, "serving certificate reloaded");

@@ -165,8 +165,12 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err);
 int hook_server_port(const hook_server *s);
 int hook_server_metrics_port(const hook_server *s);
 
-/* Runs the periodic work (certificate reload); call about once a second. */
-void hook_server_tick(hook_server *s);
+/*
+ * Runs the periodic work: checks the certificate files (at most once a
+ * second, or at once with now set) and loads them when they changed. Call
+ * about once a second.
+ */
+void hook_server_tick(hook_server *s, bool now);
 
 /*
  * Stops accepting, lets in-flight requests finish within the grace period,
