@@ -117,8 +117,8 @@ reviews() {
         awk '/^topowire_webhook_reviews_total/ { s += $2 } END { print s + 0 }'
 }
 
-# Warm up, then RSS is the baseline.
-run warm "https://127.0.0.1:$PORT/mutate/pods" 8 2 >/dev/null
+# Warm up at every concurrency (connection pools, allocator arenas), then RSS is the baseline.
+for c in 1 8 64; do run warm "https://127.0.0.1:$PORT/mutate/pods" "$c" 2 >/dev/null; done
 RSS_BEFORE=$(rss_kb "$HOOK_PID")
 
 declare -A H N
@@ -128,17 +128,18 @@ for c in 1 8 64; do
 done
 RSS_MID=$(rss_kb "$HOOK_PID")
 
-# The soak: 64 connections until at least MIN_REVIEWS reviews were answered in all.
+# The soak: 64 connections in 10-second runs until at least MIN_REVIEWS reviews were answered
+# in all, sampling RSS after each run.
 soak_s=0
 soak_total=0
+soak_errors=0
+rss_samples=()
 while [ "$(reviews)" -lt "$MIN_REVIEWS" ]; do
-    left=$((MIN_REVIEWS - $(reviews)))
-    secs=$(( left / 15000 + 5 ))
-    [ $secs -gt 120 ] && secs=120
-    r=$(run soak "https://127.0.0.1:$PORT/mutate/pods" 64 "$secs")
-    soak_s=$((soak_s + secs))
+    r=$(run soak "https://127.0.0.1:$PORT/mutate/pods" 64 10)
+    soak_s=$((soak_s + 10))
     soak_total=$((soak_total + $(echo "$r" | awk '{print $4}')))
-    soak_errors=$(echo "$r" | awk '{print $5}')
+    soak_errors=$((soak_errors + $(echo "$r" | awk '{print $5}')))
+    rss_samples+=("$(rss_kb "$HOOK_PID")")
 done
 RSS_AFTER=$(rss_kb "$HOOK_PID")
 HWM=$(hwm_kb "$HOOK_PID")
@@ -164,12 +165,13 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b
     done
     echo
     echo "Non-2xx or socket errors: webhook $(for c in 1 8 64; do field "${H[$c]}" 5; done | xargs)," \
-        "soak ${soak_errors:-0}; refused requests counted by the webhook: $ERRORS."
+        "soak $soak_errors; refused requests counted by the webhook: $ERRORS."
     echo
     echo "| webhook RSS | KiB |"
     echo "|---|---:|"
     echo "| after warm-up | $RSS_BEFORE |"
     echo "| after the 1/8/64 runs | $RSS_MID |"
+    echo "| during the soak, after each 10 s run | ${rss_samples[*]} |"
     echo "| after $TOTAL reviews (soak: $soak_total in ${soak_s} s at 64 connections) | $RSS_AFTER |"
     echo "| peak (VmHWM) | $HWM |"
 } | tee ${OUT:+"$OUT"}

@@ -215,15 +215,22 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
     if (resp == NULL || !cJSON_AddStringToObject(resp, "uid", reply->uid) ||
         !cJSON_AddTrueToObject(resp, "allowed"))
         goto out;
+    /* Room for the output: the patch as base64, the uid and warnings escaped at worst. */
+    size_t room = 512 + 6 * strlen(reply->uid);
     if (reply->patch != NULL && reply->patch_len > 0) {
-        size_t cap = 4 * ((reply->patch_len + 2) / 3) + 1;
-        b64 = malloc(cap);
+        /* Base64 needs no escaping: it goes in as a raw JSON string, not scanned again. */
+        size_t n64 = 4 * ((reply->patch_len + 2) / 3);
+        b64 = malloc(n64 + 3);
         if (b64 == NULL)
             goto out;
-        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)reply->patch,
+        b64[0] = '"';
+        EVP_EncodeBlock((unsigned char *)b64 + 1, (const unsigned char *)reply->patch,
                         (int)reply->patch_len);
+        b64[n64 + 1] = '"';
+        b64[n64 + 2] = '\0';
+        room += n64;
         if (!cJSON_AddStringToObject(resp, "patchType", "JSONPatch") ||
-            !cJSON_AddStringToObject(resp, "patch", b64))
+            !cJSON_AddRawToObject(resp, "patch", b64))
             goto out;
     }
     size_t nw = reply->n_warnings;
@@ -236,6 +243,7 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
         for (size_t i = 0; i < nw; i++) {
             if (reply->warnings[i] == NULL)
                 continue;
+            room += 6 * TW_ADMISSION_WARNING_MAX + 4;
             cJSON *w = clean_warning(reply->warnings[i]);
             if (w == NULL || !cJSON_AddItemToArray(arr, w)) {
                 cJSON_Delete(w);
@@ -243,8 +251,9 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
             }
         }
     }
-    text = cJSON_PrintUnformatted(root);
-    if (text == NULL)
+    /* One buffer of the right size instead of the printer's doubling. */
+    text = cJSON_malloc(room);
+    if (text == NULL || !cJSON_PrintPreallocated(root, text, (int)room, 0))
         goto out;
     *out_len = strlen(text);
     *out = text;

@@ -634,6 +634,7 @@ struct tw_podpatch {
     tw_podpatch_config cfg;
     char *init;      /* the init container with cfg.rack */
     char *volume[2]; /* the emptyDir and the Downward-API volume */
+    char *volumes;   /* both, comma-separated */
     char *mount;     /* the app containers' read-only mount */
     char *version;   /* cfg.version as a JSON string */
 };
@@ -657,6 +658,7 @@ void tw_podpatch_free(tw_podpatch *pp)
     free(pp->init);
     free(pp->volume[0]);
     free(pp->volume[1]);
+    free(pp->volumes);
     free(pp->mount);
     free(pp->version);
     free(pp);
@@ -678,7 +680,15 @@ int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *
     cJSON_Delete(vols);
     pp->mount = render(mount(TW_POD_VOLUME, cfg->out_dir, true));
     pp->version = render(cJSON_CreateString(cfg->version));
-    if (!pp->init || !pp->volume[0] || !pp->volume[1] || !pp->mount || !pp->version) {
+    if (pp->volume[0] && pp->volume[1]) {
+        size_t l0 = strlen(pp->volume[0]), l1 = strlen(pp->volume[1]);
+        if ((pp->volumes = malloc(l0 + l1 + 2)) != NULL) {
+            memcpy(pp->volumes, pp->volume[0], l0);
+            pp->volumes[l0] = ',';
+            memcpy(pp->volumes + l0 + 1, pp->volume[1], l1 + 1);
+        }
+    }
+    if (!pp->init || !pp->volumes || !pp->mount || !pp->version) {
         tw_podpatch_free(pp);
         return tw_seterr(err, TW_ENOMEM, "out of memory preparing the pod patch");
     }
@@ -690,8 +700,20 @@ int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *
 static int op(tw_buf *b, size_t *n, const char *path, const char *pre, const char *value,
               const char *post)
 {
-    int rc = tw_buf_printf(b, "%s{\"op\":\"add\",\"path\":\"%s\",\"value\":%s%s%s}", *n ? "," : "",
-                           path, pre, value, post);
+    /* Plain appends: printf would scan the kilobyte-long value twice. */
+    int rc = tw_buf_puts(b, *n ? ",{\"op\":\"add\",\"path\":\"" : "{\"op\":\"add\",\"path\":\"");
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, path);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, "\",\"value\":");
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, pre);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, value);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, post);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, "}");
     (*n)++;
     return rc;
 }
@@ -727,9 +749,7 @@ static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack
         rc |= op(&b, &n, "/metadata/annotations/topowire.io~1injected", "", pp->version, "");
 
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"))) {
-        rc |= tw_buf_printf(&b, "%s{\"op\":\"add\",\"path\":\"/spec/volumes\",\"value\":[%s,%s]}",
-                            n ? "," : "", pp->volume[0], pp->volume[1]);
-        n++;
+        rc |= op(&b, &n, "/spec/volumes", "[", pp->volumes, "]");
     } else {
         rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[0], "");
         rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[1], "");
