@@ -79,7 +79,8 @@ http {
 }
 EOF
 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
-pids+=($!)
+NGINX_PID=$!
+pids+=("$NGINX_PID")
 for _ in $(seq 100); do
     curl -skf -o /dev/null "https://127.0.0.1:$NGINX_PORT/" -d '{}' && break
     sleep 0.05
@@ -121,10 +122,29 @@ reviews() {
 for c in 1 8 64; do run warm "https://127.0.0.1:$PORT/mutate/pods" "$c" 2 >/dev/null; done
 RSS_BEFORE=$(rss_kb "$HOOK_PID")
 
-declare -A H N
+# CPU ticks (user + system) a process and its children used so far: with other work on the
+# machine, CPU per reply says more about cost than replies per second.
+ticks() {
+    local t=0 p
+    for p in "$1" $(pgrep -P "$1"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+# cpu_per_reply TICKS_BEFORE TICKS_AFTER REPLIES: microseconds of CPU per reply.
+cpu_per_reply() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / hz / n; else print "-" }'
+}
+
+declare -A H N HC NC
 for c in 1 8 64; do
+    t0=$(ticks "$HOOK_PID")
     H[$c]=$(run hook "https://127.0.0.1:$PORT/mutate/pods" "$c" "$DURATION")
+    HC[$c]=$(cpu_per_reply "$t0" "$(ticks "$HOOK_PID")" "$(echo "${H[$c]}" | awk '{print $4}')")
+    t0=$(ticks "$NGINX_PID")
     N[$c]=$(run nginx "https://127.0.0.1:$NGINX_PORT/mutate/pods" "$c" "$DURATION")
+    NC[$c]=$(cpu_per_reply "$t0" "$(ticks "$NGINX_PID")" "$(echo "${N[$c]}" | awk '{print $4}')")
 done
 RSS_MID=$(rss_kb "$HOOK_PID")
 
@@ -156,11 +176,11 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b
     echo "Reply: webhook $REPLY_BYTES bytes (base64 JSONPatch), nginx $NGINX_BYTES bytes (static)."
     echo "Each point: wrk ${DURATION} s, keep-alive, TLS, POST of the Spark-executor review ($(wc -c <"$REVIEW") bytes)."
     echo
-    echo "| connections | webhook reviews/s | p50 | p99 | nginx replies/s | p50 | p99 | webhook / nginx |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| connections | webhook reviews/s | p50 | p99 | CPU µs/review | nginx replies/s | p50 | p99 | CPU µs/reply | webhook / nginx |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for c in 1 8 64; do
-        echo "| $c | $(field "${H[$c]}" 1) | $(field "${H[$c]}" 2) | $(field "${H[$c]}" 3) |" \
-            "$(field "${N[$c]}" 1) | $(field "${N[$c]}" 2) | $(field "${N[$c]}" 3) |" \
+        echo "| $c | $(field "${H[$c]}" 1) | $(field "${H[$c]}" 2) | $(field "${H[$c]}" 3) | ${HC[$c]} |" \
+            "$(field "${N[$c]}" 1) | $(field "${N[$c]}" 2) | $(field "${N[$c]}" 3) | ${NC[$c]} |" \
             "$(pct "$(field "${H[$c]}" 1)" "$(field "${N[$c]}" 1)") |"
     done
     echo
