@@ -1,5 +1,6 @@
 /* arena.c - a per-thread bump allocator for the JSON trees of one review (cJSON's hooks). */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,14 @@
  */
 
 #define CHUNK_SIZE (64 * 1024)
-#define ALIGN      16
+/*
+ * The most one review may take. A 3 MiB review of real objects (mostly
+ * strings) needs a few MiB; a body of three million tiny values would need
+ * over 100 MiB of nodes. Past the cap allocations fail and the review is
+ * refused, so memory stays bounded by threads x cap.
+ */
+#define ARENA_MAX (24 * 1024 * 1024)
+#define ALIGN     16
 
 typedef struct chunk {
     struct chunk *next;
@@ -30,7 +38,9 @@ typedef struct chunk {
 typedef struct arena {
     chunk *first; /* kept between reviews */
     chunk *cur;
+    size_t taken; /* bytes of chunks in use for this review */
     int active;
+    int exhausted; /* an allocation was refused for being past ARENA_MAX */
 } arena;
 
 /* Each thread's arena; the key's destructor frees it when the thread ends. */
@@ -60,6 +70,10 @@ static void *arena_malloc(size_t n)
         return malloc(n);
     n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
     if (a->cur == NULL || a->cur->size - a->cur->used < n) {
+        if (a->taken + n > ARENA_MAX) {
+            a->exhausted = 1;
+            return NULL;
+        }
         chunk *c = chunk_new(n);
         if (c == NULL)
             return NULL;
@@ -68,6 +82,7 @@ static void *arena_malloc(size_t n)
         else
             a->cur->next = c;
         a->cur = c;
+        a->taken += c->size;
     }
     void *p = CHUNK_DATA(a->cur) + a->cur->used;
     a->cur->used += n;
@@ -133,6 +148,8 @@ int hook_arena_begin(void)
     }
     a->cur = a->first;
     a->first->used = 0;
+    a->taken = a->first->size;
+    a->exhausted = 0;
     a->active = 1;
     return 0;
 }
@@ -153,4 +170,9 @@ void hook_arena_end(void)
     a->first->next = NULL;
     a->first->used = 0;
     a->cur = a->first;
+}
+
+bool hook_arena_exhausted(void)
+{
+    return thread_arena != NULL && thread_arena->exhausted;
 }

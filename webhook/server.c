@@ -213,6 +213,9 @@ static enum MHD_Result answer_in_arena(hook_server *s, struct MHD_Connection *c,
     size_t out_len = 0;
     int rc = tw_admission_decode(tw_buf_cstr(&r->body), r->body.len, &req, err);
     tw_buf_free(&r->body);
+    if (rc != TW_OK && hook_arena_exhausted())
+        return refuse(s, c, r, MHD_HTTP_CONTENT_TOO_LARGE, HOOK_ERR_TOO_LARGE, url,
+                      "the review holds too many JSON values");
     if (rc == TW_EPARSE)
         return refuse(s, c, r, MHD_HTTP_BAD_REQUEST, HOOK_ERR_BAD_JSON, url, err);
     if (rc == TW_EINVAL)

@@ -193,6 +193,14 @@ void hook_arena_install(void);
 int hook_arena_begin(void);
 void hook_arena_end(void);
 
+/*
+ * True when, since hook_arena_begin() on this thread, an allocation was
+ * refused because the review went past the arena's cap (24 MiB): the
+ * review holds too many JSON values, and it is refused rather than let
+ * memory grow.
+ */
+bool hook_arena_exhausted(void);
+
 /* ---- caBundle (cabundle.c) --------------------------------------------- */
 
 /*

@@ -197,6 +197,15 @@ expect_eq "a body over 3 MiB is 413 (Content-Length)" 413 \
     "$(code_of -H 'Content-Type: application/json' --data-binary @"$TW_TMP/big.json" "$URL")"
 expect_eq "a body over 3 MiB is 413 (chunked)" 413 \
     "$(code_of -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$TW_TMP/big.json" "$URL")"
+/usr/bin/python3 -c 'import sys; n = (3 * 1024 * 1024 - 100) // 2; sys.stdout.write("{\"a\":[" + ",".join(["1"] * n) + "]}")' >"$TW_TMP/many.json"
+expect_eq "a body of three million tiny JSON values is 413, memory bounded" 413 \
+    "$(code_of -H 'Content-Type: application/json' --data-binary @"$TW_TMP/many.json" "$URL")"
+head -c $((2500 * 1024)) /dev/zero | tr '\0' x >"$TW_TMP/blob"
+jq --rawfile big "$TW_TMP/blob" '.request.object.metadata.annotations["example.com/blob"] = $big' \
+    "$FIX/pod-create-spark-executor.json" >"$TW_TMP/bigpod.json"
+expect_eq "a 2.5 MiB pod is still injected" "200 JSONPatch" \
+    "$(post --data-binary @"$TW_TMP/bigpod.json" -w ' %{http_code}' -o "$TW_TMP/bigpod.out" | tr -d ' '; printf ' '; jq -r .response.patchType "$TW_TMP/bigpod.out")"
+injected=$((injected + 1))
 expect_eq "malformed JSON is 400" 400 "$(code_of -H 'Content-Type: application/json' -d '{"apiVersion":' "$URL")"
 expect_eq "JSON that is not a review is 400" 400 \
     "$(code_of -H 'Content-Type: application/json' -d '{"apiVersion":"v1","kind":"Pod"}' "$URL")"
@@ -238,7 +247,7 @@ expect_eq "metrics: re-admissions counted as already injected" 4 \
     "$(metric 'topowire_webhook_reviews_total{route="pods",outcome="already_injected"}')"
 expect_eq "metrics: the Binding counted as not applicable" 1 \
     "$(metric 'topowire_webhook_reviews_total{route="pods",outcome="not_applicable"}')"
-expect_eq "metrics: errors by reason" "2 1 2 2 1 2" \
+expect_eq "metrics: errors by reason" "2 1 2 3 1 2" \
     "$(for r in method_not_allowed not_found unsupported_media_type too_large invalid_json not_a_review; do
         metric "topowire_webhook_errors_total{reason=\"$r\"}"; done | xargs)"
 check "metrics: a timeout was counted" -- test "$(metric 'topowire_webhook_errors_total{reason="timeout"}')" -ge 1
