@@ -103,7 +103,7 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
         rc = TW_ENOMEM;
         goto out;
     }
-    const char *api = NULL, *kind = NULL;
+    const char *api = "", *kind = "";
     if ((rc = opt_string(root, "apiVersion", "review", &api, err)) != TW_OK ||
         (rc = opt_string(root, "kind", "review", &kind, err)) != TW_OK)
         goto out;
@@ -187,7 +187,7 @@ static cJSON *clean_warning(const char *w)
     }
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)w[i];
-        s[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        s[i] = (char)((c < 0x20 || c == 0x7f) ? '?' : c);
     }
     s[n] = '\0';
     return cJSON_CreateString(s);

@@ -240,8 +240,8 @@ __attribute__((format(printf, 2, 3))) static int warn(tw_podpatch_result *r, con
 static const char *quoted(const char *v, char out[QUOTE_MAX + 4])
 {
     size_t n = 0;
-    for (; v[n] != '\0' && n < QUOTE_MAX; n++)
-        out[n] = ((unsigned char)v[n] < 0x20 || v[n] == 0x7f || v[n] == '"') ? '?' : v[n];
+    for (; n < QUOTE_MAX && v[n] != '\0'; n++)
+        out[n] = (char)(((unsigned char)v[n] < 0x20 || v[n] == 0x7f || v[n] == '"') ? '?' : v[n]);
     if (v[n] != '\0') {
         memcpy(out + n, "...", 3);
         n += 3;
@@ -278,7 +278,7 @@ static const cJSON *member_array(const cJSON *o, const char *name, bool *bad)
 static const char *member_string(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return v != NULL && cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 /* True when some element of arr (objects) has key equal to value. */
@@ -520,7 +520,7 @@ static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_r
     }
     const cJSON *sel =
         labels ? cJSON_GetObjectItemCaseSensitive(labels, TW_POD_LABEL_INJECT) : NULL;
-    const char *inject = cJSON_IsString(sel) ? sel->valuestring : NULL;
+    const char *inject = sel != NULL && cJSON_IsString(sel) ? sel->valuestring : NULL;
     if (inject == NULL) {
         r->outcome = TW_PODPATCH_NOT_SELECTED;
         return TW_OK;
@@ -732,7 +732,7 @@ static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack
     const cJSON *anns =
         cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "annotations") : NULL;
     const char *init = pp->init;
-    if (strcmp(rack, cfg->rack) != 0) {
+    if (rack != NULL && strcmp(rack, cfg->rack) != 0) {
         init = init_other = render(init_container_json(cfg, rack));
         if (init == NULL)
             return TW_ENOMEM;

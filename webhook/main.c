@@ -80,7 +80,7 @@ static int parse_uint(const char *flag, const char *v, unsigned max, unsigned *o
     unsigned long n = strtoul(v, &end, 10);
     if (end != NULL && end != v && strcmp(end, "s") == 0)
         end++;
-    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n > max) {
+    if (errno != 0 || end == NULL || end == v || *end != '\0' || v[0] == '-' || n > max) {
         fprintf(stderr, PROG ": %s: \"%s\" is not a number from 0 to %u\n", flag, v, max);
         return -1;
     }
@@ -504,9 +504,9 @@ static int certgen(int argc, char **argv)
     char err[TW_ERRLEN] = "";
     char *ca_cert = NULL, *ca_key = NULL;
     tw_certgen_pems pems = {0};
-    int rc = TW_OK, status = 1;
-    if (ca_cert_file && ((rc = tw_certgen_read_file(ca_cert_file, 0, &ca_cert, err)) != TW_OK ||
-                         (rc = tw_certgen_read_file(ca_key_file, 0, &ca_key, err)) != TW_OK)) {
+    int rc, status = 1;
+    if (ca_cert_file && (tw_certgen_read_file(ca_cert_file, 0, &ca_cert, err) != TW_OK ||
+                         tw_certgen_read_file(ca_key_file, 0, &ca_key, err) != TW_OK)) {
         tw_log_kv(TW_LOG_ERROR, "cannot read the CA", "error", err, NULL);
         goto out;
     }
@@ -522,7 +522,7 @@ static int certgen(int argc, char **argv)
         free(pems.ca_key);
         pems.ca_key = NULL;
     }
-    if ((rc = tw_certgen_write(out_dir, &pems, err)) != TW_OK) {
+    if (tw_certgen_write(out_dir, &pems, err) != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot write the certificates", "error", err, NULL);
         goto out;
     }

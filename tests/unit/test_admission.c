@@ -103,14 +103,15 @@ static void body_need_not_be_terminated(void **state)
     size_t n = strlen(t);
     char *copy = malloc(n + 8);
     assert_non_null(copy);
-    memcpy(copy, t, n);
-    memcpy(copy + n, "garbage", 7); /* past len: must not be read */
+    memcpy(copy, t, n + 1);
+    memcpy(copy + n, "garbage", 8); /* past len: must not be read */
     tw_admission_request *r = NULL;
     assert_int_equal(tw_admission_decode(copy, n, &r, NULL), TW_OK);
     assert_int_equal(r->dry_run, 0);
     tw_admission_request_free(r);
     /* Trailing whitespace is fine, a second value is not. */
-    memcpy(copy + n, " \n", 2);
+    copy[n] = ' ';
+    copy[n + 1] = '\n';
     assert_int_equal(tw_admission_decode(copy, n + 2, &r, NULL), TW_OK);
     tw_admission_request_free(r);
     free(copy);
