@@ -5,7 +5,7 @@
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CC       ?= cc
-PKGS     := libcurl libcjson openssl libmicrohttpd yaml-0.1
+PKGS     := libcurl libcjson openssl libmicrohttpd gnutls yaml-0.1
 TESTPKGS := cmocka
 
 # SAN=1 builds everything again under AddressSanitizer + UBSan in build/asan.

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs="gcc make pkg-config libc6-dev libcurl4-openssl-dev libcjson-dev libssl-dev
- libmicrohttpd-dev libyaml-dev"
+ libmicrohttpd-dev libgnutls28-dev libyaml-dev"
 # One package a line below keeps merges of new needs simple.
 test_pkgs="
  libcmocka-dev
@@ -61,10 +61,10 @@ done
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     cat >&2 <<MSG
 topowire needs these packages (Debian names):$missing
-On Fedora/RHEL: gcc make pkgconf libcurl-devel cjson-devel openssl-devel libmicrohttpd-devel
+On Fedora/RHEL: gcc make pkgconf libcurl-devel cjson-devel openssl-devel libmicrohttpd-devel gnutls-devel
   libyaml-devel libcmocka-devel jq valgrind python3-pyyaml python3-jsonschema kcat kubectl
-On Alpine: build-base pkgconf curl-dev cjson-dev openssl-dev libmicrohttpd-dev yaml-dev
-  cmocka-dev jq valgrind py3-yaml py3-jsonschema kcat kubectl
+On Alpine: build-base pkgconf curl-dev cjson-dev openssl-dev libmicrohttpd-dev gnutls-dev yaml-dev
+  cmocka-dev jq valgrind python3-pyyaml python3-jsonschema kcat kubectl
 Install them and run make again.
 MSG
     exit 1

@@ -1,0 +1,364 @@
+/* certgen.c - make a CA and a serving certificate for the webhook with OpenSSL 3. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "topowire/buf.h"
+#include "topowire/certgen.h"
+#include "topowire/error.h"
+
+#define SKEW_SECONDS (5 * 60)
+#define MAX_DAYS     (100 * 366)
+#define PEM_MAX      (1024 * 1024)
+
+void tw_certgen_free(tw_certgen_pems *p)
+{
+    if (p == NULL)
+        return;
+    if (p->ca_key)
+        OPENSSL_cleanse(p->ca_key, strlen(p->ca_key));
+    if (p->key)
+        OPENSSL_cleanse(p->key, strlen(p->key));
+    free(p->ca_cert);
+    free(p->ca_key);
+    free(p->cert);
+    free(p->key);
+    memset(p, 0, sizeof(*p));
+}
+
+/* A DNS name as Service and Namespace names are: dot-separated labels of [A-Za-z0-9-]. */
+static int dns_name_valid(const char *s)
+{
+    size_t n = strlen(s), label = 0;
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = s[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
+                return 0;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '-') {
+            label++;
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int is_ip(const char *s)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static char *pem_of(int (*writer)(BIO *, const void *), const void *obj)
+{
+    char *out = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL)
+        return NULL;
+    if (writer(bio, obj)) {
+        char *data = NULL;
+        long n = BIO_get_mem_data(bio, &data);
+        if (n > 0 && (out = malloc((size_t)n + 1)) != NULL) {
+            memcpy(out, data, (size_t)n);
+            out[n] = '\0';
+        }
+    }
+    BIO_free(bio);
+    return out;
+}
+
+static int write_cert(BIO *b, const void *x)
+{
+    return PEM_write_bio_X509(b, (X509 *)x);
+}
+
+static int write_key(BIO *b, const void *k)
+{
+    return PEM_write_bio_PrivateKey(b, (EVP_PKEY *)k, NULL, NULL, 0, NULL, NULL);
+}
+
+/* Adds one extension given in OpenSSL's config syntax. */
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ext == NULL)
+        return 0;
+    int ok = X509_add_ext(cert, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+/*
+ * Makes a certificate for key with the given subject CN, signed by
+ * issuer_key (issuer NULL: self-signed). The extensions come from exts, a
+ * NULL-terminated list of nid/value pairs.
+ */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int days,
+                       const int *nids, const char *const *values)
+{
+    X509 *x = X509_new();
+    BIGNUM *bn = BN_new();
+    X509_NAME *name = X509_NAME_new();
+    int ok = x && bn && name && X509_set_version(x, X509_VERSION_3) &&
+             BN_rand(bn, 159, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) &&
+             BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
+             X509_gmtime_adj(X509_getm_notBefore(x), -SKEW_SECONDS) &&
+             X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400L) &&
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
+                                        -1, 0) &&
+             X509_set_subject_name(x, name) &&
+             X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) &&
+             X509_set_pubkey(x, key);
+    /* A serial of zero is not allowed; BN_rand can give it once in 2^159. */
+    if (ok && BN_is_zero(bn))
+        ok = BN_one(bn) && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    for (int i = 0; ok && nids[i] != 0; i++)
+        ok = add_ext(x, issuer ? issuer : x, nids[i], values[i]);
+    if (ok)
+        ok = X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0;
+    BN_free(bn);
+    X509_NAME_free(name);
+    if (!ok) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static int load_ca(const tw_certgen_config *cfg, X509 **ca, EVP_PKEY **ca_key, char *err)
+{
+    BIO *b1 = BIO_new_mem_buf(cfg->ca_cert_pem, -1);
+    BIO *b2 = BIO_new_mem_buf(cfg->ca_key_pem, -1);
+    int rc = TW_OK;
+    if (b1 == NULL || b2 == NULL) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
+    *ca = PEM_read_bio_X509(b1, NULL, NULL, NULL);
+    *ca_key = PEM_read_bio_PrivateKey(b2, NULL, NULL, NULL);
+    if (*ca == NULL || *ca_key == NULL) {
+        rc = tw_seterr(err, TW_EINVAL, "the CA %s is not valid PEM",
+                       *ca == NULL ? "certificate" : "key");
+        goto out;
+    }
+    if (X509_check_private_key(*ca, *ca_key) != 1) {
+        rc = tw_seterr(err, TW_EINVAL, "the CA key does not match the CA certificate");
+        goto out;
+    }
+    if (X509_check_ca(*ca) == 0) {
+        rc = tw_seterr(err, TW_EINVAL, "the CA certificate is not a CA");
+        goto out;
+    }
+out:
+    BIO_free(b1);
+    BIO_free(b2);
+    return rc;
+}
+
+int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char *err)
+{
+    int rc = TW_OK;
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509 *ca = NULL, *cert = NULL;
+    tw_certgen_pems p = {0};
+    tw_buf sans;
+    tw_buf_init(&sans, 64 * 1024);
+
+    if (cfg == NULL || cfg->service == NULL || cfg->namespace == NULL)
+        return tw_seterr(err, TW_EINVAL, "a service and a namespace are required");
+    const char *domain = cfg->cluster_domain ? cfg->cluster_domain : "cluster.local";
+    int ca_days = cfg->ca_days ? cfg->ca_days : 3650;
+    int days = cfg->days ? cfg->days : 365;
+    if (!dns_name_valid(cfg->service) || !dns_name_valid(cfg->namespace) || !dns_name_valid(domain))
+        return tw_seterr(err, TW_EINVAL,
+                         "the service, namespace and cluster domain must be DNS "
+                         "names");
+    if (ca_days < 1 || ca_days > MAX_DAYS || days < 1 || days > MAX_DAYS)
+        return tw_seterr(err, TW_EINVAL, "validity must be between 1 and %d days", MAX_DAYS);
+    if (cfg->n_extra_sans > TW_CERTGEN_MAX_EXTRA_SANS)
+        return tw_seterr(err, TW_EINVAL, "at most %d extra names", TW_CERTGEN_MAX_EXTRA_SANS);
+    if ((cfg->ca_cert_pem == NULL) != (cfg->ca_key_pem == NULL))
+        return tw_seterr(err, TW_EINVAL, "an existing CA needs both its certificate and its key");
+
+    const char *s = cfg->service, *ns = cfg->namespace;
+    tw_buf_printf(&sans, "DNS:%s,DNS:%s.%s,DNS:%s.%s.svc,DNS:%s.%s.svc.%s", s, s, ns, s, ns, s, ns,
+                  domain);
+    for (size_t i = 0; i < cfg->n_extra_sans; i++) {
+        const char *e = cfg->extra_sans[i];
+        if (e == NULL || (!is_ip(e) && !dns_name_valid(e))) {
+            rc = tw_seterr(err, TW_EINVAL, "extra name %zu is neither a DNS name nor an IP address",
+                           i + 1);
+            goto out;
+        }
+        tw_buf_printf(&sans, ",%s:%s", is_ip(e) ? "IP" : "DNS", e);
+    }
+
+    if (cfg->ca_cert_pem) {
+        if ((rc = load_ca(cfg, &ca, &ca_key, err)) != TW_OK)
+            goto out;
+    } else {
+        static const int ca_nids[] = {NID_basic_constraints, NID_key_usage,
+                                      NID_subject_key_identifier, 0};
+        static const char *const ca_vals[] = {"critical,CA:TRUE,pathlen:0",
+                                              "critical,keyCertSign,cRLSign", "hash"};
+        char cn[300];
+        snprintf(cn, sizeof(cn), "topowire-webhook-ca %s.%s", s, ns);
+        ca_key = EVP_EC_gen("P-256");
+        ca = ca_key ? make_cert(ca_key, cn, NULL, NULL, ca_days, ca_nids, ca_vals) : NULL;
+        if (ca == NULL) {
+            rc = tw_seterr(err, TW_ENOMEM, "could not make the CA key and certificate");
+            goto out;
+        }
+    }
+
+    const int nids[] = {NID_basic_constraints,
+                        NID_key_usage,
+                        NID_ext_key_usage,
+                        NID_subject_alt_name,
+                        NID_subject_key_identifier,
+                        NID_authority_key_identifier,
+                        0};
+    const char *const vals[] = {
+        "critical,CA:FALSE", "critical,digitalSignature", "serverAuth", tw_buf_cstr(&sans), "hash",
+        "keyid,issuer"};
+    char cn[300];
+    snprintf(cn, sizeof(cn), "%s.%s.svc", s, ns);
+    key = EVP_EC_gen("P-256");
+    cert = key ? make_cert(key, cn, ca, ca_key, days, nids, vals) : NULL;
+    if (cert == NULL) {
+        rc = tw_seterr(err, TW_ENOMEM, "could not make the serving key and certificate");
+        goto out;
+    }
+    p.ca_cert = cfg->ca_cert_pem ? strdup(cfg->ca_cert_pem) : pem_of(write_cert, ca);
+    p.ca_key = cfg->ca_key_pem ? strdup(cfg->ca_key_pem) : pem_of(write_key, ca_key);
+    p.cert = pem_of(write_cert, cert);
+    p.key = pem_of(write_key, key);
+    if (!p.ca_cert || !p.ca_key || !p.cert || !p.key) {
+        rc = tw_seterr(err, TW_ENOMEM, "out of memory writing PEM");
+        goto out;
+    }
+    *out = p;
+    memset(&p, 0, sizeof(p));
+out:
+    tw_certgen_free(&p);
+    tw_buf_free(&sans);
+    X509_free(ca);
+    X509_free(cert);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/* Writes one file atomically with the given mode. */
+static int write_atomic(const char *dir, const char *name, const char *data, mode_t mode, char *err)
+{
+    char tmp[4096], final[4096];
+    int n1 = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
+    int n2 = snprintf(final, sizeof(final), "%s/%s", dir, name);
+    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof(tmp) || (size_t)n2 >= sizeof(final))
+        return tw_seterr(err, TW_EIO, "the directory path is too long");
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return tw_seterr(err, TW_EIO, "cannot create a file in %s: %s", dir, strerror(errno));
+    size_t len = strlen(data), off = 0;
+    int rc = TW_OK;
+    if (fchmod(fd, mode) != 0) {
+        rc = tw_seterr(err, TW_EIO, "cannot set the mode of %s: %s", final, strerror(errno));
+        goto out;
+    }
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = tw_seterr(err, TW_EIO, "cannot write %s: %s", final, strerror(errno));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        rc = tw_seterr(err, TW_EIO, "cannot sync %s: %s", final, strerror(errno));
+        goto out;
+    }
+out:
+    close(fd);
+    if (rc == TW_OK && rename(tmp, final) != 0)
+        rc = tw_seterr(err, TW_EIO, "cannot rename to %s: %s", final, strerror(errno));
+    if (rc != TW_OK)
+        unlink(tmp);
+    return rc;
+}
+
+int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err)
+{
+    int rc;
+    if (p == NULL || p->cert == NULL || p->key == NULL || p->ca_cert == NULL)
+        return tw_seterr(err, TW_EINVAL, "nothing to write");
+    if (p->ca_key && (rc = write_atomic(dir, "ca.key", p->ca_key, 0600, err)) != TW_OK)
+        return rc;
+    if ((rc = write_atomic(dir, "ca.crt", p->ca_cert, 0644, err)) != TW_OK ||
+        (rc = write_atomic(dir, "tls.key", p->key, 0600, err)) != TW_OK ||
+        (rc = write_atomic(dir, "tls.crt", p->cert, 0644, err)) != TW_OK)
+        return rc;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return TW_OK;
+}
+
+int tw_certgen_read_file(const char *path, size_t max, char **out, char *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return tw_seterr(err, TW_ENOTFOUND, "%s does not exist", path);
+        return tw_seterr(err, TW_EIO, "cannot open %s: %s", path, strerror(errno));
+    }
+    tw_buf b;
+    tw_buf_init(&b, max ? max : PEM_MAX);
+    char chunk[4096];
+    size_t n;
+    int rc = TW_OK;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if ((rc = tw_buf_append(&b, chunk, n)) != TW_OK) {
+            tw_seterr(err, rc, "%s: %s", path, tw_strerror(rc));
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        rc = tw_seterr(err, TW_EIO, "cannot read %s", path);
+        goto out;
+    }
+    *out = tw_buf_detach(&b);
+    if (*out == NULL)
+        rc = TW_ENOMEM;
+out:
+    OPENSSL_cleanse(chunk, sizeof(chunk));
+    if (b.data != NULL)
+        OPENSSL_cleanse(b.data, b.len);
+    fclose(f);
+    tw_buf_free(&b);
+    return rc;
+}

@@ -1,0 +1,834 @@
+/* podpatch.c - decide whether a pod gets topowire-init and build the JSON Patch that adds it. */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "topowire/buf.h"
+#include "topowire/error.h"
+#include "topowire/label.h"
+#include "topowire/podpatch.h"
+#include "topowire/version.h"
+
+#define DEFAULT_IMAGE "ghcr.io/topowire/topowire:" TW_VERSION
+#define NAME_MAX_LEN  253
+/* How much of a user-supplied value a warning quotes. */
+#define QUOTE_MAX 64
+/* A patch is a few KiB; this only bounds a pod with thousands of containers. */
+#define PATCH_MAX (16 * 1024 * 1024)
+
+void tw_podpatch_config_defaults(tw_podpatch_config *cfg)
+{
+    cfg->init_image = DEFAULT_IMAGE;
+    cfg->image_pull_policy = "IfNotPresent";
+    cfg->rack = "zone";
+    cfg->out_dir = "/etc/topowire";
+    cfg->podinfo_dir = "/etc/podinfo";
+    cfg->size_limit = "1Mi";
+    cfg->cpu_request = "10m";
+    cfg->cpu_limit = "100m";
+    cfg->memory_request = "16Mi";
+    cfg->memory_limit = "32Mi";
+    cfg->version = TW_VERSION;
+}
+
+bool tw_podpatch_rack_valid(const char *s)
+{
+    if (s == NULL)
+        return false;
+    if (strcmp(s, "zone") == 0 || strcmp(s, "zone-id") == 0 || strcmp(s, "region") == 0)
+        return true;
+    return strncmp(s, "label:", 6) == 0 && tw_label_key_valid(s + 6);
+}
+
+/*
+ * Parses a quantity into its value (for comparing a request with its limit).
+ * Returns false when s is not a quantity topowire accepts.
+ */
+static bool quantity_parse(const char *s, long double *value)
+{
+    static const struct {
+        const char *suffix;
+        long double mult;
+    } suffixes[] = {
+        {"Ki", 1024.0L},
+        {"Mi", 1048576.0L},
+        {"Gi", 1073741824.0L},
+        {"Ti", 1099511627776.0L},
+        {"Pi", 1125899906842624.0L},
+        {"Ei", 1152921504606846976.0L},
+        {"m", 1e-3L},
+        {"k", 1e3L},
+        {"M", 1e6L},
+        {"G", 1e9L},
+        {"T", 1e12L},
+        {"P", 1e15L},
+        {"E", 1e18L},
+        {"", 1.0L},
+    };
+    if (s == NULL || *s == '\0' || strlen(s) > 63)
+        return false;
+    const char *p = s;
+    if (*p == '+')
+        p++;
+    const char *num = p;
+    size_t digits = 0;
+    while (isdigit((unsigned char)*p)) {
+        p++;
+        digits++;
+    }
+    if (*p == '.') {
+        p++;
+        while (isdigit((unsigned char)*p)) {
+            p++;
+            digits++;
+        }
+    }
+    if (digits == 0)
+        return false;
+    char numtext[64];
+    size_t nl = (size_t)(p - num);
+    memcpy(numtext, num, nl);
+    numtext[nl] = '\0';
+    long double v = strtold(numtext, NULL);
+    if ((*p == 'e' || *p == 'E') && p[1] != '\0' && p[1] != 'i') {
+        const char *q = p + 1;
+        if (*q == '+' || *q == '-')
+            q++;
+        if (!isdigit((unsigned char)*q))
+            return false;
+        char *end = NULL;
+        long e = strtol(p + 1, &end, 10);
+        if (*end != '\0' || e > 18 || e < -18)
+            return false;
+        for (; e > 0; e--)
+            v *= 10.0L;
+        for (; e < 0; e++)
+            v /= 10.0L;
+        *value = v;
+        return true;
+    }
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        if (strcmp(p, suffixes[i].suffix) == 0) {
+            *value = v * suffixes[i].mult;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool tw_podpatch_quantity_valid(const char *s)
+{
+    long double v;
+    return quantity_parse(s, &v);
+}
+
+static int check_pair(const char *what, const char *req, const char *lim, char *err)
+{
+    long double r, l;
+    if (req == NULL || !quantity_parse(req, &r))
+        return tw_seterr(err, TW_EINVAL, "the %s request is not a Kubernetes quantity", what);
+    if (lim == NULL || *lim == '\0')
+        return TW_OK;
+    if (!quantity_parse(lim, &l))
+        return tw_seterr(err, TW_EINVAL, "the %s limit is not a Kubernetes quantity", what);
+    if (r > l)
+        return tw_seterr(err, TW_EINVAL, "the %s request %s is above its limit %s", what, req, lim);
+    return TW_OK;
+}
+
+static bool abs_path_valid(const char *p)
+{
+    return p != NULL && p[0] == '/' && strlen(p) < 1024 && strstr(p, "..") == NULL &&
+           strchr(p, ':') == NULL;
+}
+
+/* Compares two paths ignoring trailing slashes. */
+static bool same_path(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    while (lb > 1 && b[lb - 1] == '/')
+        lb--;
+    return la == lb && memcmp(a, b, la) == 0;
+}
+
+int tw_podpatch_config_check(const tw_podpatch_config *cfg, char *err)
+{
+    int rc;
+    if (cfg == NULL)
+        return tw_seterr(err, TW_EINVAL, "no configuration");
+    if (cfg->init_image == NULL || cfg->init_image[0] == '\0')
+        return tw_seterr(err, TW_EINVAL, "the init image is empty");
+    for (const char *c = cfg->init_image; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return tw_seterr(err, TW_EINVAL, "the init image contains a space or control byte");
+    if (cfg->image_pull_policy != NULL && cfg->image_pull_policy[0] != '\0' &&
+        strcmp(cfg->image_pull_policy, "Always") != 0 &&
+        strcmp(cfg->image_pull_policy, "IfNotPresent") != 0 &&
+        strcmp(cfg->image_pull_policy, "Never") != 0)
+        return tw_seterr(err, TW_EINVAL,
+                         "the image pull policy must be Always, IfNotPresent or Never");
+    if (!tw_podpatch_rack_valid(cfg->rack))
+        return tw_seterr(err, TW_EINVAL, "the rack must be zone, zone-id, region or label:KEY");
+    if (!abs_path_valid(cfg->out_dir))
+        return tw_seterr(err, TW_EINVAL, "the output directory must be an absolute path");
+    if (!abs_path_valid(cfg->podinfo_dir))
+        return tw_seterr(err, TW_EINVAL, "the podinfo directory must be an absolute path");
+    if (same_path(cfg->out_dir, cfg->podinfo_dir))
+        return tw_seterr(err, TW_EINVAL, "the output and podinfo directories must differ");
+    if (!tw_podpatch_quantity_valid(cfg->size_limit))
+        return tw_seterr(err, TW_EINVAL, "the volume size limit is not a Kubernetes quantity");
+    if ((rc = check_pair("cpu", cfg->cpu_request, cfg->cpu_limit, err)) != TW_OK ||
+        (rc = check_pair("memory", cfg->memory_request, cfg->memory_limit, err)) != TW_OK)
+        return rc;
+    if (cfg->version == NULL || cfg->version[0] == '\0')
+        return tw_seterr(err, TW_EINVAL, "the version annotation value is empty");
+    return TW_OK;
+}
+
+const char *tw_podpatch_outcome_name(tw_podpatch_outcome o)
+{
+    switch (o) {
+    case TW_PODPATCH_INJECTED:
+        return "injected";
+    case TW_PODPATCH_ALREADY:
+        return "already_injected";
+    case TW_PODPATCH_NOT_SELECTED:
+        return "not_selected";
+    case TW_PODPATCH_OPTED_OUT:
+        return "opted_out";
+    case TW_PODPATCH_CONFLICT:
+        return "conflict";
+    case TW_PODPATCH_INVALID:
+        return "invalid";
+    }
+    return "unknown";
+}
+
+void tw_podpatch_result_free(tw_podpatch_result *r)
+{
+    if (r == NULL)
+        return;
+    free(r->patch);
+    r->patch = NULL;
+    for (size_t i = 0; i < r->n_warnings; i++)
+        free(r->warnings[i]);
+    r->n_warnings = 0;
+}
+
+/* Adds a warning sentence; returns TW_ENOMEM only when the copy fails. */
+__attribute__((format(printf, 2, 3))) static int warn(tw_podpatch_result *r, const char *fmt, ...)
+{
+    if (r->n_warnings >= TW_PODPATCH_MAX_WARNINGS)
+        return TW_OK;
+    char s[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s, sizeof(s), fmt, ap);
+    va_end(ap);
+    char *copy = strdup(s);
+    if (copy == NULL)
+        return TW_ENOMEM;
+    r->warnings[r->n_warnings++] = copy;
+    return TW_OK;
+}
+
+/* Quotes a value from the pod for a warning: cut, non-printable bytes as '?'. */
+static const char *quoted(const char *v, char out[QUOTE_MAX + 4])
+{
+    size_t n = 0;
+    for (; n < QUOTE_MAX && v[n] != '\0'; n++)
+        out[n] = (char)(((unsigned char)v[n] < 0x20 || v[n] == 0x7f || v[n] == '"') ? '?' : v[n]);
+    if (v[n] != '\0') {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* Returns member name of o when it is an object; NULL when absent or null; sets *bad otherwise. */
+static const cJSON *member_object(const cJSON *o, const char *name, bool *bad)
+{
+    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return NULL;
+    if (!cJSON_IsObject(v)) {
+        *bad = true;
+        return NULL;
+    }
+    return v;
+}
+
+static const cJSON *member_array(const cJSON *o, const char *name, bool *bad)
+{
+    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return NULL;
+    if (!cJSON_IsArray(v)) {
+        *bad = true;
+        return NULL;
+    }
+    return v;
+}
+
+static const char *member_string(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
+    return v != NULL && cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* True when some element of arr (objects) has key equal to value. */
+static bool array_has(const cJSON *arr, const char *key, const char *value)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        const char *s = member_string(e, key);
+        if (s != NULL && strcmp(s, value) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Every element of arr (when present) is an object with a non-empty string "name". */
+static bool named_objects(const cJSON *arr)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr)
+    {
+        const char *n = member_string(e, "name");
+        if (!cJSON_IsObject(e) || n == NULL || n[0] == '\0')
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Chooses the app containers that get the mount from the
+ * topowire.io/containers annotation (NULL when absent) into chosen[] (one
+ * flag per container). Unknown names and an empty choice are warnings; an
+ * empty choice falls back to every container.
+ */
+static int choose_containers(const cJSON *containers, const char *ann, bool *chosen, size_t n,
+                             tw_podpatch_result *r)
+{
+    char q[QUOTE_MAX + 4];
+    int rc = TW_OK;
+    size_t picked = 0;
+    if (ann != NULL) {
+        const char *p = ann;
+        while (*p != '\0' && rc == TW_OK) {
+            const char *end = strchr(p, ',');
+            if (end == NULL)
+                end = p + strlen(p);
+            const char *a = p, *b = end;
+            while (a < b && isspace((unsigned char)*a))
+                a++;
+            while (b > a && isspace((unsigned char)b[-1]))
+                b--;
+            p = *end ? end + 1 : end;
+            if (a == b)
+                continue;
+            char name[NAME_MAX_LEN + 1];
+            size_t len = (size_t)(b - a);
+            bool found = false;
+            if (len <= NAME_MAX_LEN) {
+                memcpy(name, a, len);
+                name[len] = '\0';
+                size_t i = 0;
+                const cJSON *c;
+                cJSON_ArrayForEach(c, containers)
+                {
+                    if (strcmp(member_string(c, "name"), name) == 0) {
+                        if (!chosen[i])
+                            picked++;
+                        chosen[i] = true;
+                        found = true;
+                    }
+                    i++;
+                }
+            } else {
+                memcpy(name, a, NAME_MAX_LEN);
+                name[NAME_MAX_LEN] = '\0';
+            }
+            if (!found)
+                rc = warn(r, "%s names no container \"%s\" of this pod; it is ignored",
+                          TW_POD_ANN_CONTAINERS, quoted(name, q));
+        }
+        if (rc == TW_OK && picked == 0)
+            rc = warn(r, "%s selects no container of this pod; mounting %s in every container",
+                      TW_POD_ANN_CONTAINERS, TW_POD_VOLUME);
+    }
+    if (picked == 0)
+        for (size_t i = 0; i < n; i++)
+            chosen[i] = true;
+    return rc;
+}
+
+/* Small constructors that keep the builders below readable; NULL on out-of-memory. */
+static cJSON *obj_str(cJSON *o, const char *k, const char *v)
+{
+    return (o && cJSON_AddStringToObject(o, k, v)) ? o : NULL;
+}
+
+static cJSON *mount(const char *name, const char *path, bool ro)
+{
+    cJSON *m = cJSON_CreateObject();
+    if (obj_str(obj_str(m, "name", name), "mountPath", path) == NULL ||
+        (ro && !cJSON_AddTrueToObject(m, "readOnly"))) {
+        cJSON_Delete(m);
+        return NULL;
+    }
+    return m;
+}
+
+static cJSON *volumes_json(const tw_podpatch_config *cfg)
+{
+    cJSON *vols = cJSON_CreateArray();
+    cJSON *v1 = cJSON_CreateObject();
+    cJSON *v2 = cJSON_CreateObject();
+    bool ok = vols && v1 && v2;
+    if (ok) {
+        cJSON_AddItemToArray(vols, v1);
+        cJSON_AddItemToArray(vols, v2);
+    } else {
+        cJSON_Delete(v1);
+        cJSON_Delete(v2);
+    }
+    cJSON *ed = ok ? cJSON_AddObjectToObject(v1, "emptyDir") : NULL;
+    ok = ok && obj_str(v1, "name", TW_POD_VOLUME) && ed && obj_str(ed, "medium", "Memory") &&
+         obj_str(ed, "sizeLimit", cfg->size_limit);
+    cJSON *dw = ok && obj_str(v2, "name", TW_POD_PODINFO_VOLUME)
+                    ? cJSON_AddObjectToObject(v2, "downwardAPI")
+                    : NULL;
+    cJSON *items = dw ? cJSON_AddArrayToObject(dw, "items") : NULL;
+    ok = ok && items;
+    static const char *const files[2][2] = {{"annotations", "metadata.annotations"},
+                                            {"labels", "metadata.labels"}};
+    for (int i = 0; ok && i < 2; i++) {
+        cJSON *item = cJSON_CreateObject();
+        cJSON *ref = item ? cJSON_AddObjectToObject(item, "fieldRef") : NULL;
+        ok = obj_str(item, "path", files[i][0]) && ref && obj_str(ref, "apiVersion", "v1") &&
+             obj_str(ref, "fieldPath", files[i][1]);
+        if (item && !cJSON_AddItemToArray(items, item)) {
+            cJSON_Delete(item);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        cJSON_Delete(vols);
+        return NULL;
+    }
+    return vols;
+}
+
+static bool add_arg(cJSON *args, const char *flag, const char *value)
+{
+    char s[1200];
+    snprintf(s, sizeof(s), "%s=%s", flag, value);
+    cJSON *a = cJSON_CreateString(s);
+    if (a == NULL || !cJSON_AddItemToArray(args, a)) {
+        cJSON_Delete(a);
+        return false;
+    }
+    return true;
+}
+
+static cJSON *init_container_json(const tw_podpatch_config *cfg, const char *rack)
+{
+    cJSON *c = cJSON_CreateObject();
+    bool ok = obj_str(obj_str(c, "name", TW_POD_INIT_CONTAINER), "image", cfg->init_image) != NULL;
+    if (ok && cfg->image_pull_policy && cfg->image_pull_policy[0])
+        ok = obj_str(c, "imagePullPolicy", cfg->image_pull_policy) != NULL;
+    cJSON *args = ok ? cJSON_AddArrayToObject(c, "args") : NULL;
+    ok = args && add_arg(args, "--rack", rack) && add_arg(args, "--out-dir", cfg->out_dir) &&
+         add_arg(args, "--podinfo-dir", cfg->podinfo_dir);
+
+    cJSON *env = ok ? cJSON_AddArrayToObject(c, "env") : NULL;
+    cJSON *e = env ? cJSON_CreateObject() : NULL;
+    if (e && !cJSON_AddItemToArray(env, e)) {
+        cJSON_Delete(e);
+        e = NULL;
+    }
+    cJSON *vf = obj_str(e, "name", "NODE_NAME") ? cJSON_AddObjectToObject(e, "valueFrom") : NULL;
+    cJSON *fr = vf ? cJSON_AddObjectToObject(vf, "fieldRef") : NULL;
+    ok = obj_str(obj_str(fr, "apiVersion", "v1"), "fieldPath", "spec.nodeName") != NULL;
+
+    cJSON *res = ok ? cJSON_AddObjectToObject(c, "resources") : NULL;
+    cJSON *lim = NULL;
+    if (res &&
+        ((cfg->cpu_limit && cfg->cpu_limit[0]) || (cfg->memory_limit && cfg->memory_limit[0]))) {
+        lim = cJSON_AddObjectToObject(res, "limits");
+        ok = lim != NULL;
+        if (ok && cfg->cpu_limit && cfg->cpu_limit[0])
+            ok = obj_str(lim, "cpu", cfg->cpu_limit) != NULL;
+        if (ok && cfg->memory_limit && cfg->memory_limit[0])
+            ok = obj_str(lim, "memory", cfg->memory_limit) != NULL;
+    }
+    cJSON *req = ok && res ? cJSON_AddObjectToObject(res, "requests") : NULL;
+    ok = obj_str(obj_str(req, "cpu", cfg->cpu_request), "memory", cfg->memory_request) != NULL;
+
+    cJSON *sc = ok ? cJSON_AddObjectToObject(c, "securityContext") : NULL;
+    ok = sc && cJSON_AddTrueToObject(sc, "runAsNonRoot") &&
+         cJSON_AddNumberToObject(sc, "runAsUser", TW_POD_RUN_AS) &&
+         cJSON_AddNumberToObject(sc, "runAsGroup", TW_POD_RUN_AS) &&
+         cJSON_AddFalseToObject(sc, "allowPrivilegeEscalation") &&
+         cJSON_AddTrueToObject(sc, "readOnlyRootFilesystem");
+    cJSON *caps = ok ? cJSON_AddObjectToObject(sc, "capabilities") : NULL;
+    cJSON *drop = caps ? cJSON_AddArrayToObject(caps, "drop") : NULL;
+    cJSON *all = drop ? cJSON_CreateString("ALL") : NULL;
+    if (all && !cJSON_AddItemToArray(drop, all)) {
+        cJSON_Delete(all);
+        all = NULL;
+    }
+    cJSON *sp = all ? cJSON_AddObjectToObject(sc, "seccompProfile") : NULL;
+    ok = obj_str(sp, "type", "RuntimeDefault") != NULL;
+
+    cJSON *mounts = ok ? cJSON_AddArrayToObject(c, "volumeMounts") : NULL;
+    cJSON *m1 = mounts ? mount(TW_POD_VOLUME, cfg->out_dir, false) : NULL;
+    cJSON *m2 = m1 ? mount(TW_POD_PODINFO_VOLUME, cfg->podinfo_dir, true) : NULL;
+    if (m1)
+        cJSON_AddItemToArray(mounts, m1);
+    if (m2)
+        cJSON_AddItemToArray(mounts, m2);
+    ok = m2 && obj_str(c, "terminationMessagePolicy", "FallbackToLogsOnError");
+    if (!ok) {
+        cJSON_Delete(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The checks that decide the outcome; fills *rack and chosen[] on the way to INJECTED. */
+static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *r,
+                  const char **rack, bool *chosen, size_t *n_containers)
+{
+    char q[QUOTE_MAX + 4];
+    bool bad = false;
+    const cJSON *meta = member_object(pod, "metadata", &bad);
+    const cJSON *labels = member_object(meta, "labels", &bad);
+    const cJSON *anns = member_object(meta, "annotations", &bad);
+    const cJSON *spec = member_object(pod, "spec", &bad);
+    if (!cJSON_IsObject(pod) || bad) {
+        r->outcome = TW_PODPATCH_INVALID;
+        return warn(r,
+                    "topowire: the pod's metadata or spec has an unexpected type; not injecting");
+    }
+    const cJSON *sel =
+        labels ? cJSON_GetObjectItemCaseSensitive(labels, TW_POD_LABEL_INJECT) : NULL;
+    const char *inject = sel != NULL && cJSON_IsString(sel) ? sel->valuestring : NULL;
+    if (inject == NULL) {
+        r->outcome = TW_PODPATCH_NOT_SELECTED;
+        return TW_OK;
+    }
+    if (strcmp(inject, "false") == 0) {
+        r->outcome = TW_PODPATCH_OPTED_OUT;
+        return TW_OK;
+    }
+    if (strcmp(inject, "true") != 0) {
+        r->outcome = TW_PODPATCH_NOT_SELECTED;
+        return warn(r, "topowire: label %s is \"%s\"; only \"true\" injects", TW_POD_LABEL_INJECT,
+                    quoted(inject, q));
+    }
+    if (anns && cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_INJECTED) != NULL) {
+        r->outcome = TW_PODPATCH_ALREADY;
+        return TW_OK;
+    }
+
+    const cJSON *containers = member_array(spec, "containers", &bad);
+    const cJSON *inits = member_array(spec, "initContainers", &bad);
+    const cJSON *ephemeral = member_array(spec, "ephemeralContainers", &bad);
+    const cJSON *volumes = member_array(spec, "volumes", &bad);
+    const char *os = member_string(member_object(spec, "os", &bad), "name");
+    if (spec == NULL || bad || cJSON_GetArraySize(containers) == 0 || !named_objects(containers) ||
+        !named_objects(inits) || !named_objects(ephemeral) || !named_objects(volumes)) {
+        r->outcome = TW_PODPATCH_INVALID;
+        return warn(r, "topowire: the pod's containers or volumes have an unexpected shape; "
+                       "not injecting");
+    }
+    if (os != NULL && strcmp(os, "linux") != 0) {
+        r->outcome = TW_PODPATCH_INVALID;
+        return warn(r,
+                    "topowire: %s runs on Linux only and this pod's spec.os.name is \"%s\"; "
+                    "not injecting",
+                    TW_POD_INIT_CONTAINER, quoted(os, q));
+    }
+    static const char *const our_volumes[] = {TW_POD_VOLUME, TW_POD_PODINFO_VOLUME};
+    for (size_t i = 0; i < 2; i++) {
+        if (array_has(volumes, "name", our_volumes[i])) {
+            r->outcome = TW_PODPATCH_CONFLICT;
+            return warn(r, "topowire: the pod already has a volume named \"%s\"; not injecting",
+                        our_volumes[i]);
+        }
+    }
+    if (array_has(containers, "name", TW_POD_INIT_CONTAINER) ||
+        array_has(inits, "name", TW_POD_INIT_CONTAINER) ||
+        array_has(ephemeral, "name", TW_POD_INIT_CONTAINER)) {
+        r->outcome = TW_PODPATCH_CONFLICT;
+        return warn(r, "topowire: the pod already has a container named \"%s\"; not injecting",
+                    TW_POD_INIT_CONTAINER);
+    }
+
+    int rc = TW_OK;
+    *rack = cfg->rack;
+    const cJSON *ra = anns ? cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_RACK) : NULL;
+    if (ra != NULL) {
+        if (cJSON_IsString(ra) && tw_podpatch_rack_valid(ra->valuestring))
+            *rack = ra->valuestring;
+        else
+            rc = warn(r,
+                      "topowire: annotation %s is \"%s\", not zone, zone-id, region or label:KEY; "
+                      "using \"%s\"",
+                      TW_POD_ANN_RACK, cJSON_IsString(ra) ? quoted(ra->valuestring, q) : "",
+                      cfg->rack);
+    }
+    if (rc != TW_OK)
+        return rc;
+
+    *n_containers = (size_t)cJSON_GetArraySize(containers);
+    const cJSON *ca = anns ? cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_CONTAINERS) : NULL;
+    rc = choose_containers(containers, cJSON_IsString(ca) ? ca->valuestring : (ca ? "" : NULL),
+                           chosen, *n_containers, r);
+    if (rc != TW_OK)
+        return rc;
+
+    size_t i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, containers)
+    {
+        const cJSON *mounts = member_array(c, "volumeMounts", &bad);
+        if (bad) {
+            r->outcome = TW_PODPATCH_INVALID;
+            return warn(r,
+                        "topowire: container \"%s\" has volumeMounts of an unexpected type; "
+                        "not injecting",
+                        quoted(member_string(c, "name"), q));
+        }
+        const cJSON *m;
+        cJSON_ArrayForEach(m, mounts)
+        {
+            const char *path = member_string(m, "mountPath");
+            if (chosen[i] && path != NULL && same_path(path, cfg->out_dir)) {
+                r->outcome = TW_PODPATCH_CONFLICT;
+                return warn(r,
+                            "topowire: container \"%s\" already mounts something at %s; "
+                            "not injecting",
+                            quoted(member_string(c, "name"), q), cfg->out_dir);
+            }
+        }
+        i++;
+    }
+    r->outcome = TW_PODPATCH_INJECTED;
+    return TW_OK;
+}
+
+/*
+ * The parts of the patch that depend on the configuration only, rendered
+ * once as JSON text; a build then only joins texts.
+ */
+struct tw_podpatch {
+    tw_podpatch_config cfg;
+    char *init;      /* the init container with cfg.rack */
+    char *volume[2]; /* the emptyDir and the Downward-API volume */
+    char *volumes;   /* both, comma-separated */
+    char *mount;     /* the app containers' read-only mount */
+    char *version;   /* cfg.version as a JSON string */
+};
+
+/* Renders item (taken, even on failure) as compact JSON with malloc'd storage. */
+static char *render(cJSON *item)
+{
+    char *text = NULL;
+    char *s = item ? cJSON_PrintUnformatted(item) : NULL;
+    if (s != NULL)
+        text = strdup(s);
+    cJSON_free(s);
+    cJSON_Delete(item);
+    return text;
+}
+
+void tw_podpatch_free(tw_podpatch *pp)
+{
+    if (pp == NULL)
+        return;
+    free(pp->init);
+    free(pp->volume[0]);
+    free(pp->volume[1]);
+    free(pp->volumes);
+    free(pp->mount);
+    free(pp->version);
+    free(pp);
+}
+
+int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *err)
+{
+    int rc = tw_podpatch_config_check(cfg, err);
+    if (rc != TW_OK)
+        return rc;
+    tw_podpatch *pp = calloc(1, sizeof(*pp));
+    if (pp == NULL)
+        return TW_ENOMEM;
+    pp->cfg = *cfg;
+    cJSON *vols = volumes_json(cfg);
+    pp->init = render(init_container_json(cfg, cfg->rack));
+    pp->volume[0] = vols ? render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
+    pp->volume[1] = vols ? render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
+    cJSON_Delete(vols);
+    pp->mount = render(mount(TW_POD_VOLUME, cfg->out_dir, true));
+    pp->version = render(cJSON_CreateString(cfg->version));
+    if (pp->volume[0] && pp->volume[1]) {
+        size_t l0 = strlen(pp->volume[0]), l1 = strlen(pp->volume[1]);
+        if ((pp->volumes = malloc(l0 + l1 + 2)) != NULL) {
+            memcpy(pp->volumes, pp->volume[0], l0);
+            pp->volumes[l0] = ',';
+            memcpy(pp->volumes + l0 + 1, pp->volume[1], l1 + 1);
+        }
+    }
+    if (!pp->init || !pp->volumes || !pp->mount || !pp->version) {
+        tw_podpatch_free(pp);
+        return tw_seterr(err, TW_ENOMEM, "out of memory preparing the pod patch");
+    }
+    *out = pp;
+    return TW_OK;
+}
+
+/* Appends one add operation; path holds only characters that need no JSON escaping. */
+static int op(tw_buf *b, size_t *n, const char *path, const char *pre, const char *value,
+              const char *post)
+{
+    /* Plain appends: printf would scan the kilobyte-long value twice. */
+    int rc = tw_buf_puts(b, *n ? ",{\"op\":\"add\",\"path\":\"" : "{\"op\":\"add\",\"path\":\"");
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, path);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, "\",\"value\":");
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, pre);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, value);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, post);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, "}");
+    (*n)++;
+    return rc;
+}
+
+static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack,
+                       const bool *chosen, tw_podpatch_result *r)
+{
+    const tw_podpatch_config *cfg = &pp->cfg;
+    char *init_other = NULL;
+    char path[96];
+    size_t n = 0;
+    tw_buf b;
+    tw_buf_init(&b, PATCH_MAX);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    const cJSON *anns =
+        cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "annotations") : NULL;
+    const char *init = pp->init;
+    if (rack != NULL && strcmp(rack, cfg->rack) != 0) {
+        init = init_other = render(init_container_json(cfg, rack));
+        if (init == NULL)
+            return TW_ENOMEM;
+    }
+    int rc = tw_buf_puts(&b, "[");
+    /* TW_POD_ANN_INJECTED escaped as a JSON Pointer token: '/' is "~1". */
+    if (!cJSON_IsObject(meta))
+        rc |= op(&b, &n, "/metadata", "{\"annotations\":{\"" TW_POD_ANN_INJECTED "\":", pp->version,
+                 "}}");
+    else if (!cJSON_IsObject(anns))
+        rc |=
+            op(&b, &n, "/metadata/annotations", "{\"" TW_POD_ANN_INJECTED "\":", pp->version, "}");
+    else
+        rc |= op(&b, &n, "/metadata/annotations/topowire.io~1injected", "", pp->version, "");
+
+    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"))) {
+        rc |= op(&b, &n, "/spec/volumes", "[", pp->volumes, "]");
+    } else {
+        rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[0], "");
+        rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[1], "");
+    }
+
+    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "initContainers")))
+        rc |= op(&b, &n, "/spec/initContainers/0", "", init, "");
+    else
+        rc |= op(&b, &n, "/spec/initContainers", "[", init, "]");
+
+    size_t i = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
+    {
+        if (chosen[i]) {
+            bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"));
+            snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts%s", i, has ? "/-" : "");
+            rc |= op(&b, &n, path, has ? "" : "[", pp->mount, has ? "" : "]");
+        }
+        i++;
+    }
+    rc |= tw_buf_puts(&b, "]");
+    free(init_other);
+    /* Any failed append (the codes are negative, so OR-ing keeps them non-zero) spoils it. */
+    if (rc != TW_OK) {
+        tw_buf_free(&b);
+        return TW_ENOMEM;
+    }
+    r->n_ops = n;
+    r->patch_len = b.len;
+    r->patch = tw_buf_detach(&b);
+    return r->patch ? TW_OK : TW_ENOMEM;
+}
+
+int tw_podpatch_build_prepared(const tw_podpatch *pp, const cJSON *pod, tw_podpatch_result *out,
+                               char *err)
+{
+    tw_podpatch_result r = {0};
+    bool *chosen = NULL;
+    const char *rack = NULL;
+    size_t n = 0;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if (pod == NULL || pp == NULL)
+        return tw_seterr(err, TW_EINVAL, "no pod or no configuration");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    const cJSON *containers =
+        cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "containers") : NULL;
+    int nc = cJSON_IsArray(containers) ? cJSON_GetArraySize(containers) : 0;
+    chosen = calloc((size_t)nc + 1, sizeof(*chosen));
+    if (chosen == NULL) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
+    rc = decide(pod, &pp->cfg, &r, &rack, chosen, &n);
+    if (rc == TW_OK && r.outcome == TW_PODPATCH_INJECTED)
+        rc = build_patch(pp, pod, rack, chosen, &r);
+out:
+    free(chosen);
+    if (rc != TW_OK) {
+        tw_podpatch_result_free(&r);
+        if (rc == TW_ENOMEM)
+            tw_seterr(err, rc, "out of memory building the pod patch");
+        return rc;
+    }
+    *out = r;
+    return TW_OK;
+}
+
+int tw_podpatch_build(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *out,
+                      char *err)
+{
+    tw_podpatch *pp = NULL;
+    memset(out, 0, sizeof(*out));
+    if (pod == NULL || cfg == NULL)
+        return tw_seterr(err, TW_EINVAL, "no pod or no configuration");
+    int rc = tw_podpatch_prepare(cfg, &pp, err);
+    if (rc == TW_OK)
+        rc = tw_podpatch_build_prepared(pp, pod, out, err);
+    tw_podpatch_free(pp);
+    return rc;
+}

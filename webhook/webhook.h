@@ -1,0 +1,235 @@
+/* webhook.h - what the parts of topowire-webhook share: server, certificate store, metrics. */
+#ifndef TOPOWIRE_WEBHOOK_H
+#define TOPOWIRE_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gnutls/abstract.h>
+
+#include "topowire/admission.h"
+#include "topowire/certgen.h"
+#include "topowire/kube.h"
+#include "topowire/podpatch.h"
+
+/* The API server's request body limit; a bigger review is answered 413. */
+#define HOOK_MAX_BODY (3 * 1024 * 1024)
+
+/* ---- certificate store (certstore.c) ---------------------------------- */
+
+/*
+ * The serving certificate and key, loaded from two PEM files and reloaded
+ * when either file changes (inode, size or mtime: a replaced file, a Secret
+ * volume's symlink swap, or an in-place write). New TLS handshakes get the
+ * current pair; connections already set up keep theirs. A reload that fails
+ * (unreadable, unparsable, key not matching) keeps the pair in use.
+ */
+typedef struct hook_certstore hook_certstore;
+
+/*
+ * Loads cert_file and key_file (paths copied). Returns 0 and a new store (free
+ * with hook_certstore_free), or TW_ENOTFOUND/TW_EIO/TW_EPARSE/TW_EINVAL/
+ * TW_ENOMEM with the reason in err.
+ */
+int hook_certstore_open(const char *cert_file, const char *key_file, hook_certstore **out,
+                        char *err);
+void hook_certstore_free(hook_certstore *s);
+
+/*
+ * Checks the files and reloads them when they changed, at most once per
+ * min_interval_ms. Returns 1 when a new pair was loaded, 0 when nothing
+ * changed or the check was skipped, or a negative TW_E* code when the files
+ * changed but could not be loaded (err says why; the same change is
+ * reported once, not at every check).
+ */
+int hook_certstore_check(hook_certstore *s, long min_interval_ms, char *err);
+
+/* The current certificate's serial (hex) and expiry (Unix seconds). */
+void hook_certstore_info(hook_certstore *s, char *serial, size_t serial_len, int64_t *not_after);
+
+/*
+ * The GnuTLS certificate callback (a gnutls_certificate_retrieve_function3,
+ * for MHD_OPTION_HTTPS_CERT_CALLBACK2) serving the store made current with
+ * hook_certstore_set_current (one per process). Each handshake gets its own
+ * copies of the chain and key, which GnuTLS frees with the session, so a
+ * reload never frees what a session still uses.
+ */
+void hook_certstore_set_current(hook_certstore *s);
+int hook_certstore_retrieve(gnutls_session_t session, const struct gnutls_cert_retr_st *info,
+                            gnutls_pcert_st **certs, unsigned int *n_certs,
+                            gnutls_ocsp_data_st **ocsp, unsigned int *n_ocsp,
+                            gnutls_privkey_t *pkey, unsigned int *flags);
+
+/* ---- metrics (metrics.c) ---------------------------------------------- */
+
+/* Why a request was refused before any review was made. */
+typedef enum hook_error {
+    HOOK_ERR_NOT_FOUND = 0,
+    HOOK_ERR_METHOD,       /* 405 */
+    HOOK_ERR_CONTENT_TYPE, /* 415 */
+    HOOK_ERR_TOO_LARGE,    /* 413 */
+    HOOK_ERR_BAD_JSON,     /* 400: not JSON */
+    HOOK_ERR_NOT_REVIEW,   /* 400: JSON but not an AdmissionReview */
+    HOOK_ERR_TIMEOUT,      /* the body did not arrive in time */
+    HOOK_ERR_INTERNAL,     /* 500: out of memory */
+    HOOK_ERR_COUNT
+} hook_error;
+
+/* Most routes and (route, outcome) pairs the metrics hold. */
+#define HOOK_MAX_ROUTES   4
+#define HOOK_MAX_OUTCOMES 32
+
+/*
+ * Registers an outcome of a route before serving (not thread-safe); returns
+ * its id for hook_metrics_review, or -1 when the table is full. Registering
+ * the same pair again returns the same id.
+ */
+int hook_metrics_outcome(const char *route, const char *outcome);
+
+/* Counts one answered review of an outcome, whether it carried a patch, and its latency. */
+void hook_metrics_review(int outcome_id, bool patched, uint64_t elapsed_ns);
+void hook_metrics_error(hook_error e);
+void hook_metrics_inflight(int delta);
+long hook_metrics_inflight_now(void);
+void hook_metrics_connections(int delta);
+void hook_metrics_cert_reload(bool ok);
+void hook_metrics_cert_expiry(int64_t not_after);
+
+/*
+ * Renders every metric in the Prometheus text exposition format (0.0.4).
+ * Returns a new string (caller frees) or NULL on out-of-memory.
+ */
+char *hook_metrics_render(size_t *len);
+
+/* ---- server (server.c) ------------------------------------------------ */
+
+typedef struct hook_config {
+    const char *listen;         /* "[host]:port" of the TLS listener */
+    const char *metrics_listen; /* "[host]:port" of the plain-HTTP listener; "" = off */
+    const char *cert_file;
+    const char *key_file;
+    const char *tls_min_version; /* "1.2" or "1.3" */
+    unsigned threads;            /* 0 = one per online core */
+    unsigned max_connections;
+    unsigned connection_timeout_s; /* idle connections and stalled clients */
+    unsigned request_timeout_s;    /* the whole body must arrive within this */
+    unsigned shutdown_grace_s;     /* SIGTERM: how long in-flight requests may take */
+    tw_podpatch_config pod;
+} hook_config;
+
+/* Fills cfg with the defaults. */
+void hook_config_defaults(hook_config *cfg);
+
+/*
+ * Checks a configuration without touching files or sockets: listen
+ * addresses, TLS version, limits and the pod patch settings. Returns 0 or
+ * TW_EINVAL with the setting in err.
+ */
+int hook_config_check(const hook_config *cfg, char *err);
+
+typedef struct hook_server hook_server;
+
+/*
+ * What a route's handler decides for one review. The handler fills outcome
+ * (a registered outcome id), patch (malloc'd JSON Patch text, or NULL) and
+ * warnings (malloc'd); the server frees them.
+ */
+typedef struct hook_decision {
+    int outcome_id;
+    const char *outcome; /* its name, for the log */
+    char *patch;
+    size_t patch_len;
+    char *warnings[TW_ADMISSION_MAX_WARNINGS];
+    size_t n_warnings;
+} hook_decision;
+
+/*
+ * One route: a path, its metrics name and the handler that decides a
+ * review. A handler returns 0, or a negative TW_E* code for an internal
+ * failure (the review is then allowed without a patch).
+ */
+typedef struct hook_route {
+    const char *path;
+    const char *name;
+    int (*decide)(hook_server *srv, const tw_admission_request *req, hook_decision *d);
+} hook_route;
+
+/*
+ * Starts both listeners. Returns 0 and a running server, or an error with
+ * the reason in err. cfg is borrowed for the server's lifetime.
+ */
+int hook_server_start(const hook_config *cfg, hook_server **out, char *err);
+
+/* The ports actually bound (useful with port 0). */
+int hook_server_port(const hook_server *s);
+int hook_server_metrics_port(const hook_server *s);
+
+/*
+ * Runs the periodic work: checks the certificate files (at most once a
+ * second, or at once with now set) and loads them when they changed. Call
+ * about once a second.
+ */
+void hook_server_tick(hook_server *s, bool now);
+
+/*
+ * Stops accepting, lets in-flight requests finish within the grace period,
+ * then stops and frees the server. Returns the number of requests still in
+ * flight when the grace ran out (0 on a clean drain). NULL-safe.
+ */
+long hook_server_shutdown(hook_server *s);
+
+/* ---- per-review JSON arena (arena.c) ---------------------------------- */
+
+/*
+ * Installs cJSON allocation hooks (once, before any thread starts) that,
+ * between hook_arena_begin() and hook_arena_end() on a thread, take cJSON's
+ * memory from that thread's bump arena and make its frees no-ops. Nothing
+ * cJSON allocates inside the bracket may be used after hook_arena_end().
+ * Outside it cJSON uses malloc and free. hook_arena_begin returns 0, or -1
+ * when out of memory (cJSON then simply uses malloc).
+ */
+void hook_arena_install(void);
+int hook_arena_begin(void);
+void hook_arena_end(void);
+
+/*
+ * True when, since hook_arena_begin() on this thread, an allocation was
+ * refused because the review went past the arena's cap (24 MiB): the
+ * review holds too many JSON values, and it is refused rather than let
+ * memory grow.
+ */
+bool hook_arena_exhausted(void);
+
+/* ---- caBundle (cabundle.c) --------------------------------------------- */
+
+/*
+ * Sets clientConfig.caBundle of every webhook in the
+ * MutatingWebhookConfiguration `name` to the CA certificate ca_pem, through
+ * c (borrowed): GET, then a JSON Patch guarded by tests of the
+ * resourceVersion and each webhook's name, read again and retried when the
+ * object changed in between (409/422). A webhook whose bundle started with
+ * another CA still valid keeps that one after the new one, so the serving
+ * certificates of both verify while a rotation reaches every webhook pod.
+ * Nothing is sent when every bundle already starts with this CA. Returns 0,
+ * TW_EINVAL (bad name, ca_pem not a PEM certificate), TW_EPARSE (not a
+ * configuration with webhooks), the errors of tw_kube_do, or TW_ENOMEM; err
+ * says which.
+ */
+int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem, uint64_t deadline,
+                         char *err);
+
+/*
+ * Creates the kubernetes.io/tls Secret namespace/name holding tls.crt,
+ * tls.key and ca.crt from pems, or, when it exists (409), replaces those
+ * three keys with a merge patch (other keys stay). Needs RBAC create on
+ * secrets and patch on that one. Returns 0, TW_EINVAL (bad names), the
+ * errors of tw_kube_do, or TW_ENOMEM.
+ */
+int hook_write_tls_secret(tw_kube_client *c, const char *namespace, const char *name,
+                          const tw_certgen_pems *pems, uint64_t deadline, char *err);
+
+/* Base64 of n bytes as a new string (caller frees), or NULL on out-of-memory. */
+char *hook_base64(const void *data, size_t n);
+
+#endif
