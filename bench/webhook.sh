@@ -39,7 +39,7 @@ hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
     --log-level warn
 PORT=$(free_port)
 MPORT=$(free_port)
-"$HOOK" serve --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$MPORT" \
+"$HOOK" serve --binding=false --listen "127.0.0.1:$PORT" --metrics-listen "127.0.0.1:$MPORT" \
     --tls-cert-file "$TMP/tls.crt" --tls-key-file "$TMP/tls.key" --log-level warn \
     2>"$TMP/hook.log" &
 HOOK_PID=$!

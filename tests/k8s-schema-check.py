@@ -259,9 +259,10 @@ def check_webhooks(doc):
     out = []
     hooks = doc.body.get("webhooks") or []
     names = {h.get("name"): h for h in hooks}
-    if set(names) != {"inject.topowire.io", "binding.topowire.io"}:
-        out.append(f"{doc.describe()}: webhooks: expected inject.topowire.io and "
-                   f"binding.topowire.io, found {sorted(n for n in names if n)}")
+    if set(names) != {"inject.topowire.io", "binding.topowire.io", "nodename.topowire.io"}:
+        out.append(f"{doc.describe()}: webhooks: expected inject.topowire.io, "
+                   f"binding.topowire.io and nodename.topowire.io, found "
+                   f"{sorted(n for n in names if n)}")
     for i, h in enumerate(hooks):
         at = f"{doc.describe()}: webhooks[{i}] ({h.get('name')})"
         if h.get("failurePolicy") != "Ignore":
@@ -290,6 +291,11 @@ def check_webhooks(doc):
                 out.append(f'{at}.objectSelector: must require topowire.io/inject: "true"')
             if h.get("reinvocationPolicy") != "IfNeeded":
                 out.append(f"{at}.reinvocationPolicy: must be IfNeeded")
+        if h.get("name") == "nodename.topowire.io":
+            if ops != {("CREATE", "pods")}:
+                out.append(f"{at}.rules: must match pods CREATE only, matches {sorted(ops)}")
+            if sel_labels.get("topowire.io/binding") != "enabled":
+                out.append(f"{at}.namespaceSelector: must require topowire.io/binding: enabled")
         if h.get("name") == "binding.topowire.io":
             if ops != {("CREATE", "pods/binding")}:
                 out.append(f"{at}.rules: must match pods/binding CREATE only, matches {sorted(ops)}")

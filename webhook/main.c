@@ -52,6 +52,14 @@ static void usage(FILE *f)
         "  --volume-size-limit Q         the emptyDir's sizeLimit (default 1Mi)\n"
         "  --init-cpu-request Q, --init-cpu-limit Q          (default 10m, 100m; \"\" = no limit)\n"
         "  --init-memory-request Q, --init-memory-limit Q    (default 16Mi, 32Mi)\n"
+        "  --binding true|false          serve /mutate/binding from a node cache (default true;\n"
+        "                                needs get/list/watch on nodes)\n"
+        "  --copy-labels LIST            node labels copied (default topology.kubernetes.io/zone,\n"
+        "                                topology.kubernetes.io/region,topology.k8s.aws/zone-id)\n"
+        "  --copy-as LIST                annotations, labels or both (default annotations)\n"
+        "  --timeout DURATION            the most one admission may take (default 2s)\n"
+        "  --kubeconfig FILE, --context NAME, --token-file F, --ca-file F   the API server\n"
+        "                                (default: in-cluster, else $KUBECONFIG)\n"
         "\n"
         "certgen flags:\n"
         "  --service NAME                the webhook's Service (default topowire-webhook)\n"
@@ -141,8 +149,28 @@ enum {
     OPT_CONTEXT,
     OPT_TOKEN_FILE,
     OPT_KUBE_CA,
+    OPT_BINDING,
+    OPT_COPY_LABELS,
+    OPT_COPY_AS,
+    OPT_TIMEOUT,
     OPT_HELP,
 };
+
+typedef struct kube_opts {
+    const char *kubeconfig, *context, *token_file, *ca_file;
+} kube_opts;
+
+/* The API server: --kubeconfig when given; else in-cluster, else $KUBECONFIG. */
+static int load_kube(const kube_opts *o, tw_kube_config **out, char *err)
+{
+    if (o->kubeconfig != NULL)
+        return tw_kube_config_load(o->kubeconfig, o->context, out, err);
+    int rc = tw_kube_config_incluster(o->token_file, o->ca_file, out, err);
+    const char *env = getenv("KUBECONFIG");
+    if (rc == TW_ENOCONFIG && env != NULL && env[0] != '\0')
+        rc = tw_kube_config_load(env, o->context, out, err);
+    return rc;
+}
 
 static int serve(int argc, char **argv)
 {
@@ -169,9 +197,18 @@ static int serve(int argc, char **argv)
         {"init-memory-limit", required_argument, NULL, OPT_MEM_LIM},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"binding", required_argument, NULL, OPT_BINDING},
+        {"copy-labels", required_argument, NULL, OPT_COPY_LABELS},
+        {"copy-as", required_argument, NULL, OPT_COPY_AS},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+        {"context", required_argument, NULL, OPT_CONTEXT},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+        {"ca-file", required_argument, NULL, OPT_KUBE_CA},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    kube_opts kube = {0};
     hook_config cfg;
     hook_config_defaults(&cfg);
     const char *log_format = "text", *log_level = "info";
@@ -245,6 +282,41 @@ static int serve(int argc, char **argv)
         case OPT_LOG_LEVEL:
             log_level = optarg;
             break;
+        case OPT_BINDING:
+            if (strcmp(optarg, "true") == 0) {
+                cfg.binding = 1;
+            } else if (strcmp(optarg, "false") == 0) {
+                cfg.binding = 0;
+            } else {
+                fprintf(stderr, PROG " serve: --binding takes true or false\n");
+                bad = 1;
+            }
+            break;
+        case OPT_COPY_LABELS:
+            cfg.copy_labels = optarg;
+            break;
+        case OPT_COPY_AS:
+            cfg.copy_as = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (tw_duration_parse(optarg, &cfg.timeout_ms) != TW_OK || cfg.timeout_ms == 0) {
+                fprintf(stderr, PROG " serve: --timeout: \"%s\" is not a duration such as 2s\n",
+                        optarg);
+                bad = 1;
+            }
+            break;
+        case OPT_KUBECONFIG:
+            kube.kubeconfig = optarg;
+            break;
+        case OPT_CONTEXT:
+            kube.context = optarg;
+            break;
+        case OPT_TOKEN_FILE:
+            kube.token_file = optarg;
+            break;
+        case OPT_KUBE_CA:
+            kube.ca_file = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             return 0;
@@ -276,9 +348,20 @@ static int serve(int argc, char **argv)
         tw_log_kv(TW_LOG_ERROR, "invalid configuration", "error", err, NULL);
         return EXIT_USAGE;
     }
+    tw_kube_config *kcfg = NULL;
+    if (cfg.binding) {
+        if (load_kube(&kube, &kcfg, err) != TW_OK) {
+            tw_log_kv(TW_LOG_ERROR,
+                      "binding mode needs the Kubernetes API (or run with --binding=false)",
+                      "error", err, NULL);
+            return EXIT_USAGE;
+        }
+        cfg.kube = kcfg;
+    }
     hook_server *srv = NULL;
     if (hook_server_start(&cfg, &srv, err) != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot start", "error", err, NULL);
+        tw_kube_config_free(kcfg);
         return 1;
     }
     for (;;) {
@@ -305,6 +388,7 @@ static int serve(int argc, char **argv)
         tw_log_kv(TW_LOG_WARN, "shutdown grace ran out with requests in flight", "inflight", n,
                   NULL);
     }
+    tw_kube_config_free(kcfg);
     tw_log_kv(TW_LOG_INFO, "stopped", NULL);
     return 0;
 }
@@ -330,10 +414,6 @@ static const char *default_namespace(char *buf, size_t len)
 }
 
 /* How certgen reaches the API server. */
-typedef struct kube_opts {
-    const char *kubeconfig, *context, *token_file, *ca_file;
-} kube_opts;
-
 /*
  * Reaches the API server (with --kubeconfig when given; else in-cluster, else
  * $KUBECONFIG), stores the Secret when secret is set, then sets the caBundle
@@ -344,15 +424,7 @@ static int kube_steps(const kube_opts *o, const char *namespace, const char *sec
 {
     tw_kube_config *kcfg = NULL;
     tw_kube_client *client = NULL;
-    int rc;
-    if (o->kubeconfig != NULL) {
-        rc = tw_kube_config_load(o->kubeconfig, o->context, &kcfg, err);
-    } else {
-        rc = tw_kube_config_incluster(o->token_file, o->ca_file, &kcfg, err);
-        const char *env = getenv("KUBECONFIG");
-        if (rc == TW_ENOCONFIG && env != NULL && env[0] != '\0')
-            rc = tw_kube_config_load(env, o->context, &kcfg, err);
-    }
+    int rc = load_kube(o, &kcfg, err);
     if (rc != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot reach the Kubernetes API", "error", err, NULL);
         return rc;

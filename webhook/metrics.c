@@ -123,6 +123,10 @@ void hook_metrics_cert_expiry(int64_t not_after)
     atomic_store(&cert_expiry, not_after);
 }
 
+/* More metrics from another part (the node cache), rendered last. */
+static void (*extra_fn)(tw_buf *b, void *ud);
+static void *extra_ud;
+
 static void header(tw_buf *b, const char *name, const char *type, const char *help)
 {
     tw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -198,10 +202,18 @@ char *hook_metrics_render(size_t *len)
            "When the serving certificate in use expires (Unix time).");
     tw_buf_printf(&b, "topowire_webhook_certificate_expiry_timestamp_seconds %lld\n",
                   (long long)atomic_load(&cert_expiry));
+    if (extra_fn != NULL)
+        extra_fn(&b, extra_ud);
     if (b.data == NULL) {
         tw_buf_free(&b);
         return NULL;
     }
     *len = b.len;
     return tw_buf_detach(&b);
+}
+
+void hook_metrics_set_extra(void (*fn)(tw_buf *b, void *ud), void *ud)
+{
+    extra_fn = fn;
+    extra_ud = ud;
 }

@@ -30,7 +30,8 @@ struct hook_server {
     struct MHD_Daemon *tls;
     struct MHD_Daemon *plain;
     hook_certstore *certs;
-    tw_podpatch *pods; /* the prepared injection */
+    tw_podpatch *pods;   /* the prepared injection */
+    hook_topology *topo; /* binding mode's node cache, or NULL */
     atomic_int draining;
     int port;
     int metrics_port;
@@ -47,10 +48,12 @@ typedef struct hook_request {
 } hook_request;
 
 static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_decision *d);
+static int decide_binding(hook_server *srv, const tw_admission_request *req, hook_decision *d);
 
 /* The routes of the TLS listener. A new admission endpoint is one more line. */
 static const hook_route routes[] = {
     {"/mutate/pods", "pods", decide_pods},
+    {"/mutate/binding", "binding", decide_binding},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -58,6 +61,22 @@ static const hook_route routes[] = {
 static int pod_ids[TW_PODPATCH_OUTCOMES];
 static int pod_not_applicable_id = -1;
 static int pod_error_id = -1;
+
+/* Metric ids of the binding route, and of topology added to pods with spec.nodeName. */
+enum {
+    BIND_PATCHED,
+    BIND_UNCHANGED,
+    BIND_NODE_UNKNOWN,
+    BIND_NOT_A_NODE,
+    BIND_NOT_APPLICABLE,
+    BIND_DISABLED,
+    BIND_OUTCOMES
+};
+static const char *const bind_names[BIND_OUTCOMES] = {
+    "patched", "unchanged", "node_unknown", "not_a_node", "not_applicable", "disabled",
+};
+static int bind_ids[BIND_OUTCOMES];
+static int pod_topology_id = -1; /* a pod with spec.nodeName got topology, no injection */
 
 /* MHD's own messages are debug noise once serving (TLS alerts from scanners ...). */
 static atomic_int mhd_serving;
@@ -76,6 +95,10 @@ void hook_config_defaults(hook_config *cfg)
     cfg->request_timeout_s = 10;
     cfg->shutdown_grace_s = 25;
     tw_podpatch_config_defaults(&cfg->pod);
+    cfg->binding = 1;
+    cfg->copy_labels = HOOK_DEFAULT_COPY_LABELS;
+    cfg->copy_as = "annotations";
+    cfg->timeout_ms = 2000;
 }
 
 static uint64_t now_ns(void)
@@ -108,6 +131,58 @@ static const char *pod_display_name(const tw_admission_request *req)
     return gen ? gen : "";
 }
 
+static void add_warning(hook_decision *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add_warning(hook_decision *d, const char *fmt, ...)
+{
+    if (d->n_warnings >= TW_ADMISSION_MAX_WARNINGS)
+        return;
+    char text[TW_ADMISSION_WARNING_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    char *w = strdup(text);
+    if (w)
+        d->warnings[d->n_warnings++] = w;
+}
+
+/*
+ * Puts ops before the operations of r's patch (r->patch is replaced by the
+ * combined document). Returns 0 or TW_ENOMEM.
+ */
+static int merge_ops(tw_jsonpatch *ops, tw_podpatch_result *r)
+{
+    if (r->patch != NULL) {
+        cJSON *more = cJSON_ParseWithLength(r->patch, r->patch_len);
+        if (!cJSON_IsArray(more)) {
+            cJSON_Delete(more);
+            return TW_ENOMEM;
+        }
+        cJSON *op;
+        while ((op = cJSON_DetachItemFromArray(more, 0)) != NULL)
+            cJSON_AddItemToArray(ops->ops, op);
+        cJSON_Delete(more);
+        free(r->patch);
+        r->patch = NULL;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (tw_jsonpatch_render(ops, &text, &len) != TW_OK)
+        return TW_ENOMEM;
+    /* The decision's patch is freed with free(); copy out of cJSON's allocator. */
+    r->patch = malloc(len + 1);
+    if (r->patch == NULL) {
+        cJSON_free(text);
+        return TW_ENOMEM;
+    }
+    memcpy(r->patch, text, len + 1);
+    r->patch_len = len;
+    cJSON_free(text);
+    return TW_OK;
+}
+
 static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_decision *d)
 {
     char err[TW_ERRLEN] = "";
@@ -118,14 +193,54 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
         d->outcome = "not_applicable";
         return TW_OK;
     }
+    /*
+     * A pod created with spec.nodeName set never gets a Binding: its node's
+     * topology goes straight onto it, before the injection, which is then
+     * built from the pod as these operations leave it.
+     */
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
+    const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "nodeName"));
+    tw_jsonpatch topo_ops = {0};
+    cJSON *after = NULL;
+    bool topology_only = false;
+    if (srv->topo != NULL && node != NULL && node[0] != '\0' && tw_jsonpatch_init(&topo_ops) == 0 &&
+        (after = cJSON_Duplicate(req->object, 1)) != NULL) {
+        uint64_t deadline = tw_deadline_in(srv->cfg->timeout_ms);
+        int trc =
+            hook_topology_patch(srv->topo, node, req->object, deadline, &topo_ops, after, err);
+        if (trc != TW_OK) {
+            tw_log_kv(TW_LOG_WARN, "no topology for a pod with spec.nodeName", "uid", req->uid,
+                      "node", node, "error", err, NULL);
+            add_warning(d, "topowire: no topology for node %s: %s", node, err);
+            tw_jsonpatch_free(&topo_ops);
+        }
+    }
     tw_podpatch_result r;
-    int rc = tw_podpatch_build_prepared(srv->pods, req->object, &r, err);
+    int rc = tw_podpatch_build_prepared(srv->pods, after ? after : req->object, &r, err);
     if (rc != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot build the pod patch", "uid", req->uid, "error", err, NULL);
+        tw_jsonpatch_free(&topo_ops);
+        cJSON_Delete(after);
         return rc;
     }
-    d->outcome_id = pod_ids[r.outcome];
-    d->outcome = tw_podpatch_outcome_name(r.outcome);
+    cJSON_Delete(after);
+    if (tw_jsonpatch_count(&topo_ops) > 0) {
+        rc = merge_ops(&topo_ops, &r);
+        tw_jsonpatch_free(&topo_ops);
+        if (rc != TW_OK) {
+            tw_podpatch_result_free(&r);
+            return rc;
+        }
+        topology_only = r.outcome != TW_PODPATCH_INJECTED;
+    }
+    tw_jsonpatch_free(&topo_ops);
+    if (topology_only) {
+        d->outcome_id = pod_topology_id;
+        d->outcome = "topology_added";
+    } else {
+        d->outcome_id = pod_ids[r.outcome];
+        d->outcome = tw_podpatch_outcome_name(r.outcome);
+    }
     d->patch = r.patch;
     d->patch_len = r.patch_len;
     r.patch = NULL;
@@ -134,6 +249,75 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
         r.warnings[i] = NULL;
     }
     tw_podpatch_result_free(&r);
+    return TW_OK;
+}
+
+/* ---- the binding route -------------------------------------------------- */
+
+static int decide_binding(hook_server *srv, const tw_admission_request *req, hook_decision *d)
+{
+    char err[TW_ERRLEN] = "";
+    if (strcmp(req->kind, "Binding") != 0 || req->kind_group[0] != '\0' ||
+        strcmp(req->operation, "CREATE") != 0 || req->object == NULL) {
+        d->outcome_id = bind_ids[BIND_NOT_APPLICABLE];
+        d->outcome = bind_names[BIND_NOT_APPLICABLE];
+        return TW_OK;
+    }
+    if (srv->topo == NULL) {
+        d->outcome_id = bind_ids[BIND_DISABLED];
+        d->outcome = bind_names[BIND_DISABLED];
+        return TW_OK;
+    }
+    const cJSON *target = cJSON_GetObjectItemCaseSensitive(req->object, "target");
+    const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(target, "kind"));
+    const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(target, "name"));
+    if ((kind != NULL && kind[0] != '\0' && strcmp(kind, "Node") != 0) || node == NULL ||
+        node[0] == '\0') {
+        d->outcome_id = bind_ids[BIND_NOT_A_NODE];
+        d->outcome = bind_names[BIND_NOT_A_NODE];
+        return TW_OK;
+    }
+    tw_jsonpatch p;
+    if (tw_jsonpatch_init(&p) != TW_OK)
+        return TW_ENOMEM;
+    int rc = hook_topology_patch(srv->topo, node, req->object, tw_deadline_in(srv->cfg->timeout_ms),
+                                 &p, NULL, err);
+    if (rc == TW_ENOMEM) {
+        tw_jsonpatch_free(&p);
+        return rc;
+    }
+    if (rc != TW_OK) {
+        /* Never block a binding: allow it unchanged, and say why. */
+        tw_log_kv(TW_LOG_WARN, "binding left unchanged: node topology unknown", "uid", req->uid,
+                  "node", node, "error", err, NULL);
+        add_warning(d, "topowire: binding left unchanged, no topology for node %s: %s", node, err);
+        d->outcome_id = bind_ids[BIND_NODE_UNKNOWN];
+        d->outcome = bind_names[BIND_NODE_UNKNOWN];
+        tw_jsonpatch_free(&p);
+        return TW_OK;
+    }
+    if (tw_jsonpatch_count(&p) == 0) {
+        d->outcome_id = bind_ids[BIND_UNCHANGED];
+        d->outcome = bind_names[BIND_UNCHANGED];
+        tw_jsonpatch_free(&p);
+        return TW_OK;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    rc = tw_jsonpatch_render(&p, &text, &len);
+    tw_jsonpatch_free(&p);
+    if (rc != TW_OK)
+        return rc;
+    d->patch = malloc(len + 1);
+    if (d->patch == NULL) {
+        cJSON_free(text);
+        return TW_ENOMEM;
+    }
+    memcpy(d->patch, text, len + 1);
+    d->patch_len = len;
+    cJSON_free(text);
+    d->outcome_id = bind_ids[BIND_PATCHED];
+    d->outcome = bind_names[BIND_PATCHED];
     return TW_OK;
 }
 
@@ -409,7 +593,7 @@ static enum MHD_Result on_plain(void *cls, struct MHD_Connection *c, const char 
     if (strcmp(url, "/readyz") == 0) {
         /* Ready once the certificate is loaded (it is, or the server would not run) and not
          * draining. */
-        if (s->certs == NULL || atomic_load(&s->draining))
+        if (s->certs == NULL || atomic_load(&s->draining) || !hook_topology_ready(s->topo))
             return send_text(NULL, c, NULL, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
         return send_text(NULL, c, NULL, MHD_HTTP_OK, "ok\n");
     }
@@ -568,6 +752,14 @@ static void register_metrics(void)
         pod_ids[o] = hook_metrics_outcome("pods", tw_podpatch_outcome_name((tw_podpatch_outcome)o));
     pod_not_applicable_id = hook_metrics_outcome("pods", "not_applicable");
     pod_error_id = hook_metrics_outcome("pods", "error");
+    for (int o = 0; o < BIND_OUTCOMES; o++)
+        bind_ids[o] = hook_metrics_outcome("binding", bind_names[o]);
+    pod_topology_id = hook_metrics_outcome("pods", "topology_added");
+}
+
+static void topology_metrics(tw_buf *b, void *ud)
+{
+    hook_topology_metrics(ud, b);
 }
 
 static void note_cert(hook_server *s, const char *msg)
@@ -598,6 +790,14 @@ int hook_config_check(const hook_config *cfg, char *err)
         return tw_seterr(err, TW_EINVAL, "the minimum TLS version must be 1.2 or 1.3");
     if (cfg->max_connections == 0 || cfg->connection_timeout_s == 0 || cfg->request_timeout_s == 0)
         return tw_seterr(err, TW_EINVAL, "connection limit and timeouts must be positive");
+    if (cfg->timeout_ms <= 0)
+        return tw_seterr(err, TW_EINVAL, "--timeout must be positive");
+    char buf[1024];
+    const char *keys[17];
+    bool a, l;
+    if ((rc = hook_topology_parse_keys(cfg->copy_labels, buf, sizeof(buf), keys, err)) != TW_OK ||
+        (rc = hook_topology_parse_copy_as(cfg->copy_as, &a, &l, err)) != TW_OK)
+        return rc;
     return tw_podpatch_config_check(&cfg->pod, err);
 }
 
@@ -624,6 +824,11 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
         goto fail;
     hook_certstore_set_current(s->certs);
     note_cert(s, "serving certificate loaded");
+    if (cfg->binding) {
+        if ((rc = hook_topology_start(cfg, &s->topo, err)) != TW_OK)
+            goto fail;
+        hook_metrics_set_extra(topology_metrics, s->topo);
+    }
     atomic_store(&mhd_serving, 0);
     if ((rc = start_tls(s, err)) != TW_OK || (rc = start_plain(s, err)) != TW_OK)
         goto fail;
@@ -642,6 +847,10 @@ fail:
         MHD_stop_daemon(s->tls);
     if (s->plain)
         MHD_stop_daemon(s->plain);
+    hook_metrics_set_extra(NULL, NULL);
+    hook_topology_free(s->topo);
+    hook_metrics_set_extra(NULL, NULL);
+    hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
     tw_podpatch_free(s->pods);
     free(s);
@@ -693,6 +902,8 @@ long hook_server_shutdown(hook_server *s)
     MHD_stop_daemon(s->tls);
     if (s->plain)
         MHD_stop_daemon(s->plain);
+    hook_metrics_set_extra(NULL, NULL);
+    hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
     tw_podpatch_free(s->pods);
     free(s);

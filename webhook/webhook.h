@@ -9,7 +9,9 @@
 #include <gnutls/abstract.h>
 
 #include "topowire/admission.h"
+#include "topowire/buf.h"
 #include "topowire/certgen.h"
+#include "topowire/jsonpatch.h"
 #include "topowire/kube.h"
 #include "topowire/podpatch.h"
 
@@ -102,6 +104,9 @@ void hook_metrics_cert_expiry(int64_t not_after);
  */
 char *hook_metrics_render(size_t *len);
 
+/* Adds fn's metrics at the end of every rendering (set before serving). */
+void hook_metrics_set_extra(void (*fn)(tw_buf *b, void *ud), void *ud);
+
 /* ---- server (server.c) ------------------------------------------------ */
 
 typedef struct hook_config {
@@ -116,6 +121,12 @@ typedef struct hook_config {
     unsigned request_timeout_s;    /* the whole body must arrive within this */
     unsigned shutdown_grace_s;     /* SIGTERM: how long in-flight requests may take */
     tw_podpatch_config pod;
+    /* binding mode (binding.c) */
+    int binding;             /* serve /mutate/binding and keep the node cache */
+    const char *copy_labels; /* comma list of node label keys to copy */
+    const char *copy_as;     /* "annotations", "labels" or both */
+    long timeout_ms;         /* the most one admission may take */
+    tw_kube_config *kube;    /* borrowed; NULL when binding is off */
 } hook_config;
 
 /* Fills cfg with the defaults. */
@@ -178,6 +189,52 @@ void hook_server_tick(hook_server *s, bool now);
  * flight when the grace ran out (0 on a clean drain). NULL-safe.
  */
 long hook_server_shutdown(hook_server *s);
+
+/* ---- node topology for bindings (binding.c) ------------------------------ */
+
+/*
+ * The binding mode's state: a node cache (LIST + WATCH of node metadata,
+ * keeping only the copied keys) and how the keys are copied.
+ */
+typedef struct hook_topology hook_topology;
+
+/* Default keys copied from the node. */
+#define HOOK_DEFAULT_COPY_LABELS                                                                   \
+    "topology.kubernetes.io/zone,topology.kubernetes.io/region,topology.k8s.aws/zone-id"
+
+/*
+ * Splits a comma list of label keys into keys (pointing into buf, at most 16,
+ * NULL-terminated) and checks each. Returns 0 or TW_EINVAL.
+ */
+int hook_topology_parse_keys(const char *list, char *buf, size_t buf_len, const char *keys[17],
+                             char *err);
+
+/* Parses "annotations", "labels" or "annotations,labels". Returns 0 or TW_EINVAL. */
+int hook_topology_parse_copy_as(const char *list, bool *annotations, bool *labels, char *err);
+
+/* Starts the node cache for cfg (borrowed). Returns 0 and *out, or an error with err. */
+int hook_topology_start(const hook_config *cfg, hook_topology **out, char *err);
+
+/* True once the first node LIST completed (and always for a NULL topology). */
+int hook_topology_ready(hook_topology *t);
+
+/* Stops the cache and frees. NULL-safe. */
+void hook_topology_free(hook_topology *t);
+
+/*
+ * Appends to p the operations that put node's copied labels on obj's metadata
+ * (annotations, and labels when configured), skipping keys obj already has;
+ * a node missing from the cache gets one direct GET before deadline. With
+ * apply_to set (a copy of obj), makes the same change there, so operations
+ * built later from the copy are right after these. Returns 0 (possibly with
+ * nothing added), TW_ENOTFOUND and the other errors of tw_nodecache_get
+ * (err says why), or TW_ENOMEM.
+ */
+int hook_topology_patch(hook_topology *t, const char *node, const cJSON *obj, uint64_t deadline,
+                        tw_jsonpatch *p, cJSON *apply_to, char *err);
+
+/* Appends the cache's metrics in the Prometheus text format. NULL-safe. */
+void hook_topology_metrics(hook_topology *t, tw_buf *b);
 
 /* ---- per-review JSON arena (arena.c) ---------------------------------- */
 

@@ -155,11 +155,11 @@ expect_eq "the webhook's ClusterRole is get, list, watch on nodes and nothing el
 expect_eq "init-only's ClusterRole is get on nodes and nothing else" \
     '[{"apiGroups":[""],"resources":["nodes"],"verbs":["get"]}]' \
     "$(q "$INIT" '[.[] | select(.kind == "ClusterRole")][0].rules | tojson')"
-expect_eq "both webhooks fail open, have no side effects and time out within 10 s" \
-    "Ignore None true|Ignore None true" \
+expect_eq "all three webhooks fail open, have no side effects and time out within 10 s" \
+    "Ignore None true|Ignore None true|Ignore None true" \
     "$(q "$BASE" '[.[] | select(.kind == "MutatingWebhookConfiguration") | .webhooks[] |
         "\(.failurePolicy) \(.sideEffects) \(.timeoutSeconds <= 10)"] | join("|")')"
-expect_eq "both webhooks exclude kube-system and topowire-system" "true|true" \
+expect_eq "all three webhooks exclude kube-system and topowire-system" "true|true|true" \
     "$(q "$BASE" '[.[] | select(.kind == "MutatingWebhookConfiguration") | .webhooks[] |
         [.namespaceSelector.matchExpressions[] | select(.key == "kubernetes.io/metadata.name"
           and .operator == "NotIn") | .values | contains(["kube-system", "topowire-system"])]
@@ -176,8 +176,8 @@ svc_port=$(q "$BASE" '.[] | select(.kind == "Service") | .spec.ports[] | select(
 expect_eq "Service 443 targets the container's https port 8443" 8443 \
     "$(q "$BASE" ".[] | select(.kind == \"Deployment\") | .spec.template.spec.containers[0].ports[] |
         select(.name == \"$svc_port\") | .containerPort")"
-expect_eq "both webhooks call the Service, at their paths" \
-    "topowire-webhook.topowire-system:443/mutate/pods topowire-webhook.topowire-system:443/mutate/binding" \
+expect_eq "all three webhooks call the Service, at their paths" \
+    "topowire-webhook.topowire-system:443/mutate/pods topowire-webhook.topowire-system:443/mutate/binding topowire-webhook.topowire-system:443/mutate/pods" \
     "$(q "$BASE" '[.[] | select(.kind == "MutatingWebhookConfiguration") | .webhooks[].clientConfig.service |
         "\(.name).\(.namespace):\(.port)\(.path)"] | join(" ")')"
 expect_eq "the Service selects the Deployment's pods" "true" \

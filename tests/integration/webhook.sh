@@ -136,7 +136,7 @@ else
 fi
 
 # ---- serving -------------------------------------------------------------
-start_hook "$TW_TMP/hook.log" "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+start_hook "$TW_TMP/hook.log" "$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" \
     --connection-timeout 2 --request-timeout 3 --shutdown-grace 20 \
     --init-image registry.example/topowire-init:test
@@ -315,7 +315,7 @@ wait "$HOOK_PID"
 expect_eq "SIGTERM: exit 0" 0 $?
 
 # ---- a connection limit cannot be exhausted for good ------------------------
-start_hook "$TW_TMP/limit.log" "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
+start_hook "$TW_TMP/limit.log" "$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" --max-connections 3 \
     --connection-timeout 2 --threads 1
 tap $? "serve starts with --max-connections 3"
@@ -335,12 +335,12 @@ wait "$HOOK_PID"
 expect_eq "SIGTERM on an idle server: exit 0" 0 $?
 
 # ---- usage errors ----------------------------------------------------------
-"$HOOK" serve --rack moon --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" >/dev/null 2>&1
+"$HOOK" serve --binding=false --rack moon --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" >/dev/null 2>&1
 expect_eq "an invalid --rack is a usage error (exit 2)" 2 $?
-"$HOOK" serve --listen 127.0.0.1:0 --metrics-listen "" --tls-cert-file "$TW_TMP/none.crt" \
+"$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen "" --tls-cert-file "$TW_TMP/none.crt" \
     --tls-key-file "$CERTS/tls.key" >/dev/null 2>&1
 expect_eq "a missing certificate file fails to start (exit 1)" 1 $?
-"$HOOK" serve --listen 127.0.0.1:0 --metrics-listen "" --tls-cert-file "$CERTS/ca.crt" \
+"$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen "" --tls-cert-file "$CERTS/ca.crt" \
     --tls-key-file "$CERTS/tls.key" >/dev/null 2>&1
 expect_eq "a key that does not match the certificate fails to start" 1 $?
 "$HOOK" frobnicate >/dev/null 2>&1
@@ -351,7 +351,7 @@ expect_eq "version" "topowire-webhook $(cat "$TW_ROOT/VERSION")" "$("$HOOK" vers
 if [ "$TW_VARIANT" = plain ] && command -v valgrind >/dev/null 2>&1; then
     start_hook "$TW_TMP/vg.log" valgrind --leak-check=full --errors-for-leak-kinds=definite \
         --error-exitcode=1 --log-file="$TW_TMP/vg.txt" \
-        "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --threads 2 \
+        "$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --threads 2 \
         --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key"
     tap $? "valgrind: the server starts"
     ok=0

@@ -1,0 +1,251 @@
+/* binding.c - node topology onto Bindings and onto pods created with spec.nodeName. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "topowire/buf.h"
+#include "topowire/error.h"
+#include "topowire/jsonpatch.h"
+#include "topowire/label.h"
+#include "topowire/log.h"
+#include "topowire/nodecache.h"
+
+#include "webhook.h"
+
+#define MAX_COPY_KEYS 16
+
+struct hook_topology {
+    tw_nodecache *cache;
+    char *keys_text; /* the --copy-labels list, split in place */
+    const char *keys[MAX_COPY_KEYS + 1];
+    bool as_annotations;
+    bool as_labels;
+};
+
+int hook_topology_parse_keys(const char *list, char *buf, size_t buf_len,
+                             const char *keys[MAX_COPY_KEYS + 1], char *err)
+{
+    if (snprintf(buf, buf_len, "%s", list) >= (int)buf_len)
+        return tw_seterr(err, TW_EINVAL, "--copy-labels is too long");
+    size_t n = 0;
+    for (char *p = buf; *p;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (*p) {
+            if (n == MAX_COPY_KEYS)
+                return tw_seterr(err, TW_EINVAL, "--copy-labels: at most %d keys", MAX_COPY_KEYS);
+            if (!tw_label_key_valid(p))
+                return tw_seterr(err, TW_EINVAL, "--copy-labels: \"%.80s\" is not a label key", p);
+            keys[n++] = p;
+        }
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    keys[n] = NULL;
+    if (n == 0)
+        return tw_seterr(err, TW_EINVAL, "--copy-labels needs at least one key");
+    return TW_OK;
+}
+
+int hook_topology_parse_copy_as(const char *list, bool *annotations, bool *labels, char *err)
+{
+    *annotations = *labels = false;
+    char buf[64];
+    if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
+        return tw_seterr(err, TW_EINVAL, "--copy-as is too long");
+    for (char *p = buf; p && *p;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (strcmp(p, "annotations") == 0)
+            *annotations = true;
+        else if (strcmp(p, "labels") == 0)
+            *labels = true;
+        else
+            return tw_seterr(err, TW_EINVAL, "--copy-as: \"%.32s\" is not annotations or labels",
+                             p);
+        p = comma ? comma + 1 : NULL;
+    }
+    if (!*annotations && !*labels)
+        return tw_seterr(err, TW_EINVAL, "--copy-as needs annotations, labels or both");
+    return TW_OK;
+}
+
+static void cache_log(void *ud, int level, const char *msg, const char *detail)
+{
+    (void)ud;
+    tw_log_kv(level >= 2 ? TW_LOG_WARN : TW_LOG_INFO, msg, "detail", detail, NULL);
+}
+
+int hook_topology_start(const hook_config *cfg, hook_topology **out, char *err)
+{
+    hook_topology *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return TW_ENOMEM;
+    int rc = TW_ENOMEM;
+    size_t len = strlen(cfg->copy_labels) + 1;
+    if ((t->keys_text = malloc(len)) == NULL)
+        goto fail;
+    if ((rc = hook_topology_parse_keys(cfg->copy_labels, t->keys_text, len, t->keys, err)) !=
+            TW_OK ||
+        (rc = hook_topology_parse_copy_as(cfg->copy_as, &t->as_annotations, &t->as_labels, err)) !=
+            TW_OK)
+        goto fail;
+    if (cfg->kube == NULL) {
+        rc = tw_seterr(err, TW_EINVAL, "binding mode needs a Kubernetes configuration");
+        goto fail;
+    }
+    tw_nodecache_options o = {
+        .kube = cfg->kube,
+        .user_agent = "topowire-webhook/" TW_VERSION,
+        .keys = t->keys,
+        .log = cache_log,
+    };
+    rc = TW_ENOMEM;
+    if ((t->cache = tw_nodecache_new(&o)) == NULL)
+        goto fail;
+    if ((rc = tw_nodecache_start(t->cache)) != TW_OK) {
+        tw_seterr(err, rc, "cannot start the node cache");
+        goto fail;
+    }
+    *out = t;
+    return TW_OK;
+fail:
+    hook_topology_free(t);
+    return rc;
+}
+
+int hook_topology_ready(hook_topology *t)
+{
+    return t == NULL || tw_nodecache_ready(t->cache);
+}
+
+void hook_topology_free(hook_topology *t)
+{
+    if (t == NULL)
+        return;
+    tw_nodecache_free(t->cache);
+    free(t->keys_text);
+    free(t);
+}
+
+/* Keeps the pairs of all whose key obj's map does not have yet. */
+static int missing_from(const cJSON *map, const tw_kvlist *all, tw_kvlist *out)
+{
+    for (size_t i = 0; i < all->n; i++) {
+        if (cJSON_IsObject(map) && cJSON_GetObjectItemCaseSensitive(map, all->items[i].key) != NULL)
+            continue;
+        if (tw_kvlist_set(out, all->items[i].key, all->items[i].value) != TW_OK)
+            return TW_ENOMEM;
+    }
+    return TW_OK;
+}
+
+static cJSON *map_of(const tw_kvlist *l)
+{
+    cJSON *m = cJSON_CreateObject();
+    for (size_t i = 0; m && i < l->n; i++)
+        if (cJSON_AddStringToObject(m, l->items[i].key, l->items[i].value) == NULL) {
+            cJSON_Delete(m);
+            return NULL;
+        }
+    return m;
+}
+
+int hook_topology_patch(hook_topology *t, const char *node, const cJSON *obj, uint64_t deadline,
+                        tw_jsonpatch *p, cJSON *apply_to, char *err)
+{
+    tw_kvlist vals = {0}, ann = {0}, lab = {0};
+    int rc = tw_nodecache_get(t->cache, node, deadline, &vals, err);
+    if (rc != TW_OK)
+        goto out;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *cur_ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    const cJSON *cur_lab = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+    rc = TW_ENOMEM;
+    if ((t->as_annotations && missing_from(cur_ann, &vals, &ann) != TW_OK) ||
+        (t->as_labels && missing_from(cur_lab, &vals, &lab) != TW_OK))
+        goto out;
+    if (!cJSON_IsObject(meta) && (ann.n > 0 || lab.n > 0)) {
+        /* No metadata at all: one operation creates it with both maps. */
+        cJSON *m = cJSON_CreateObject();
+        if (m == NULL)
+            goto out;
+        if ((ann.n && !cJSON_AddItemToObject(m, "annotations", map_of(&ann))) ||
+            (lab.n && !cJSON_AddItemToObject(m, "labels", map_of(&lab)))) {
+            cJSON_Delete(m);
+            goto out;
+        }
+        if ((rc = tw_jsonpatch_add(p, "/metadata", m)) != TW_OK)
+            goto out;
+    } else {
+        if (ann.n &&
+            (rc = tw_jsonpatch_add_strings(p, "/metadata/annotations", cur_ann, &ann)) != TW_OK)
+            goto out;
+        if (lab.n && (rc = tw_jsonpatch_add_strings(p, "/metadata/labels", cur_lab, &lab)) != TW_OK)
+            goto out;
+    }
+    if (apply_to != NULL) {
+        /* The same change on a copy, so that later operations see the result. */
+        cJSON *m = cJSON_GetObjectItemCaseSensitive(apply_to, "metadata");
+        if (!cJSON_IsObject(m)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(apply_to, "metadata");
+            m = cJSON_AddObjectToObject(apply_to, "metadata");
+        }
+        const tw_kvlist *lists[2] = {&ann, &lab};
+        const char *names[2] = {"annotations", "labels"};
+        for (int k = 0; m && k < 2; k++) {
+            if (lists[k]->n == 0)
+                continue;
+            cJSON *map = cJSON_GetObjectItemCaseSensitive(m, names[k]);
+            if (!cJSON_IsObject(map)) {
+                cJSON_DeleteItemFromObjectCaseSensitive(m, names[k]);
+                map = cJSON_AddObjectToObject(m, names[k]);
+            }
+            for (size_t i = 0; map && i < lists[k]->n; i++)
+                cJSON_AddStringToObject(map, lists[k]->items[i].key, lists[k]->items[i].value);
+        }
+    }
+    rc = TW_OK;
+out:
+    tw_kvlist_free(&vals);
+    tw_kvlist_free(&ann);
+    tw_kvlist_free(&lab);
+    return rc;
+}
+
+void hook_topology_metrics(hook_topology *t, tw_buf *b)
+{
+    if (t == NULL)
+        return;
+    tw_nodecache_stats st;
+    tw_nodecache_stats_get(t->cache, &st);
+    static const struct {
+        const char *name, *type, *help;
+    } m[] = {
+        {"topowire_node_cache_ready", "gauge", "1 once the first node LIST has completed."},
+        {"topowire_node_cache_nodes", "gauge", "Nodes in the cache."},
+        {"topowire_node_cache_bytes", "gauge", "Memory held by the cache's entries (approximate)."},
+        {"topowire_node_cache_lists_total", "counter", "Node LIST requests (pages)."},
+        {"topowire_node_cache_relists_total", "counter", "LISTs made again after 410 Gone."},
+        {"topowire_node_cache_watches_total", "counter", "Node WATCH requests."},
+        {"topowire_node_cache_events_total", "counter", "Watch events applied."},
+        {"topowire_node_cache_errors_total", "counter", "Failed LIST or WATCH requests."},
+        {"topowire_node_cache_gets_total", "counter", "Direct GETs for nodes not in the cache."},
+    };
+    unsigned long long v[] = {
+        (unsigned long long)st.ready,   (unsigned long long)st.nodes,
+        (unsigned long long)st.bytes,   (unsigned long long)st.lists,
+        (unsigned long long)st.relists, (unsigned long long)st.watches,
+        (unsigned long long)st.events,  (unsigned long long)st.errors,
+        (unsigned long long)st.gets,
+    };
+    for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+        tw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help, m[i].name,
+                      m[i].type, m[i].name, v[i]);
+}
