@@ -22,6 +22,7 @@ for tool in wrk nginx curl jq openssl; do
 done
 [ -x "$HOOK" ] || make --no-print-directory programs >/dev/null
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 TMP=$(mktemp -d /tmp/tw-bench-XXXXXX)
 pids=()
 cleanup() {
@@ -172,7 +173,8 @@ pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b
 
 {
     echo "Machine: $(nproc) cores ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), load" \
-        "average before the run $(cut -d' ' -f1-3 /proc/loadavg); wrk runs on the same cores."
+        "average before the run $LOAD_BEFORE, after it $(cut -d' ' -f1-3 /proc/loadavg); wrk runs on the" \
+        "same cores."
     echo "Reply: webhook $REPLY_BYTES bytes (base64 JSONPatch), nginx $NGINX_BYTES bytes (static)."
     echo "Each point: wrk ${DURATION} s, keep-alive, TLS, POST of the Spark-executor review ($(wc -c <"$REVIEW") bytes)."
     echo
