@@ -413,6 +413,11 @@ static int load_cluster(loader *ld, yaml_node_t *cl, const char *where, const ch
                        "kubeconfig %s: the server of cluster \"%s\" is too long", ld->path, name);
     while (rc == TW_OK && b.len > 0 && b.data[b.len - 1] == '/')
         b.data[--b.len] = '\0';
+    /* "https://" alone (or "://k") would load and fail only at the first request. */
+    const char *sep = rc == TW_OK ? strstr(tw_buf_cstr(&b), "://") : NULL;
+    if (rc == TW_OK && (sep == NULL || sep == b.data || sep[3] == '\0'))
+        rc = tw_seterr(ld->err, TW_EINVAL,
+                       "kubeconfig %s: the server of cluster \"%s\" names no host", ld->path, name);
     if (rc == TW_OK && (cfg->server = tw_buf_detach(&b)) == NULL)
         rc = TW_ENOMEM;
     tw_buf_free(&b);
