@@ -404,7 +404,7 @@ int tw__imds_parse_azure(const char *body, size_t len, char zone[64], char regio
                        "Azure metadata/instance has a compute.zone that is not a string");
         goto out;
     }
-    if (!cJSON_IsString(zn) || zn->valuestring[0] == '\0') {
+    if (zn == NULL || !cJSON_IsString(zn) || zn->valuestring[0] == '\0') {
         rc = tw_seterr(err, TW_ENOTFOUND,
                        "the Azure VM is regional: metadata/instance names no availability zone");
         goto out;

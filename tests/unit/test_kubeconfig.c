@@ -80,11 +80,12 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     snprintf(f->dir, sizeof(f->dir), "/tmp/tw-kubeconfig-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
     pathbuf p;
-    if (mkdir(fx_path(f, "bin", p), 0755) != 0 || mkdir(fx_path(f, "certs", p), 0755) != 0)
+    if (mkdtemp(f->dir) == NULL || mkdir(fx_path(f, "bin", p), 0755) != 0 ||
+        mkdir(fx_path(f, "certs", p), 0755) != 0) {
+        free(f);
         return -1;
+    }
     *state = f;
     return 0;
 }
