@@ -39,9 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tw_buf b;
     tw_buf_init(&b, 64 * 1024);
     /* rack.properties is always exactly one line. */
-    if (tw_rackfile_render_properties(&t, &b) != TW_OK || b.len == 0 ||
-        b.data[b.len - 1] != '\n' || memchr(b.data, '\n', b.len - 1) != NULL ||
-        memchr(b.data, '\r', b.len) != NULL)
+    if (tw_rackfile_render_properties(&t, &b) != TW_OK || b.len == 0 || b.data[b.len - 1] != '\n' ||
+        memchr(b.data, '\n', b.len - 1) != NULL || memchr(b.data, '\r', b.len) != NULL)
         __builtin_trap();
     tw_buf_reset(&b);
     /* client.rack is the value itself. */

@@ -39,12 +39,13 @@ void tw_sleep_ms(long ms, uint64_t deadline)
 
 int tw_duration_parse(const char *s, long *ms)
 {
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ')
+    /* Decimal only: strtod() alone would take white space, hex, "inf" and "nan". */
+    if (s == NULL || !((*s >= '0' && *s <= '9') || *s == '.'))
         return TW_EINVAL;
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno != 0 || end == s || v < 0)
+    if (errno != 0 || end == s || v < 0 || (size_t)(end - s) > strspn(s, "0123456789.eE+-"))
         return TW_EINVAL;
     double scale;
     if (*end == '\0' || strcmp(end, "s") == 0)

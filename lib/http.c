@@ -132,7 +132,8 @@ long tw_http_parse_retry_after(const char *value, long now_epoch_s)
         return -1;
     if ((long long)t <= (long long)now_epoch_s)
         return 0;
-    long long d = (long long)t - (long long)now_epoch_s;
+    /* t > now, so the true difference is positive and fits unsigned, whatever the clock says. */
+    unsigned long long d = (unsigned long long)(long long)t - (unsigned long long)now_epoch_s;
     return d > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (long)d;
 }
 

@@ -16,6 +16,8 @@
 #include "topowire/label.h"
 #include "topowire/version.h"
 
+#include "internal.h"
+
 #define IMDS_BODY_MAX       (64 * 1024)
 #define IMDS_URL_MAX        2048
 #define IMDS_DEFAULT_WAIT   5000 /* ms, when the caller passes no deadline */
@@ -28,7 +30,7 @@
 #define TOKEN_TIMEOUT_MS    500
 #define TOKEN_TTL_HEADER    "X-aws-ec2-metadata-token-ttl-seconds: 21600"
 #define TOKEN_HEADER        "X-aws-ec2-metadata-token"
-#define TOKEN_MAX           1024
+#define TOKEN_MAX           TW__IMDS_TOKEN_MAX
 #define AWS_TOKEN_PATH      "/latest/api/token"
 #define AWS_PLACEMENT_PATH  "/latest/meta-data/placement/"
 #define GCP_ZONE_PATH       "/computeMetadata/v1/instance/zone"
@@ -317,12 +319,9 @@ __attribute__((format(printf, 2, 3))) static void add_note(imds_ctx *cx, const c
     va_end(ap);
 }
 
-/*
- * Checks a served value of n bytes at p: one trailing newline is dropped, the
- * rest must be a valid label value. Copies it into out (64 bytes) and returns
- * true, or returns false and leaves out alone.
- */
-static bool take_value(const char *p, size_t n, char out[64])
+/* ---- answers ------------------------------------------------------------ */
+
+bool tw__imds_take_value(const char *p, size_t n, char out[64])
 {
     if (n > 0 && p[n - 1] == '\n') {
         n--;
@@ -338,6 +337,92 @@ static bool take_value(const char *p, size_t n, char out[64])
         return false;
     memcpy(out, v, n + 1);
     return true;
+}
+
+bool tw__imds_take_token(const char *p, size_t n, char token[TW__IMDS_TOKEN_MAX])
+{
+    if (n > 0 && p[n - 1] == '\n')
+        n--;
+    /* It goes into a header: printable ASCII without spaces only. */
+    if (n == 0 || n >= TW__IMDS_TOKEN_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x21 || p[i] > 0x7e)
+            return false;
+    memcpy(token, p, n);
+    token[n] = '\0';
+    return true;
+}
+
+int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[64], char region[64],
+                            bool *spoke, char *err)
+{
+    /* projects/412345678901/zones/europe-west1-d */
+    static const char projects[] = "projects/";
+    static const char zones[] = "/zones/";
+    size_t pl = sizeof(projects) - 1, zl = sizeof(zones) - 1;
+    size_t n = len;
+    if (n > 0 && body[n - 1] == '\n')
+        n--;
+    const char *slash = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (body[i] == '/')
+            slash = body + i;
+    if (slash == NULL || (size_t)(slash - body) + 1 < zl ||
+        memcmp(slash + 1 - zl, zones, zl) != 0 || len < pl || memcmp(body, projects, pl) != 0)
+        return tw_seterr(err, TW_EPARSE,
+                         "GCP instance/zone is not of the form projects/NUMBER/zones/ZONE");
+    *spoke = true;
+    const char *z = slash + 1;
+    char v[64];
+    if (!tw__imds_take_value(z, (size_t)(body + n - z), v))
+        return tw_seterr(err, TW_EBADVALUE,
+                         "the GCP zone served (%zu bytes) is not a valid label value",
+                         (size_t)(body + n - z));
+    if (tw_imds_region_from_zone(TW_CLOUD_GCP, v, region) != TW_OK)
+        region[0] = '\0';
+    memcpy(zone, v, sizeof(v));
+    return TW_OK;
+}
+
+int tw__imds_parse_azure(const char *body, size_t len, char zone[64], char region[64], bool *spoke,
+                         char *err)
+{
+    int rc = TW_OK;
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *compute = cJSON_GetObjectItemCaseSensitive(root, "compute");
+    const cJSON *location = cJSON_GetObjectItemCaseSensitive(compute, "location");
+    const cJSON *zn = cJSON_GetObjectItemCaseSensitive(compute, "zone");
+    if (!cJSON_IsObject(root) || !cJSON_IsObject(compute) || !cJSON_IsString(location)) {
+        rc = tw_seterr(err, TW_EPARSE,
+                       "Azure metadata/instance is not JSON with a string compute.location");
+        goto out;
+    }
+    *spoke = true;
+    if (zn != NULL && !cJSON_IsNull(zn) && !cJSON_IsString(zn)) {
+        rc = tw_seterr(err, TW_EPARSE,
+                       "Azure metadata/instance has a compute.zone that is not a string");
+        goto out;
+    }
+    if (zn == NULL || !cJSON_IsString(zn) || zn->valuestring[0] == '\0') {
+        rc = tw_seterr(err, TW_ENOTFOUND,
+                       "the Azure VM is regional: metadata/instance names no availability zone");
+        goto out;
+    }
+    char joined[2 * TW_LABEL_VALUE_MAX + 2], z[64], r[64];
+    int jn = snprintf(joined, sizeof(joined), "%s-%s", location->valuestring, zn->valuestring);
+    if (jn < 0 || (size_t)jn >= sizeof(joined) || !tw_label_value_valid(location->valuestring) ||
+        !tw__imds_take_value(joined, (size_t)jn, z) ||
+        !tw__imds_take_value(location->valuestring, strlen(location->valuestring), r)) {
+        rc = tw_seterr(err, TW_EBADVALUE,
+                       "the Azure location and zone served do not form a valid label value");
+        goto out;
+    }
+    memcpy(zone, z, sizeof(z));
+    memcpy(region, r, sizeof(r));
+out:
+    cJSON_Delete(root);
+    return rc;
 }
 
 /*
@@ -395,17 +480,6 @@ static int status_error(char *err, long status, const char *cloud, const char *w
 
 /* ---- AWS ---------------------------------------------------------------- */
 
-/* An IMDSv2 token goes into a header: printable ASCII without spaces only. */
-static bool token_usable(const char *p, size_t n)
-{
-    if (n == 0 || n >= TOKEN_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] < 0x21 || p[i] > 0x7e)
-            return false;
-    return true;
-}
-
 /*
  * Asks for an IMDSv2 token, giving up after token_timeout_ms: where the
  * instance's hop limit is 1 the answer never reaches a container, so the PUT
@@ -433,12 +507,7 @@ static int aws_token(imds_ctx *cx, char token[TOKEN_MAX], char *err)
         goto out;
     }
     if (resp.status == 200) {
-        size_t n = resp.body.len;
-        if (n > 0 && resp.body.data[n - 1] == '\n')
-            n--;
-        if (token_usable(tw_buf_cstr(&resp.body), n)) {
-            memcpy(token, resp.body.data, n);
-            token[n] = '\0';
+        if (tw__imds_take_token(tw_buf_cstr(&resp.body), resp.body.len, token)) {
             cx->spoke = true;
         } else {
             add_note(cx, "the IMDSv2 token served is unusable, IMDSv1 was used");
@@ -489,7 +558,7 @@ static void aws_optional(imds_ctx *cx, const char *leaf, const char *token, char
         ; /* not served in every region or partition */
     else if (resp.status != 200)
         add_note(cx, "AWS instance metadata answered HTTP %ld for %s", resp.status, leaf);
-    else if (!take_value(resp.body.data ? resp.body.data : "", resp.body.len, out))
+    else if (!tw__imds_take_value(resp.body.data ? resp.body.data : "", resp.body.len, out))
         add_note(cx, "the AWS %s served (%zu bytes) is not a valid label value and was dropped",
                  leaf, resp.body.len);
     tw_http_response_free(&resp);
@@ -527,7 +596,7 @@ static int aws_query(imds_ctx *cx, tw_imds_result *res, char *err)
         goto out;
     }
     cx->spoke = true;
-    if (!take_value(resp.body.data ? resp.body.data : "", resp.body.len, res->zone)) {
+    if (!tw__imds_take_value(resp.body.data ? resp.body.data : "", resp.body.len, res->zone)) {
         rc = tw_seterr(err, TW_EBADVALUE,
                        "the AWS availability zone served (%zu bytes) is not a valid label value",
                        resp.body.len);
@@ -560,32 +629,11 @@ static int gcp_query(imds_ctx *cx, tw_imds_result *res, char *err)
         rc = status_error(err, resp.status, "GCP", "instance/zone");
         goto out;
     }
-    /* projects/412345678901/zones/europe-west1-d */
-    const char *body = tw_buf_cstr(&resp.body);
-    size_t n = resp.body.len;
-    if (n > 0 && body[n - 1] == '\n')
-        n--;
-    const char *slash = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (body[i] == '/')
-            slash = body + i;
-    static const char zones[] = "/zones/";
-    size_t zl = sizeof(zones) - 1;
-    if (slash == NULL || (size_t)(slash - body) + 1 < zl ||
-        memcmp(slash + 1 - zl, zones, zl) != 0 || strncmp(body, "projects/", 9) != 0) {
-        rc = tw_seterr(err, TW_EPARSE,
-                       "GCP instance/zone is not of the form projects/NUMBER/zones/ZONE");
+    rc = tw__imds_parse_gcp_zone(tw_buf_cstr(&resp.body), resp.body.len, res->zone, res->region,
+                                 &cx->spoke, err);
+    if (rc != TW_OK)
         goto out;
-    }
-    cx->spoke = true;
-    const char *zone = slash + 1;
-    if (!take_value(zone, (size_t)(body + n - zone), res->zone)) {
-        rc = tw_seterr(err, TW_EBADVALUE,
-                       "the GCP zone served (%zu bytes) is not a valid label value",
-                       (size_t)(body + n - zone));
-        goto out;
-    }
-    if (tw_imds_region_from_zone(TW_CLOUD_GCP, res->zone, res->region) != TW_OK)
+    if (res->region[0] == '\0')
         add_note(cx, "no region could be derived from the GCP zone %s", res->zone);
 out:
     tw_http_response_free(&resp);
@@ -599,7 +647,6 @@ static int azure_query(imds_ctx *cx, tw_imds_result *res, char *err)
     static const char *const headers[] = {"Metadata: true", NULL};
     tw_http_response resp;
     tw_http_response_init(&resp);
-    cJSON *root = NULL;
     char herr[TW_ERRLEN] = "";
     int rc = fetch(cx, "GET", AZURE_INSTANCE_PATH, headers, cx->probe_deadline, &resp, herr);
     if (rc != TW_OK) {
@@ -610,38 +657,9 @@ static int azure_query(imds_ctx *cx, tw_imds_result *res, char *err)
         rc = status_error(err, resp.status, "Azure", "metadata/instance");
         goto out;
     }
-    root = cJSON_ParseWithLength(tw_buf_cstr(&resp.body), resp.body.len);
-    const cJSON *compute = cJSON_GetObjectItemCaseSensitive(root, "compute");
-    const cJSON *location = cJSON_GetObjectItemCaseSensitive(compute, "location");
-    const cJSON *zone = cJSON_GetObjectItemCaseSensitive(compute, "zone");
-    if (!cJSON_IsObject(root) || !cJSON_IsObject(compute) || !cJSON_IsString(location)) {
-        rc = tw_seterr(err, TW_EPARSE,
-                       "Azure metadata/instance is not JSON with a string compute.location");
-        goto out;
-    }
-    cx->spoke = true;
-    if (zone != NULL && !cJSON_IsNull(zone) && !cJSON_IsString(zone)) {
-        rc = tw_seterr(err, TW_EPARSE,
-                       "Azure metadata/instance has a compute.zone that is not "
-                       "a string");
-        goto out;
-    }
-    if (!cJSON_IsString(zone) || zone->valuestring[0] == '\0') {
-        rc = tw_seterr(err, TW_ENOTFOUND,
-                       "the Azure VM is regional: metadata/instance names no availability zone");
-        goto out;
-    }
-    char joined[2 * TW_LABEL_VALUE_MAX + 2];
-    int jn = snprintf(joined, sizeof(joined), "%s-%s", location->valuestring, zone->valuestring);
-    if (jn < 0 || (size_t)jn >= sizeof(joined) || !tw_label_value_valid(location->valuestring) ||
-        !take_value(joined, (size_t)jn, res->zone)) {
-        rc = tw_seterr(err, TW_EBADVALUE,
-                       "the Azure location and zone served do not form a valid label value");
-        goto out;
-    }
-    take_value(location->valuestring, strlen(location->valuestring), res->region);
+    rc = tw__imds_parse_azure(tw_buf_cstr(&resp.body), resp.body.len, res->zone, res->region,
+                              &cx->spoke, err);
 out:
-    cJSON_Delete(root);
     tw_http_response_free(&resp);
     return rc;
 }

@@ -341,8 +341,8 @@ typedef struct line_splitter {
     tw_buf line;
     int (*on_line)(void *ud, const char *line, size_t len);
     void *ud;
-    int stopped;      /* on_line asked to stop */
-    tw_buf other;     /* a body that is not a stream of events (a Status), for the message */
+    int stopped;  /* on_line asked to stop */
+    tw_buf other; /* a body that is not a stream of events (a Status), for the message */
 } line_splitter;
 
 static int split_line(line_splitter *ls)
@@ -386,10 +386,9 @@ static int on_stream_data(void *ud, const char *data, size_t len)
     return 0;
 }
 
-int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept,
-                         uint64_t deadline, size_t max_line,
-                         int (*on_line)(void *ud, const char *line, size_t len), void *ud,
-                         int (*should_abort)(void *ud), void *abort_ud, char *err)
+int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept, uint64_t deadline,
+                         size_t max_line, int (*on_line)(void *ud, const char *line, size_t len),
+                         void *ud, int (*should_abort)(void *ud), void *abort_ud, char *err)
 {
     char *url = NULL, *token = NULL, *accept_h = NULL;
     line_splitter ls = {.on_line = on_line, .ud = ud};
@@ -455,11 +454,21 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
             continue;
         }
         switch (resp.status) {
-        case 401: rc = TW_EUNAUTH; break;
-        case 403: rc = TW_EFORBIDDEN; break;
-        case 404: rc = TW_ENOTFOUND; break;
-        case 410: rc = TW_EGONE; break;
-        default: rc = (resp.status == 429 || resp.status >= 500) ? TW_ERETRY : TW_EHTTP; break;
+        case 401:
+            rc = TW_EUNAUTH;
+            break;
+        case 403:
+            rc = TW_EFORBIDDEN;
+            break;
+        case 404:
+            rc = TW_ENOTFOUND;
+            break;
+        case 410:
+            rc = TW_EGONE;
+            break;
+        default:
+            rc = (resp.status == 429 || resp.status >= 500) ? TW_ERETRY : TW_EHTTP;
+            break;
         }
         tw_seterr(err, rc, "%s", msg);
         goto out;
@@ -499,6 +508,86 @@ static bool dns_subdomain_valid(const char *s)
         label++;
     }
     return true;
+}
+
+/* A string-valued label of a node, and the place of its key's first occurrence. */
+typedef struct label_ref {
+    const char *key;
+    const char *value;
+    size_t pos;
+} label_ref;
+
+static int ref_by_key(const void *a, const void *b)
+{
+    const label_ref *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c != 0 ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+static int ref_by_pos(const void *a, const void *b)
+{
+    const label_ref *x = a, *y = b;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/*
+ * Copies the string-valued members of the labels object into *out (a new
+ * list; written only on success). A key given twice keeps the place of its
+ * first occurrence and the value of its last, as tw_kvlist_set() would; but
+ * that call scans the list, and a node can carry 100,000 labels within the
+ * body cap, so the keys are sorted instead. Returns 0 or TW_ENOMEM.
+ */
+static int collect_labels(const cJSON *lab, tw_kvlist *out)
+{
+    size_t n = 0, m = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, lab)
+    {
+        if (cJSON_IsString(item) && item->string != NULL)
+            n++;
+    }
+    if (n == 0)
+        return TW_OK;
+    label_ref *refs = calloc(n, sizeof(*refs));
+    if (refs == NULL)
+        return TW_ENOMEM;
+    cJSON_ArrayForEach(item, lab)
+    {
+        if (cJSON_IsString(item) && item->string != NULL) {
+            refs[m] = (label_ref){.key = item->string, .value = item->valuestring, .pos = m};
+            m++;
+        }
+    }
+    qsort(refs, n, sizeof(*refs), ref_by_key);
+    m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (m > 0 && strcmp(refs[m - 1].key, refs[i].key) == 0)
+            refs[m - 1].value = refs[i].value; /* a later occurrence: its value, the first place */
+        else
+            refs[m++] = refs[i];
+    }
+    qsort(refs, m, sizeof(*refs), ref_by_pos);
+    int rc = TW_ENOMEM;
+    tw_kvlist l = {0};
+    if ((l.items = calloc(m, sizeof(*l.items))) == NULL)
+        goto out;
+    l.cap = m;
+    for (size_t i = 0; i < m; i++) {
+        char *k = strdup(refs[i].key), *v = strdup(refs[i].value);
+        if (k == NULL || v == NULL) {
+            free(k);
+            free(v);
+            goto out;
+        }
+        l.items[l.n++] = (tw_kv){.key = k, .value = v};
+    }
+    *out = l;
+    l = (tw_kvlist){0};
+    rc = TW_OK;
+out:
+    tw_kvlist_free(&l);
+    free(refs);
+    return rc;
 }
 
 int tw_kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, char *err)
@@ -544,15 +633,8 @@ int tw_kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, c
         rc = tw_seterr(err, TW_EPARSE, "the node's metadata.labels is not an object");
         goto out;
     }
-    const cJSON *item;
-    cJSON_ArrayForEach(item, lab)
-    {
-        if (!cJSON_IsString(item) || item->string == NULL)
-            continue;
-        rc = tw_kvlist_set(&out, item->string, item->valuestring);
-        if (rc != TW_OK)
-            goto out;
-    }
+    if ((rc = collect_labels(lab, &out)) != TW_OK)
+        goto out;
 done:
     *labels = out;
     out = (tw_kvlist){0};

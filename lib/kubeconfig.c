@@ -24,6 +24,8 @@
 #include "topowire/error.h"
 #include "topowire/kubeconfig.h"
 
+#include "internal.h"
+
 #define SA_DIR         "/var/run/secrets/kubernetes.io/serviceaccount"
 #define TOKEN_MAX      (64 * 1024)
 #define KUBECONFIG_MAX (4 * 1024 * 1024)
@@ -163,12 +165,13 @@ void tw_kube_config_free(tw_kube_config *cfg)
 
 /* ---- kubeconfig files ---------------------------------------------------------------------- */
 
-/* State of one load: the file, its directory, its YAML tree and the err buffer. */
+/* State of one load: the file's name, its directory, its YAML tree and the err buffer. */
 typedef struct loader {
     const char *path;
     char *dir;
     yaml_document_t doc;
     char *err;
+    int no_files; /* TW__KUBECONFIG_NO_FILES: never open a file the config names */
 } loader;
 
 static unsigned long line_of(const yaml_node_t *n)
@@ -367,6 +370,12 @@ static int read_pem_file(loader *ld, const char *p, const char *where, const cha
     int rc = resolve_path(ld, p, &path);
     if (rc != TW_OK)
         return rc;
+    if (ld->no_files) {
+        free(path);
+        return tw_seterr(ld->err, TW_EIO,
+                         "kubeconfig %s: %s%s names a file, and files are not read", ld->path,
+                         where, field);
+    }
     char why[TW_ERRLEN];
     rc = read_file(path, PEM_MAX, 0, out, why);
     if (rc != TW_OK && rc != TW_ENOMEM)
@@ -404,6 +413,11 @@ static int load_cluster(loader *ld, yaml_node_t *cl, const char *where, const ch
                        "kubeconfig %s: the server of cluster \"%s\" is too long", ld->path, name);
     while (rc == TW_OK && b.len > 0 && b.data[b.len - 1] == '/')
         b.data[--b.len] = '\0';
+    /* "https://" alone (or "://k") would load and fail only at the first request. */
+    const char *sep = rc == TW_OK ? strstr(tw_buf_cstr(&b), "://") : NULL;
+    if (rc == TW_OK && (sep == NULL || sep == b.data || sep[3] == '\0'))
+        rc = tw_seterr(ld->err, TW_EINVAL,
+                       "kubeconfig %s: the server of cluster \"%s\" names no host", ld->path, name);
     if (rc == TW_OK && (cfg->server = tw_buf_detach(&b)) == NULL)
         rc = TW_ENOMEM;
     tw_buf_free(&b);
@@ -717,38 +731,27 @@ static int load_tree(loader *ld, yaml_node_t *root, const char *context, tw_kube
     return load_user(ld, u, where, user_name, cfg);
 }
 
-int tw_kube_config_load(const char *path, const char *context, tw_kube_config **out, char *err)
+int tw__kube_config_parse(const char *text, size_t len, const char *name, const char *dir,
+                          const char *context, unsigned flags, tw_kube_config **out, char *err)
 {
-    loader ld = {.path = path, .err = err};
-    char *text = NULL;
+    loader ld = {.path = name, .err = err, .no_files = (flags & TW__KUBECONFIG_NO_FILES) != 0};
     tw_kube_config *cfg = NULL;
     int have_doc = 0;
     yaml_parser_t parser;
     int have_parser = 0;
-    char why[TW_ERRLEN];
-    int rc = read_file(path, KUBECONFIG_MAX, 0, &text, why);
-    if (rc == TW_ENOTFOUND) {
-        rc = tw_seterr(err, TW_ENOCONFIG, "kubeconfig %s does not exist", path);
-        goto out;
-    }
-    if (rc != TW_OK) {
-        if (rc != TW_ENOMEM)
-            tw_seterr(err, rc, "kubeconfig %s", why);
-        goto out;
-    }
-    const char *slash = strrchr(path, '/');
-    if (slash != NULL &&
-        (ld.dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))) == NULL) {
-        rc = TW_ENOMEM;
-        goto out;
-    }
-    if ((rc = yaml_precheck(&ld, text, strlen(text))) != TW_OK)
+    int rc;
+    if (len > KUBECONFIG_MAX)
+        return tw_seterr(err, TW_ETOOBIG, "kubeconfig %s is larger than %d bytes", name,
+                         KUBECONFIG_MAX);
+    if (dir != NULL && (ld.dir = strdup(dir)) == NULL)
+        return TW_ENOMEM;
+    if ((rc = yaml_precheck(&ld, text, len)) != TW_OK)
         goto out;
     rc = TW_ENOMEM;
     if (!yaml_parser_initialize(&parser))
         goto out;
     have_parser = 1;
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
         rc = yaml_syntax_error(&ld, &parser);
         goto out;
@@ -768,6 +771,33 @@ out:
         yaml_parser_delete(&parser);
     tw_kube_config_free(cfg);
     free(ld.dir);
+    return rc;
+}
+
+int tw_kube_config_load(const char *path, const char *context, tw_kube_config **out, char *err)
+{
+    char *text = NULL, *dir = NULL;
+    char why[TW_ERRLEN];
+    int rc = read_file(path, KUBECONFIG_MAX, 0, &text, why);
+    if (rc == TW_ENOTFOUND) {
+        rc = tw_seterr(err, TW_ENOCONFIG, "kubeconfig %s does not exist", path);
+        goto out;
+    }
+    if (rc != TW_OK) {
+        if (rc != TW_ENOMEM)
+            tw_seterr(err, rc, "kubeconfig %s", why);
+        goto out;
+    }
+    const char *slash = strrchr(path, '/');
+    if (slash != NULL &&
+        (dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))) == NULL) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
+    /* The text ends at its first NUL byte, as it always has. */
+    rc = tw__kube_config_parse(text, strlen(text), path, dir, context, 0, out, err);
+out:
+    free(dir);
     free(text);
     return rc;
 }

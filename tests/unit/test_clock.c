@@ -16,10 +16,30 @@ static void durations(void **state)
         int rc;
         long ms;
     } cases[] = {
-        {"10s", TW_OK, 10000}, {"10", TW_OK, 10000},  {"500ms", TW_OK, 500}, {"1.5s", TW_OK, 1500},
-        {"2m", TW_OK, 120000}, {"0", TW_OK, 0},       {"", TW_EINVAL, 0},    {"-1s", TW_EINVAL, 0},
-        {"10x", TW_EINVAL, 0}, {"s", TW_EINVAL, 0},   {"1e9", TW_EINVAL, 0}, {"nan", TW_EINVAL, 0},
-        {" 5", TW_EINVAL, 0},  {"5 s", TW_EINVAL, 0}, {"+5", TW_EINVAL, 0},
+        {"10s", TW_OK, 10000},
+        {"10", TW_OK, 10000},
+        {"500ms", TW_OK, 500},
+        {"1.5s", TW_OK, 1500},
+        {"2m", TW_OK, 120000},
+        {"0", TW_OK, 0},
+        {"", TW_EINVAL, 0},
+        {"-1s", TW_EINVAL, 0},
+        {"10x", TW_EINVAL, 0},
+        {"s", TW_EINVAL, 0},
+        {"1e9", TW_EINVAL, 0},
+        {"nan", TW_EINVAL, 0},
+        {" 5", TW_EINVAL, 0},
+        {"5 s", TW_EINVAL, 0},
+        {"+5", TW_EINVAL, 0},
+        /* Found by fuzz_duration: strtod() also reads hex, infinity and leading white space. */
+        {"0x1", TW_EINVAL, 0},
+        {"0x1p3s", TW_EINVAL, 0},
+        {"\t5", TW_EINVAL, 0},
+        {"\n5s", TW_EINVAL, 0},
+        {"\v-0", TW_EINVAL, 0},
+        {"1e3ms", TW_OK, 1000},
+        {".5m", TW_OK, 30000},
+        {"1.5e1s", TW_OK, 15000},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         long ms = -7;

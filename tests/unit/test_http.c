@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -711,6 +712,10 @@ static void retry_after_parsing(void **state)
     /* Absurd waits are clamped to a day. */
     assert_int_equal(tw_http_parse_retry_after("99999999999999999999999", now), 86400);
     assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now), 86400);
+    /* Found by fuzz_retry_after: a clock far in the past overflowed the difference. */
+    assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", LONG_MIN), 86400);
+    assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", -1), 86400);
+    assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", LONG_MAX), 0);
     /* Garbage, negatives, fractions and empty values are not Retry-After. */
     assert_int_equal(tw_http_parse_retry_after("garbage", now), -1);
     assert_int_equal(tw_http_parse_retry_after("-5", now), -1);

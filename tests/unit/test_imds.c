@@ -18,6 +18,8 @@
 #include "topowire/http.h"
 #include "topowire/imds.h"
 
+#include "../../lib/internal.h"
+
 #define TOKEN      "AQAEAKq4-fake_token-Yw=="
 #define TOKEN_WAIT 300 /* token_timeout_ms in the tests */
 #define MARGIN     700 /* ms allowed past an expected time (slow sanitizer builds) */
@@ -1083,6 +1085,69 @@ static void auto_probing_stays_inside_deadline(void **state)
 
 /* ---- pure functions ----------------------------------------------------- */
 
+/* Copies n bytes into a buffer of exactly n bytes, so that ASan sees any read past the answer. */
+static char *exact(const char *s, size_t n)
+{
+    char *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* The answer parsers alone, as fuzz_imds drives them: lengths are honoured, nothing is assumed NUL.
+ */
+static void answers_parsed_without_http(void **state)
+{
+    (void)state;
+    char out[64] = "keep", zone[64] = "keep", region[64] = "keep", err[TW_ERRLEN];
+    char token[TW__IMDS_TOKEN_MAX] = "keep";
+    bool spoke = false;
+    char *p = exact("us-east-1b\r\n", 12);
+    assert_true(tw__imds_take_value(p, 12, out));
+    assert_string_equal(out, "us-east-1b");
+    assert_false(tw__imds_take_value(p, 3, out)); /* "us-" */
+    assert_string_equal(out, "us-east-1b");
+    free(p);
+    p = exact("tok en", 6);
+    assert_false(tw__imds_take_token(p, 6, token));
+    assert_true(tw__imds_take_token(p, 3, token));
+    assert_string_equal(token, "tok");
+    free(p);
+    /* Shorter than "projects/": no read past the end. */
+    static const char *const short_gcp[] = {"p", "proj", "projects", "/zones/a"};
+    for (size_t i = 0; i < sizeof(short_gcp) / sizeof(short_gcp[0]); i++) {
+        size_t n = strlen(short_gcp[i]);
+        p = exact(short_gcp[i], n);
+        assert_int_equal(tw__imds_parse_gcp_zone(p, n, zone, region, &spoke, err), TW_EPARSE);
+        free(p);
+    }
+    assert_false(spoke);
+    assert_string_equal(zone, "keep");
+    p = exact("projects/1/zones/us-central1-f\n", 31);
+    assert_int_equal(tw__imds_parse_gcp_zone(p, 31, zone, region, &spoke, err), TW_OK);
+    assert_true(spoke);
+    assert_string_equal(zone, "us-central1-f");
+    assert_string_equal(region, "us-central1");
+    free(p);
+    spoke = false;
+    p = exact("projects/1/zones/x;y", 20);
+    assert_int_equal(tw__imds_parse_gcp_zone(p, 20, zone, region, &spoke, err), TW_EBADVALUE);
+    assert_true(spoke);
+    free(p);
+    const char *az = "{\"compute\":{\"location\":\"westeurope\",\"zone\":\"3\"}}";
+    p = exact(az, strlen(az));
+    spoke = false;
+    assert_int_equal(tw__imds_parse_azure(p, strlen(az), zone, region, &spoke, err), TW_OK);
+    assert_true(spoke);
+    assert_string_equal(zone, "westeurope-3");
+    assert_string_equal(region, "westeurope");
+    /* Cut short, it is not JSON. */
+    spoke = false;
+    assert_int_equal(tw__imds_parse_azure(p, strlen(az) - 2, zone, region, &spoke, err), TW_EPARSE);
+    assert_false(spoke);
+    free(p);
+}
+
 static void region_from_zone_table(void **state)
 {
     (void)state;
@@ -1321,6 +1386,7 @@ int main(void)
         cmocka_unit_test(auto_probe_skips_disabled_aws),
         cmocka_unit_test(auto_nothing_answers_is_not_found),
         cmocka_unit_test(auto_probing_stays_inside_deadline),
+        cmocka_unit_test(answers_parsed_without_http),
         cmocka_unit_test(region_from_zone_table),
         cmocka_unit_test(cloud_names),
         cmocka_unit_test(options_from_environment),

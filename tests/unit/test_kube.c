@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "support/testserver.h"
+#include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
@@ -361,6 +362,39 @@ static void parse_checks_types(void **state)
     assert_int_equal(tw_kube_parse_node_labels(fx_eks, strlen(fx_eks), &l, err), TW_OK);
     assert_int_equal(l.n, 17);
     tw_kvlist_free(&l);
+}
+
+/*
+ * A node with very many labels (the 4 MiB body cap allows about 150,000) took
+ * quadratic time: over a minute, far past any deadline. Duplicate keys keep
+ * the place of their first occurrence and the value of their last.
+ */
+static void many_labels_parse_quickly(void **state)
+{
+    (void)state;
+    const size_t n = 120000;
+    tw_buf b;
+    tw_buf_init(&b, 8u << 20);
+    assert_int_equal(tw_buf_puts(&b, "{\"kind\":\"Node\",\"metadata\":{\"labels\":{"), TW_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(tw_buf_printf(&b, "\"example.com/k%06zu\":\"v%zu\",", i, i), TW_OK);
+    assert_int_equal(
+        tw_buf_puts(&b, "\"example.com/k000000\":\"last\",\"example.com/k000001\":7}}}"), TW_OK);
+    tw_kvlist l = {0};
+    char err[TW_ERRLEN] = "";
+    uint64_t t0 = tw_now_ms();
+    assert_int_equal(tw_kube_parse_node_labels(b.data, b.len, &l, err), TW_OK);
+    uint64_t took = tw_now_ms() - t0;
+    if (took > 5000)
+        fail_msg("%zu labels took %llu ms", n, (unsigned long long)took);
+    assert_int_equal(l.n, n);
+    assert_string_equal(l.items[0].key, "example.com/k000000");
+    assert_string_equal(l.items[0].value, "last");
+    assert_string_equal(l.items[1].value, "v1"); /* a later non-string changes nothing */
+    assert_string_equal(l.items[n - 1].key, "example.com/k119999");
+    assert_string_equal(tw_kvlist_get(&l, "example.com/k077777"), "v77777");
+    tw_kvlist_free(&l);
+    tw_buf_free(&b);
 }
 
 static void status_messages(void **state)
@@ -783,6 +817,7 @@ int main(void)
         cmocka_unit_test(labels_from_partial_metadata_with_headers),
         cmocka_unit_test(labels_from_full_nodes),
         cmocka_unit_test(parse_checks_types),
+        cmocka_unit_test(many_labels_parse_quickly),
         cmocka_unit_test(status_messages),
         cmocka_unit_test(retry_after_429_then_success),
         cmocka_unit_test(retry_after_beyond_the_deadline_gives_up_at_once),

@@ -25,6 +25,8 @@
 #include "topowire/error.h"
 #include "topowire/kubeconfig.h"
 
+#include "../../lib/internal.h"
+
 #define assert_contains(hay, needle)                                                               \
     do {                                                                                           \
         if (strstr((hay), (needle)) == NULL)                                                       \
@@ -78,11 +80,12 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     snprintf(f->dir, sizeof(f->dir), "/tmp/tw-kubeconfig-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
     pathbuf p;
-    if (mkdir(fx_path(f, "bin", p), 0755) != 0 || mkdir(fx_path(f, "certs", p), 0755) != 0)
+    if (mkdtemp(f->dir) == NULL || mkdir(fx_path(f, "bin", p), 0755) != 0 ||
+        mkdir(fx_path(f, "certs", p), 0755) != 0) {
+        free(f);
         return -1;
+    }
     *state = f;
     return 0;
 }
@@ -609,6 +612,71 @@ static void anchors_and_aliases(void **state)
     tw_kube_config_free(cfg);
 }
 
+/* Found by fuzz_kubeconfig: a server that is all scheme became "https:" and loaded. */
+static void server_without_host(void **state)
+{
+    fx *f = *state;
+    static const char *const servers[] = {"https://", "'https:///'", "\"://k\"", "/", "'//'"};
+    for (size_t i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
+        char cl[64];
+        snprintf(cl, sizeof(cl), "    server: %s\n", servers[i]);
+        tw_kube_config *cfg = (tw_kube_config *)&cfg;
+        char err[TW_ERRLEN] = "";
+        int rc = load_one(f, cl, "    token: t\n", &cfg, err);
+        if (rc != TW_EINVAL)
+            fail_msg("server %s: rc %d (%s)", servers[i], rc, err);
+        assert_contains(err, "cluster \"k\"");
+        assert_contains(err, "no host");
+        assert_ptr_equal(cfg, (tw_kube_config *)&cfg);
+    }
+    /* A bare host, with or without a port or path, still means https. */
+    tw_kube_config *cfg = NULL;
+    char err[TW_ERRLEN] = "";
+    assert_int_equal(load_one(f, "    server: k:6443//\n", "    token: t\n", &cfg, err), TW_OK);
+    assert_string_equal(cfg->server, "https://k:6443");
+    tw_kube_config_free(cfg);
+}
+
+/* The in-memory parser: not NUL-terminated, named in errors, and files can be kept shut. */
+static void parse_from_memory(void **state)
+{
+    (void)state;
+    static const char text[] = "current-context: c\n"
+                               "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+                               "clusters: [{name: k, cluster: {server: k, certificate-authority: "
+                               "ca.pem}}]\n"
+                               "users: [{name: u, user: {tokenFile: tok}}]\n"
+                               "garbage: [";
+    tw_kube_config *cfg = NULL;
+    char err[TW_ERRLEN] = "";
+    /* Only the first len bytes are read: the broken last line is left out. */
+    size_t len = strlen(text) - strlen("garbage: [");
+    assert_int_equal(tw__kube_config_parse(text, len, "mem", "/base", NULL, 0, &cfg, err), TW_OK);
+    assert_string_equal(cfg->server, "https://k");
+    assert_string_equal(cfg->ca_file, "/base/ca.pem");
+    assert_string_equal(cfg->token_file, "/base/tok");
+    tw_kube_config_free(cfg);
+    cfg = NULL;
+    assert_int_equal(tw__kube_config_parse(text, len, "mem", NULL, NULL, 0, &cfg, err), TW_OK);
+    assert_string_equal(cfg->ca_file, "ca.pem"); /* no directory: as written */
+    tw_kube_config_free(cfg);
+    cfg = (tw_kube_config *)&cfg;
+    assert_int_equal(tw__kube_config_parse(text, sizeof(text) - 1, "mem", NULL, NULL, 0, &cfg, err),
+                     TW_EPARSE);
+    assert_contains(err, "kubeconfig mem line ");
+    /* With TW__KUBECONFIG_NO_FILES a client certificate file is not opened. */
+    static const char files[] = "current-context: c\n"
+                                "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+                                "clusters: [{name: k, cluster: {server: k}}]\n"
+                                "users: [{name: u, user: {client-certificate: /etc/hostname, "
+                                "client-key: /etc/hostname}}]\n";
+    assert_int_equal(tw__kube_config_parse(files, sizeof(files) - 1, "mem", NULL, NULL,
+                                           TW__KUBECONFIG_NO_FILES, &cfg, err),
+                     TW_EIO);
+    assert_contains(err, "client-certificate names a file");
+    assert_ptr_equal(cfg, (tw_kube_config *)&cfg);
+}
+
 /* ---- exec credential plugins --------------------------------------------------------------- */
 
 /* Writes bin/plugin.sh and a kubeconfig that runs it with args a1 a2 and env GREETING, DIR. */
@@ -1079,6 +1147,8 @@ int main(void)
         T(bad_user_entries),
         T(huge_and_deep_files),
         T(anchors_and_aliases),
+        T(server_without_host),
+        T(parse_from_memory),
         T(exec_token_env_and_args),
         T(exec_found_on_path),
         T(exec_client_certificate),
