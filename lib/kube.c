@@ -175,12 +175,10 @@ static void free_token(char *t)
 /* Returns a new string a + b (caller frees), or NULL on out-of-memory. */
 static char *join(const char *a, const char *b)
 {
-    size_t na = strlen(a), nb = strlen(b);
-    char *s = malloc(na + nb + 1);
-    if (s == NULL)
-        return NULL;
-    memcpy(s, a, na);
-    memcpy(s + na, b, nb + 1);
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s%s", a, b);
     return s;
 }
 

@@ -84,7 +84,7 @@ out:
 /* A bearer token goes into an HTTP header: non-empty, no control characters. */
 static int token_ok(const char *t)
 {
-    if (*t == '\0')
+    if (t == NULL || *t == '\0')
         return 0;
     for (const unsigned char *p = (const unsigned char *)t; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
@@ -884,8 +884,12 @@ static void first_line(const tw_buf *b, char *dst, size_t size)
     while (*s == '\n' || *s == '\r' || *s == ' ')
         s++;
     size_t k = 0;
-    for (; *s && *s != '\n' && *s != '\r' && k + 1 < size; s++)
-        dst[k++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+    for (; *s && *s != '\n' && *s != '\r' && k + 1 < size; s++) {
+        char ch = *s;
+        if ((unsigned char)ch < 0x20 || ch == 0x7f)
+            ch = '?';
+        dst[k++] = ch;
+    }
     dst[k] = '\0';
 }
 
@@ -1066,11 +1070,17 @@ static int parse_rfc3339(const char *s, int64_t *out)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int hh, mm, used = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &used) != 2 || used != 5 || hh > 23 || mm > 59)
+        const char *q = p + 1;
+        /* Exactly HH:MM. */
+        if (!(q[0] >= '0' && q[0] <= '9' && q[1] >= '0' && q[1] <= '9' && q[2] == ':' &&
+              q[3] >= '0' && q[3] <= '9' && q[4] >= '0' && q[4] <= '9'))
+            return -1;
+        int hh = (q[0] - '0') * 10 + (q[1] - '0');
+        int mm = (q[3] - '0') * 10 + (q[4] - '0');
+        if (hh > 23 || mm > 59)
             return -1;
         off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
-        p += 1 + used;
+        p += 1 + 5;
     } else {
         return -1;
     }
@@ -1125,14 +1135,15 @@ static int parse_exec_credential(const tw_kube_exec *e, const tw_buf *b, exec_cr
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
     const cJSON *api = cJSON_GetObjectItemCaseSensitive(root, "apiVersion");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
-    if (kind != NULL && (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ExecCredential"))) {
+    if (kind != NULL &&
+        (!cJSON_IsString(kind) || strcmp(kind->valuestring, "ExecCredential") != 0)) {
         rc = tw_seterr(err, TW_EPARSE,
                        "exec plugin %s printed something else than an "
                        "ExecCredential",
                        e->command);
         goto out;
     }
-    if (api != NULL && (!cJSON_IsString(api) || strcmp(api->valuestring, e->api_version))) {
+    if (api != NULL && (!cJSON_IsString(api) || strcmp(api->valuestring, e->api_version) != 0)) {
         rc = tw_seterr(err, TW_EPARSE, "exec plugin %s answered in another apiVersion than %s",
                        e->command, e->api_version);
         goto out;
@@ -1159,7 +1170,6 @@ static int parse_exec_credential(const tw_kube_exec *e, const tw_buf *b, exec_cr
     if ((rc = cred_pem(e, status, "clientCertificateData", &cred->cert, err)) != TW_OK ||
         (rc = cred_pem(e, status, "clientKeyData", &cred->key, err)) != TW_OK)
         goto out;
-    rc = TW_EPARSE;
     if ((cred->cert == NULL) != (cred->key == NULL)) {
         rc = tw_seterr(err, TW_EPARSE,
                        "exec plugin %s returned only one of clientCertificateData and "

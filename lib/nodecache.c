@@ -48,6 +48,7 @@ struct tw_nodecache {
     int started;
     pthread_t thread;
     tw_nodecache_stats st;
+    uint64_t rng; /* backoff jitter; the cache thread's own */
 };
 
 static uint64_t hash_name(const char *s)
@@ -96,6 +97,7 @@ static void table_free(table *t)
 static int table_grow(table *t)
 {
     size_t nslots = t->nslots ? t->nslots * 2 : 256;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of entry pointers. */
     entry **slots = calloc(nslots, sizeof(*slots));
     if (slots == NULL)
         return TW_ENOMEM;
@@ -129,6 +131,8 @@ static entry **table_find(table *t, const char *name)
 /* Inserts or replaces e (taking ownership, even on failure). */
 static int table_put(table *t, entry *e)
 {
+    if (e == NULL)
+        return TW_EINVAL;
     entry **pp = table_find(t, e->name);
     if (pp) {
         entry *old = *pp;
@@ -438,6 +442,17 @@ static int on_watch_line(void *ud, const char *line, size_t len)
     return stopping(w->c);
 }
 
+/* A wait between backoff/2 and backoff, from a small xorshift generator (no rand()). */
+static long jittered(tw_nodecache *c, long backoff)
+{
+    uint64_t x = c->rng ? c->rng : (tw_now_ms() | 1) * 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c->rng = x;
+    return backoff / 2 + (long)(x % (uint64_t)(backoff / 2 + 1));
+}
+
 static int should_abort(void *ud)
 {
     return stopping(ud);
@@ -457,7 +472,7 @@ static void *cache_thread(void *arg)
             if (rc != TW_OK) {
                 count(c, &c->st.errors);
                 say(c, 2, "node LIST failed", err);
-                pause_ms(c, backoff / 2 + rand() % (backoff / 2 + 1));
+                pause_ms(c, jittered(c, backoff));
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 continue;
             }
@@ -494,7 +509,7 @@ static void *cache_thread(void *arg)
             backoff = BACKOFF_MIN_MS;
             continue;
         }
-        pause_ms(c, backoff / 2 + rand() % (backoff / 2 + 1));
+        pause_ms(c, jittered(c, backoff));
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
     tw_kube_client_free(kc);

@@ -228,12 +228,13 @@ static int check_unique(const tw_kvlist *l, char *err)
 {
     if (l->n < 2)
         return TW_OK;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pair pointers. */
     const tw_kv **v = malloc(l->n * sizeof(*v));
     if (v == NULL)
         return TW_ENOMEM;
     for (size_t i = 0; i < l->n; i++)
         v[i] = &l->items[i];
-    qsort(v, l->n, sizeof(*v), cmp_key);
+    qsort(v, l->n, sizeof(*v), cmp_key); /* NOLINT(bugprone-sizeof-expression) */
     int rc = TW_OK;
     for (size_t i = 1; i < l->n; i++) {
         if (strcmp(v[i - 1]->key, v[i]->key) == 0) {

@@ -20,10 +20,10 @@ void tw_http_global_cleanup(void);
  * bearer token can never be sent to another host.
  */
 typedef struct tw_http_request {
-    const char *method;          /* "GET" (default when NULL), "PUT", "POST" ... */
-    const char *url;             /* http:// or https:// */
-    const char *const *headers;  /* NULL-terminated array of "Name: value", or NULL */
-    const char *body;            /* request body, or NULL */
+    const char *method;         /* "GET" (default when NULL), "PUT", "POST" ... */
+    const char *url;            /* http:// or https:// */
+    const char *const *headers; /* NULL-terminated array of "Name: value", or NULL */
+    const char *body;           /* request body, or NULL */
     size_t body_len;
     const char *bearer_token;    /* sent as "Authorization: Bearer ..."; never logged */
     const char *ca_file;         /* PEM CA bundle to verify the server against */
@@ -32,15 +32,15 @@ typedef struct tw_http_request {
     const char *client_key_pem;
     const char *client_cert_file; /* or as files */
     const char *client_key_file;
-    int insecure_skip_verify;    /* tests only: do not verify the server certificate */
-    int no_proxy;                /* ignore *_proxy environment variables (instance metadata) */
+    int insecure_skip_verify; /* tests only: do not verify the server certificate */
+    int no_proxy;             /* ignore *_proxy environment variables (instance metadata) */
     const char *user_agent;
-    uint64_t deadline;           /* absolute tw_now_ms() deadline for the whole request; 0 = none */
-    long connect_timeout_ms;     /* 0 = bounded by the deadline only */
-    long low_speed_ms;           /* abort when no byte arrives for this long (0 = off);
-                                    checked at least once a second */
-    size_t max_body;             /* cap on the buffered response body (0 = 4 MiB); a larger
-                                    Content-Length is refused before the body is read */
+    uint64_t deadline;       /* absolute tw_now_ms() deadline for the whole request; 0 = none */
+    long connect_timeout_ms; /* 0 = bounded by the deadline only */
+    long low_speed_ms;       /* abort when no byte arrives for this long (0 = off);
+                                checked at least once a second */
+    size_t max_body;         /* cap on the buffered response body (0 = 4 MiB); a larger
+                                Content-Length is refused before the body is read */
     /*
      * Streaming: when on_data is set, the body is handed to it as it arrives
      * instead of being buffered (max_body does not apply: on_data decides).

@@ -55,10 +55,9 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
  * TW_ETIMEDOUT. Returns 0 when the server ended the stream, TW_EGONE on a
  * 410 answer, or the codes of tw_kube_do with the server's message in err.
  */
-int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept,
-                         uint64_t deadline, size_t max_line,
-                         int (*on_line)(void *ud, const char *line, size_t len), void *ud,
-                         int (*should_abort)(void *ud), void *abort_ud, char *err);
+int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept, uint64_t deadline,
+                         size_t max_line, int (*on_line)(void *ud, const char *line, size_t len),
+                         void *ud, int (*should_abort)(void *ud), void *abort_ud, char *err);
 
 /*
  * GET /api/v1/nodes/NAME asking for PartialObjectMetadata (a full Node is

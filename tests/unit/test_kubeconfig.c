@@ -914,7 +914,7 @@ static pid_t read_pid(const fx *f, const char *name)
     pathbuf p;
     char *s = tw_test_read_file(fx_path(f, name, p), NULL);
     assert_non_null(s);
-    pid_t pid = (pid_t)atol(s);
+    pid_t pid = (pid_t)strtol(s, NULL, 10);
     free(s);
     assert_true(pid > 1);
     return pid;
@@ -1017,7 +1017,7 @@ static int runs(const fx *f)
 {
     pathbuf p;
     char *s = tw_test_read_file(fx_path(f, "count", p), NULL);
-    int n = s ? atoi(s) : 0;
+    int n = s ? (int)strtol(s, NULL, 10) : 0;
     free(s);
     return n;
 }
