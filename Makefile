@@ -137,6 +137,12 @@ bench:
 	@mk/deps.sh bench
 	@bench/run.sh
 
+# A million mixed reviews against the webhook in binding mode, RSS sampled.
+soak: all
+	@mk/deps.sh bench
+	@$(MAKE) --no-print-directory check-build >/dev/null
+	@tests/soak.sh
+
 image:
 	@mk/deps.sh build image
 	@mk/image.sh
