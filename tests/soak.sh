@@ -39,7 +39,7 @@ local bodies = {
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args)
-  n, sent, bad, ok = 0, {}, 0, 0
+  n, sent_bad, n200, n400, wrong = 0, 0, 0, 0, 0
   reqs = {}
   for i, b in ipairs(bodies) do
     reqs[i] = wrk.format("POST", b[1], { ["Content-Type"] = "application/json" }, b[2])
@@ -48,20 +48,24 @@ end
 function request()
   n = n + 1
   local i = (n % #bodies) + 1
-  table.insert(sent, i)
+  if bodies[i][3] == 400 then sent_bad = sent_bad + 1 end
   return reqs[i]
 end
+-- Answers arrive per connection, not in the thread's request order: judge each by itself
+-- (200 must carry "allowed":true; 400 is only for the malformed body), and compare counts.
 function response(status, headers, body)
-  local i = table.remove(sent, 1)
-  local want = bodies[i][3]
-  if status ~= want then bad = bad + 1
-  elseif want == 200 and not string.find(body, '"allowed":true', 1, true) then bad = bad + 1
-  else ok = ok + 1 end
+  if status == 200 and string.find(body, '"allowed":true', 1, true) then n200 = n200 + 1
+  elseif status == 400 then n400 = n400 + 1
+  else wrong = wrong + 1 end
 end
 function done(summary, latency, requests)
-  local b, o = 0, 0
-  for _, t in ipairs(threads) do b = b + t:get("bad"); o = o + t:get("ok") end
-  io.write(string.format("SOAK ok=%d bad=%d\n", o, b))
+  local sb, a, b, w = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    sb = sb + t:get("sent_bad"); a = a + t:get("n200"); b = b + t:get("n400"); w = w + t:get("wrong")
+  end
+  -- Requests still in flight when wrk stops are sent but never answered: at most one per connection.
+  local unmatched = math.abs(sb - b) > 32 and 1 or 0
+  io.write(string.format("SOAK ok=%d bad=%d four=%d sentbad=%d\n", a + b, w + unmatched * math.abs(sb - b), b, sb))
 end
 LUA
 rss() { awk '/^VmRSS/{print $2}' "/proc/$HOOK_PID/status"; }
@@ -72,7 +76,7 @@ RSS0=$(rss)
 sum_ok=0; sum_bad=0; secs=0; samples="$RSS0"
 while [ $((sum_ok + sum_bad)) -lt "$TOTAL" ]; do
     out=$(run 10)
-    o=$(sed -n 's/^SOAK ok=\([0-9]*\) bad=.*/\1/p' <<<"$out"); b=$(sed -n 's/^SOAK ok=[0-9]* bad=\([0-9]*\)/\1/p' <<<"$out")
+    o=$(sed -n 's/^SOAK ok=\([0-9]*\) bad=.*/\1/p' <<<"$out"); b=$(sed -n 's/^SOAK ok=[0-9]* bad=\([0-9]*\).*/\1/p' <<<"$out")
     sum_ok=$((sum_ok + ${o:-0})); sum_bad=$((sum_bad + ${b:-1})); secs=$((secs + 10))
     samples="$samples $(rss)"
     kill -0 "$HOOK_PID" 2>/dev/null || { echo "not ok - the webhook died"; break; }
