@@ -40,8 +40,9 @@ INIT_IMDS="$INIT --sources imds --cloud aws --imds-endpoint $IMDS_URL --podinfo-
 INIT_HANG="$INIT --sources imds --cloud aws --imds-endpoint $HANG_URL --podinfo-dir $TW_TMP/nopod --out-dir $TW_TMP/out --log-level warn"
 KUBECTL="kubectl --kubeconfig $KUBECONFIG_FILE get node $NODE -o jsonpath={.metadata.labels.topology\\.kubernetes\\.io/zone}"
 
-cmds=("$INIT_KUBE" "$CURL_CMD" "$TW_TMP/curljq.sh")
-names=("topowire-init (kubernetes source)" "curl, same GET (floor)" "curl | jq script")
+INIT_PRINT="$INIT --sources kubernetes --token-file $KUBE_TOKEN_FILE --ca-file $KUBE_CA --podinfo-dir $TW_TMP/nopod --print --log-level warn"
+cmds=("$INIT_KUBE" "$CURL_CMD" "$INIT_PRINT" "$TW_TMP/curljq.sh")
+names=("topowire-init (kubernetes source, 4 files written with fsync)" "curl, same GET (floor)" "topowire-init --print (the lookup alone)" "curl | jq script")
 if command -v kubectl >/dev/null; then cmds+=("$KUBECTL"); names+=("kubectl get node -o jsonpath"); fi
 
 hyperfine -N --style none --warmup 10 --runs "$RUNS" --export-json "$TW_TMP/h.json" "${cmds[@]}" >/dev/null 2>&1 ||
