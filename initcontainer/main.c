@@ -573,7 +573,9 @@ int main(int argc, char **argv)
         code = EXIT_UNRESOLVED;
     } else {
         tw_log_kv(TW_LOG_WARN,
-                  "no source yielded the rack; wrote an empty rack (clients fetch from leaders)",
+                  o.print_only ? "no source yielded the rack; the rack is empty"
+                               : "no source yielded the rack; wrote an empty rack (clients fetch "
+                                 "from leaders)",
                   "rack", o.rack_arg, "reason", tw_strerror(rc), NULL);
         code = EXIT_RESOLVED;
     }

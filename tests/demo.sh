@@ -53,6 +53,7 @@ env -u KUBECONFIG NODE_NAME=$NODE KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_S
     --out-dir "$TW_TMP/three" --imds-endpoint "$IMDS_URL" --cloud aws
 show "$TW_TMP/three"
 
+standin_fault "$KUBE_URL" ""
 echo "4) On a laptop against a cluster (here the demo one), print without writing:"
 echo "   topowire-init --kubeconfig ~/.kube/config --node $NODE --print"
 env -u KUBECONFIG "$INIT" --kubeconfig "$KUBECONFIG_FILE" --node "$NODE" --sources kubernetes --print
