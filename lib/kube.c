@@ -189,6 +189,28 @@ static void swap_responses(tw_http_response *a, tw_http_response *b)
     *b = t;
 }
 
+/* A request to the API server with the config's TLS settings and the client's limits. */
+static tw_http_request api_request(const tw_kube_client *c, const char *url,
+                                   const char *const *headers, const char *token, uint64_t deadline)
+{
+    tw_http_request req = {
+        .url = url,
+        .headers = headers,
+        .bearer_token = token,
+        .ca_file = c->cfg->ca_file,
+        .ca_pem = c->cfg->ca_pem,
+        .client_cert_pem = c->cfg->client_cert_pem,
+        .client_key_pem = c->cfg->client_key_pem,
+        .insecure_skip_verify = c->cfg->insecure_skip_verify,
+        .user_agent = c->user_agent,
+        .deadline = deadline,
+        .connect_timeout_ms = KUBE_CONNECT_TIMEOUT_MS,
+        .low_speed_ms = KUBE_LOW_SPEED_MS,
+        .max_body = KUBE_MAX_BODY,
+    };
+    return req;
+}
+
 int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const char *accept,
                const char *content_type, const char *body, size_t body_len, uint64_t deadline,
                tw_http_response *resp, char *err)
@@ -225,25 +247,11 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
     int attempt = 0;
     for (;;) {
         attempt++;
-        /* Read per attempt: an exec plugin may have swapped the client certificate. */
-        tw_http_request req = {
-            .method = method,
-            .url = url,
-            .headers = headers,
-            .body = body,
-            .body_len = body_len,
-            .bearer_token = token,
-            .ca_file = c->cfg->ca_file,
-            .ca_pem = c->cfg->ca_pem,
-            .client_cert_pem = c->cfg->client_cert_pem,
-            .client_key_pem = c->cfg->client_key_pem,
-            .insecure_skip_verify = c->cfg->insecure_skip_verify,
-            .user_agent = c->user_agent,
-            .deadline = deadline,
-            .connect_timeout_ms = KUBE_CONNECT_TIMEOUT_MS,
-            .low_speed_ms = KUBE_LOW_SPEED_MS,
-            .max_body = KUBE_MAX_BODY,
-        };
+        /* Built per attempt: an exec plugin may have swapped the client certificate. */
+        tw_http_request req = api_request(c, url, headers, token, deadline);
+        req.method = method;
+        req.body = body;
+        req.body_len = body_len;
         char herr[TW_ERRLEN] = "";
         int hrc = tw_http_do(c->http, &req, &cur, herr);
         /* resp keeps the last answer actually received. */
@@ -406,24 +414,12 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
     if (rc != TW_OK)
         goto out;
     for (int attempt = 0; attempt < 2; attempt++) {
-        tw_http_request req = {
-            .url = url,
-            .headers = headers,
-            .bearer_token = token,
-            .ca_file = c->cfg->ca_file,
-            .ca_pem = c->cfg->ca_pem,
-            .client_cert_pem = c->cfg->client_cert_pem,
-            .client_key_pem = c->cfg->client_key_pem,
-            .insecure_skip_verify = c->cfg->insecure_skip_verify,
-            .user_agent = c->user_agent,
-            .deadline = deadline,
-            .connect_timeout_ms = KUBE_CONNECT_TIMEOUT_MS,
-            .low_speed_ms = KUBE_WATCH_IDLE_MS,
-            .on_data = on_stream_data,
-            .on_data_ud = &ls,
-            .should_abort = should_abort,
-            .abort_ud = abort_ud,
-        };
+        tw_http_request req = api_request(c, url, headers, token, deadline);
+        req.low_speed_ms = KUBE_WATCH_IDLE_MS;
+        req.on_data = on_stream_data;
+        req.on_data_ud = &ls;
+        req.should_abort = should_abort;
+        req.abort_ud = abort_ud;
         char herr[TW_ERRLEN] = "";
         tw_buf_reset(&ls.line);
         tw_buf_reset(&ls.other);
