@@ -72,7 +72,7 @@ start_kube() {
     KUBE_LOG=$_standin_log
     KUBE_PID=$_standin_pid
     KUBE_NODES_DIR="$TW_TMP/nodes"
-    KUBECONFIG_FILE="$TW_TMP/kubeconfig"
+    KUBECONFIG_FILE="$TW_TMP/kubeconfig.yaml"
     cat >"$KUBECONFIG_FILE" <<EOF
 apiVersion: v1
 kind: Config

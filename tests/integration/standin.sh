@@ -29,7 +29,7 @@ kreq() {
 
 # hdr NAME: the value of a response header in $H.
 hdr() {
-    tr -d '\r' <"$H" | awk -v n="$(printf '%s' "$1" | tr 'A-Z' 'a-z')" \
+    tr -d '\r' <"$H" | awk -v n="$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')" \
         'index(tolower($0), n ": ") == 1 { print substr($0, length(n) + 3) }' | tail -1
 }
 

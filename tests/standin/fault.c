@@ -227,7 +227,7 @@ int st_fault_apply(standin *st, const st_req *req, st_resp *resp)
         st_reply(resp, 302, "text/html", "<a href=\"/_control/redirect-target\">Found</a>.\n");
         st_add_header(resp, "Location", "/_control/redirect-target");
     } else {
-        st_error(st, req, resp, atoi(decide.kind));
+        st_error(st, req, resp, (int)strtol(decide.kind, NULL, 10));
     }
     return 1;
 }

@@ -355,7 +355,7 @@ static void azure(standin *st, const st_req *req, st_resp *resp)
         }
         memcpy(key, p, n);
         key[n] = '\0';
-        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, atoi(key))
+        cur = cJSON_IsArray(cur) ? cJSON_GetArrayItem(cur, (int)strtol(key, NULL, 10))
                                  : cJSON_GetObjectItemCaseSensitive(cur, key);
         p += n;
     }

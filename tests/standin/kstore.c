@@ -128,7 +128,7 @@ static ksnap *snap_new(cJSON *obj, long long rv)
         goto fail;
     if (rv <= 0) {
         cJSON *have = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
-        rv = cJSON_IsString(have) ? atoll(have->valuestring) : 0;
+        rv = cJSON_IsString(have) ? strtoll(have->valuestring, NULL, 10) : 0;
         if (rv <= 0)
             rv = 1;
     }
@@ -227,7 +227,7 @@ static int store_set(kstore *ks, ksnap *s, int quiet, int *created)
     } else {
         if (ks->n == ks->cap) {
             size_t cap = ks->cap ? ks->cap * 2 : 64;
-            ksnap **grown = realloc(ks->nodes, cap * sizeof(*grown));
+            ksnap **grown = realloc(ks->nodes, cap * sizeof(ksnap *));
             if (grown == NULL) {
                 snap_unref(s);
                 return TW_ENOMEM;
@@ -235,7 +235,7 @@ static int store_set(kstore *ks, ksnap *s, int quiet, int *created)
             ks->nodes = grown;
             ks->cap = cap;
         }
-        memmove(&ks->nodes[at + 1], &ks->nodes[at], (ks->n - at) * sizeof(ks->nodes[0]));
+        memmove(&ks->nodes[at + 1], &ks->nodes[at], (ks->n - at) * sizeof(ksnap *));
         ks->nodes[at] = s;
         ks->n++;
     }
@@ -261,7 +261,7 @@ static int store_remove(kstore *ks, const char *name, long long *rv)
     ksnap *gone = snap_new(cJSON_Duplicate(old->obj, 1), ks->rv + 1);
     if (gone == NULL)
         return TW_ENOMEM;
-    memmove(&ks->nodes[at], &ks->nodes[at + 1], (ks->n - at - 1) * sizeof(ks->nodes[0]));
+    memmove(&ks->nodes[at], &ks->nodes[at + 1], (ks->n - at - 1) * sizeof(ksnap *));
     ks->n--;
     snap_unref(old);
     ks->rv = gone->rv;
@@ -447,7 +447,7 @@ void kstore_free(kstore *ks)
     for (size_t i = 0; i < ks->n; i++)
         snap_unref(ks->nodes[i]);
     free(ks->nodes);
-    for (size_t i = 0; i < ks->count; i++)
+    for (size_t i = 0; ks->ring && i < ks->count; i++)
         snap_unref(ks->ring[(ks->head + i) % ks->hcap].snap);
     free(ks->ring);
     for (size_t i = 0; i < ks->nfiles; i++) {

@@ -269,14 +269,14 @@ static void discovery(const st_req *req, st_resp *resp)
         cJSON *rs = cJSON_AddArrayToObject(o, "resources");
         struct {
             const char *name, *singular, *kind, *shortname;
-            int namespaced;
             const char *const *verbs;
             int nverbs;
+            int namespaced;
         } res[] = {
-            {"nodes", "node", "Node", "no", 0, node_verbs, 8},
-            {"nodes/status", "", "Node", NULL, 0, status_verbs, 3},
-            {"pods", "pod", "Pod", "po", 1, node_verbs, 8},
-            {"pods/binding", "", "Binding", NULL, 1, create_verb, 1},
+            {"nodes", "node", "Node", "no", node_verbs, 8, 0},
+            {"nodes/status", "", "Node", NULL, status_verbs, 3, 0},
+            {"pods", "pod", "Pod", "po", node_verbs, 8, 1},
+            {"pods/binding", "", "Binding", NULL, create_verb, 1, 1},
         };
         for (size_t i = 0; i < sizeof(res) / sizeof(res[0]); i++) {
             cJSON *r = cJSON_CreateObject();

@@ -120,8 +120,4 @@ cJSON *kwebhooks_list(kwebhooks *w, long long rv);
 int kwebhooks_patch(kwebhooks *w, const char *name, const char *ctype, const char *body,
                     long long rv, cJSON **out, char *err);
 
-/* Patch primitives, exposed for kwebhook.c's callers and tests. */
-int kpatch_json(cJSON *doc, const cJSON *ops, char *err);
-cJSON *kpatch_merge(cJSON *target, const cJSON *patch, int strategic);
-
 #endif

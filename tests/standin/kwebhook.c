@@ -141,7 +141,8 @@ static cJSON *op_detach(cJSON *doc, const char *path)
     return it ? cJSON_DetachItemViaPointer(parent, it) : NULL;
 }
 
-int kpatch_json(cJSON *doc, const cJSON *ops, char *err)
+/* Applies the operations of ops (borrowed) to doc in place; stops at the first that fails. */
+static int kpatch_json(cJSON *doc, const cJSON *ops, char *err)
 {
     if (!cJSON_IsArray(ops))
         return tw_seterr(err, TW_EPARSE, "a JSON patch must be an array of operations");
@@ -196,6 +197,8 @@ int kpatch_json(cJSON *doc, const cJSON *ops, char *err)
 
 /* ---- RFC 7386 merge patch, and the strategic flavour for lists keyed by name ---- */
 
+static cJSON *kpatch_merge(cJSON *target, const cJSON *patch, int strategic);
+
 static int keyed_by_name(const cJSON *list)
 {
     const cJSON *e;
@@ -243,7 +246,12 @@ static cJSON *merge_named(cJSON *list, const cJSON *patch)
     return list;
 }
 
-cJSON *kpatch_merge(cJSON *target, const cJSON *patch, int strategic)
+/*
+ * Returns target (taken) merged with patch (borrowed): members set to null
+ * go, objects merge recursively, anything else replaces. With strategic set,
+ * lists of objects that all carry a name merge element by element.
+ */
+static cJSON *kpatch_merge(cJSON *target, const cJSON *patch, int strategic)
 {
     if (!cJSON_IsObject(patch)) {
         cJSON_Delete(target);

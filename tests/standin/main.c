@@ -53,17 +53,79 @@ static int has_bearer(const st_req *req)
     return a && strncasecmp(a, "Bearer ", 7) == 0;
 }
 
+#define ST_MAX_PATHS 20000
+
+static size_t path_hash(const char *s)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+static void paths_free(standin *st)
+{
+    for (size_t i = 0; i < st->cap_paths; i++)
+        free(st->paths[i].path);
+    free(st->paths);
+    st->paths = NULL;
+    st->npaths = st->cap_paths = 0;
+}
+
+/*
+ * Counts one request of path in an open-addressing table (benchmarks ask
+ * thousands of node paths). Past ST_MAX_PATHS distinct paths the rest count
+ * under "(other)". Caller holds st->mu.
+ */
+static void paths_count(standin *st, const char *path)
+{
+    if (st->npaths >= ST_MAX_PATHS && strcmp(path, "(other)") != 0) {
+        size_t cap = st->cap_paths;
+        for (size_t i = path_hash(path) & (cap - 1); st->paths[i].path; i = (i + 1) & (cap - 1))
+            if (strcmp(st->paths[i].path, path) == 0) {
+                st->paths[i].n++;
+                return;
+            }
+        path = "(other)";
+    }
+    if ((st->npaths + 1) * 2 > st->cap_paths) {
+        size_t cap = st->cap_paths ? st->cap_paths * 2 : 64;
+        st_count *grown = calloc(cap, sizeof(*grown));
+        if (grown == NULL)
+            return;
+        for (size_t i = 0; i < st->cap_paths; i++) {
+            if (st->paths[i].path == NULL)
+                continue;
+            size_t j = path_hash(st->paths[i].path) & (cap - 1);
+            while (grown[j].path)
+                j = (j + 1) & (cap - 1);
+            grown[j] = st->paths[i];
+        }
+        free(st->paths);
+        st->paths = grown;
+        st->cap_paths = cap;
+    }
+    size_t cap = st->cap_paths, i = path_hash(path) & (cap - 1);
+    for (; st->paths[i].path; i = (i + 1) & (cap - 1)) {
+        if (strcmp(st->paths[i].path, path) == 0) {
+            st->paths[i].n++;
+            return;
+        }
+    }
+    st->paths[i].path = strdup(path);
+    if (st->paths[i].path) {
+        st->paths[i].n = 1;
+        st->npaths++;
+    }
+}
+
 /* Counts a data request. */
 static void stats_count(standin *st, const st_req *req)
 {
     pthread_mutex_lock(&st->mu);
     st->requests++;
     st->seen_request = 1;
-    cJSON *n = cJSON_GetObjectItemCaseSensitive(st->paths, req->path);
-    if (n)
-        cJSON_SetNumberValue(n, n->valuedouble + 1);
-    else if (cJSON_GetArraySize(st->paths) < 20000)
-        cJSON_AddNumberToObject(st->paths, req->path, 1);
+    paths_count(st, req->path);
     set_str(&st->last_accept, st_header(req, "Accept"));
     set_str(&st->last_ua, st_header(req, "User-Agent"));
     set_str(&st->last_method, req->method);
@@ -76,8 +138,7 @@ static void stats_reset(standin *st)
 {
     pthread_mutex_lock(&st->mu);
     st->requests = st->redirect_hits = st->imds_v1 = st->imds_v2 = 0;
-    cJSON_Delete(st->paths);
-    st->paths = cJSON_CreateObject();
+    paths_free(st);
     set_str(&st->last_accept, NULL);
     set_str(&st->last_ua, NULL);
     set_str(&st->last_method, NULL);
@@ -100,7 +161,10 @@ static cJSON *stats_json(standin *st)
     cJSON *o = cJSON_CreateObject();
     pthread_mutex_lock(&st->mu);
     cJSON_AddNumberToObject(o, "requests", (double)st->requests);
-    cJSON_AddItemToObject(o, "paths", cJSON_Duplicate(st->paths, 1));
+    cJSON *paths = cJSON_AddObjectToObject(o, "paths");
+    for (size_t i = 0; i < st->cap_paths; i++)
+        if (st->paths[i].path)
+            cJSON_AddNumberToObject(paths, st->paths[i].path, (double)st->paths[i].n);
     add_str_or_null(o, "lastAccept", st->last_accept);
     add_str_or_null(o, "lastUserAgent", st->last_ua);
     add_str_or_null(o, "lastAuth", st->seen_request ? (st->last_bearer ? "bearer" : "none") : NULL);
@@ -128,9 +192,11 @@ static enum MHD_Result collect_header_name(void *cls, enum MHD_ValueKind kind, c
     if (b->len > 0)
         tw_buf_puts(b, ",");
     for (const char *p = key; *p; p++) {
-        char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+        unsigned char c = (unsigned char)*p;
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
         /* Keep the line one token per field whatever the client sent. */
-        if (c == ' ' || c == ',' || (unsigned char)c < 0x21)
+        if (c == ',' || c < 0x21)
             c = '_';
         tw_buf_append(b, &c, 1);
     }
@@ -641,7 +707,7 @@ static void standin_free(standin *st)
         kube_free(st);
     if (st->imds)
         imds_free(st);
-    cJSON_Delete(st->paths);
+    paths_free(st);
     free(st->last_accept);
     free(st->last_ua);
     free(st->last_method);
@@ -663,7 +729,6 @@ int main(int argc, char **argv)
     if (prc != 0)
         return prc;
     pthread_mutex_init(&st.mu, NULL);
-    st.paths = cJSON_CreateObject();
     for (int i = 0; i < st.opts.nfaults; i++) {
         if (st_faults_update(&st, st.opts.faults[i], 1, err) != TW_OK) {
             fprintf(stderr, "topowire-standin: %s\n", err);

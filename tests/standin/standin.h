@@ -99,6 +99,12 @@ typedef struct st_resp {
 typedef struct st_kube st_kube;
 typedef struct st_imds st_imds;
 
+/* One request path and how often it was asked. */
+typedef struct st_count {
+    char *path;
+    long n;
+} st_count;
+
 /* The server: options, faults, statistics, log, and the mode's state. */
 typedef struct standin {
     st_opts opts;
@@ -107,7 +113,8 @@ typedef struct standin {
     st_fault faults[ST_MAX_FAULT];
     int nfaults;
     long requests, redirect_hits, imds_v1, imds_v2;
-    cJSON *paths; /* path -> count */
+    struct st_count *paths; /* path -> count, open addressing */
+    size_t npaths, cap_paths;
     char *last_accept, *last_ua, *last_method, *last_path;
     int last_bearer, seen_request;
     FILE *log;
@@ -115,7 +122,12 @@ typedef struct standin {
     st_imds *imds;
 } standin;
 
-/* main.c / reply.c: request and response helpers. */
+/*
+ * Request and response helpers (reply.c, main.c). Header and query values are
+ * borrowed from the connection. An st_resp owns its body and, for ST_STREAM,
+ * its reader state until st_send queues it; st_resp_free releases what is
+ * still owned.
+ */
 const char *st_header(const st_req *r, const char *name);
 const char *st_arg(const st_req *r, const char *name);
 int st_is_stopping(standin *st);
@@ -127,29 +139,40 @@ void st_resp_free(st_resp *r);
 void st_reply(st_resp *r, int status, const char *ctype, const char *body);
 /* Sets status, content type and the unformatted serialisation of obj (borrowed). */
 void st_reply_json(st_resp *r, int status, const char *ctype, const cJSON *obj);
+/* Adds a response header (copied; at most ST_MAX_HEADERS, more are dropped). */
 void st_add_header(st_resp *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Builds the MHD response for resp and queues it; releases resp. */
+/* Builds the MHD response for resp and queues it; releases resp in every case. */
 enum MHD_Result st_send(standin *st, struct MHD_Connection *conn, st_resp *resp);
-/* Reads a whole file into a new NUL-terminated string (caller frees); NULL on failure. */
+/* Reads a whole regular file of at most max bytes into a new NUL-terminated string (caller frees);
+ * NULL on failure. */
 char *st_read_file(const char *path, size_t max, size_t *len);
 /* Fills out (2*n+1 bytes) with n random bytes in hex. Returns 0 or -1. */
 int st_random_hex(char *out, size_t n);
 
-/* fault.c */
+/* Faults (fault.c). */
+/* Parses one spec ("429", "slow:200", "flaky:2:503") into out; TW_EINVAL with err otherwise. */
 int st_fault_parse(const char *spec, st_fault *out, char *err);
-/* Replaces (add=0) or extends (add=1) the faults with a comma-separated list. */
+/* Replaces (add=0) or extends (add=1) the faults with a comma-separated list; all or nothing. */
 int st_faults_update(standin *st, const char *list, int add, char *err);
+/* 1 when a fault of that kind ("v2-only", "slow", ...) is active. */
 int st_fault_active(standin *st, const char *kind);
 /* Applies the common faults to a data request; returns 1 when resp was decided. */
 int st_fault_apply(standin *st, const st_req *req, st_resp *resp);
-/* Writes the current faults as a JSON array into out (borrowed). */
+/* Appends the active faults as strings to the JSON array out (borrowed). */
 void st_faults_json(standin *st, cJSON *out);
 
 /* The mode's error body for a status, such as a kube Status or an IMDS page. */
 void st_error(standin *st, const st_req *req, st_resp *resp, int code);
 
-/* kube.c */
+/*
+ * The kube mode (kube.c): kube_init builds st->kube from the options (0 or a
+ * TW_E* code with err); kube_handle answers a data request; kube_control
+ * answers the kube-only control endpoints and returns 0 for any other `what`;
+ * kube_error fills a Status for a code; kube_stats adds the node store's
+ * figures to out (borrowed); kube_wake rouses watch streams at shutdown;
+ * kube_free releases st->kube (NULL-safe).
+ */
 int kube_init(standin *st, char *err);
 void kube_handle(standin *st, const st_req *req, st_resp *resp);
 int kube_control(standin *st, const st_req *req, const char *what, st_resp *resp);
@@ -158,13 +181,16 @@ void kube_stats(standin *st, cJSON *out);
 void kube_wake(standin *st);
 void kube_free(standin *st);
 
-/* imds.c */
+/* The imds mode (imds.c), the same shape as the kube mode's entry points. */
 int imds_init(standin *st, char *err);
 void imds_handle(standin *st, const st_req *req, st_resp *resp);
 void imds_error(standin *st, const st_req *req, st_resp *resp, int code);
 void imds_free(standin *st);
 
-/* yaml.c: reads a JSON or YAML file into a list of documents (a JSON array; caller frees). */
+/*
+ * Reads a JSON or YAML file (yaml.c) into a new JSON array of its documents
+ * (caller frees with cJSON_Delete); NULL with err filled when it is neither.
+ */
 cJSON *st_load_documents(const char *path, char *err);
 
 #endif
