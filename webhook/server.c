@@ -57,10 +57,11 @@ static const hook_route routes[] = {
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Metric ids of the pods route: one per podpatch outcome, then these. */
+/* Metric ids of the pods route: one per podpatch outcome, then not_applicable. */
 static int pod_ids[TW_PODPATCH_OUTCOMES];
 static int pod_not_applicable_id = -1;
-static int pod_error_id = -1;
+/* Every route's "error" outcome: its handler failed and the review was allowed unchanged. */
+static int route_error_ids[N_ROUTES];
 
 /* Metric ids of the binding route, and of topology added to pods with spec.nodeName. */
 enum {
@@ -412,7 +413,7 @@ static enum MHD_Result answer_in_arena(hook_server *s, struct MHD_Connection *c,
     if (rc != TW_OK) {
         /* Never deny: an internal failure answers allowed, unchanged. */
         free_decision(&d);
-        d.outcome_id = pod_error_id;
+        d.outcome_id = route_error_ids[r->route - routes];
         d.outcome = "error";
         d.warnings[0] = strdup("topowire: internal error; the object was admitted unchanged");
         d.n_warnings = d.warnings[0] ? 1 : 0;
@@ -440,7 +441,7 @@ static enum MHD_Result answer_in_arena(hook_server *s, struct MHD_Connection *c,
     uint64_t elapsed = now_ns() - r->start_ns;
     hook_metrics_review(d.outcome_id, d.patch != NULL, elapsed);
 
-    bool notable = d.patch != NULL || d.n_warnings > 0 || rc != TW_OK;
+    bool notable = d.patch != NULL || d.n_warnings > 0;
     char micros[24];
     snprintf(micros, sizeof(micros), "%llu", (unsigned long long)(elapsed / 1000));
     tw_log_kv(notable ? TW_LOG_INFO : TW_LOG_DEBUG, "review answered", "route", r->route->name,
@@ -751,7 +752,8 @@ static void register_metrics(void)
     for (int o = 0; o < TW_PODPATCH_OUTCOMES; o++)
         pod_ids[o] = hook_metrics_outcome("pods", tw_podpatch_outcome_name((tw_podpatch_outcome)o));
     pod_not_applicable_id = hook_metrics_outcome("pods", "not_applicable");
-    pod_error_id = hook_metrics_outcome("pods", "error");
+    for (size_t i = 0; i < N_ROUTES; i++)
+        route_error_ids[i] = hook_metrics_outcome(routes[i].name, "error");
     for (int o = 0; o < BIND_OUTCOMES; o++)
         bind_ids[o] = hook_metrics_outcome("binding", bind_names[o]);
     pod_topology_id = hook_metrics_outcome("pods", "topology_added");
