@@ -513,14 +513,7 @@ int main(int argc, char **argv)
         long left = tw_remaining_ms(hard_deadline) - WRITE_RESERVE_MS / 2;
         if (left <= 0)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = tw_monotonic_in(left);
         pthread_cond_timedwait(&st.cv, &st.mu, &ts);
     }
     tw_topology t = st.partial;

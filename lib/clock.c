@@ -25,6 +25,21 @@ long tw_remaining_ms(uint64_t deadline)
     return deadline > now ? (long)(deadline - now) : 0;
 }
 
+struct timespec tw_monotonic_in(long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (ms < 0)
+        ms = 0;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 void tw_sleep_ms(long ms, uint64_t deadline)
 {
     long left = tw_remaining_ms(deadline);

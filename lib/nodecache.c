@@ -372,14 +372,7 @@ static int stopping(tw_nodecache *c)
 /* Sleeps ms unless the cache is stopped first. */
 static void pause_ms(tw_nodecache *c, long ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = tw_monotonic_in(ms);
     pthread_mutex_lock(&c->mu);
     while (!c->stopping && pthread_cond_timedwait(&c->cv, &c->mu, &ts) == 0)
         ;

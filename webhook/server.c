@@ -150,6 +150,25 @@ static void add_warning(hook_decision *d, const char *fmt, ...)
 }
 
 /*
+ * Renders p as the malloc'd JSON text a decision or podpatch result owns
+ * (*out freed with free(), not cJSON's allocator). Returns 0 or TW_ENOMEM.
+ */
+static int render_patch(const tw_jsonpatch *p, char **out, size_t *out_len)
+{
+    char *text = NULL;
+    size_t len = 0;
+    if (tw_jsonpatch_render(p, &text, &len) != TW_OK)
+        return TW_ENOMEM;
+    *out = malloc(len + 1);
+    if (*out != NULL) {
+        memcpy(*out, text, len + 1);
+        *out_len = len;
+    }
+    cJSON_free(text);
+    return *out != NULL ? TW_OK : TW_ENOMEM;
+}
+
+/*
  * Puts ops before the operations of r's patch (r->patch is replaced by the
  * combined document). Returns 0 or TW_ENOMEM.
  */
@@ -168,20 +187,7 @@ static int merge_ops(tw_jsonpatch *ops, tw_podpatch_result *r)
         free(r->patch);
         r->patch = NULL;
     }
-    char *text = NULL;
-    size_t len = 0;
-    if (tw_jsonpatch_render(ops, &text, &len) != TW_OK)
-        return TW_ENOMEM;
-    /* The decision's patch is freed with free(); copy out of cJSON's allocator. */
-    r->patch = malloc(len + 1);
-    if (r->patch == NULL) {
-        cJSON_free(text);
-        return TW_ENOMEM;
-    }
-    memcpy(r->patch, text, len + 1);
-    r->patch_len = len;
-    cJSON_free(text);
-    return TW_OK;
+    return render_patch(ops, &r->patch, &r->patch_len);
 }
 
 static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_decision *d)
@@ -303,20 +309,10 @@ static int decide_binding(hook_server *srv, const tw_admission_request *req, hoo
         tw_jsonpatch_free(&p);
         return TW_OK;
     }
-    char *text = NULL;
-    size_t len = 0;
-    rc = tw_jsonpatch_render(&p, &text, &len);
+    rc = render_patch(&p, &d->patch, &d->patch_len);
     tw_jsonpatch_free(&p);
     if (rc != TW_OK)
         return rc;
-    d->patch = malloc(len + 1);
-    if (d->patch == NULL) {
-        cJSON_free(text);
-        return TW_ENOMEM;
-    }
-    memcpy(d->patch, text, len + 1);
-    d->patch_len = len;
-    cJSON_free(text);
     d->outcome_id = bind_ids[BIND_PATCHED];
     d->outcome = bind_names[BIND_PATCHED];
     return TW_OK;

@@ -3,6 +3,7 @@
 #define TOPOWIRE_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds on the monotonic clock. Cannot fail. */
 uint64_t tw_now_ms(void);
@@ -15,6 +16,12 @@ long tw_remaining_ms(uint64_t deadline);
 
 /* Sleeps ms milliseconds, but never past deadline. */
 void tw_sleep_ms(long ms, uint64_t deadline);
+
+/*
+ * The CLOCK_MONOTONIC time ms milliseconds from now, as a timespec for
+ * pthread_cond_timedwait on a condition variable set to that clock.
+ */
+struct timespec tw_monotonic_in(long ms);
 
 /*
  * Parses a duration such as "10s", "500ms", "2m", "1.5s" or a bare number of
