@@ -491,7 +491,8 @@ static int aws_token(imds_ctx *cx, char token[TOKEN_MAX], char *err)
     static const char *const headers[] = {TOKEN_TTL_HEADER, NULL};
     long wait = cx->opts->token_timeout_ms > 0 ? cx->opts->token_timeout_ms : TOKEN_TIMEOUT_MS;
     uint64_t until = tw_deadline_in(wait);
-    if (until > cx->probe_deadline)
+    bool capped = until >= cx->probe_deadline; /* the deadline, not the token wait, bounds it */
+    if (capped)
         until = cx->probe_deadline;
     tw_http_response resp;
     tw_http_response_init(&resp);
@@ -499,7 +500,15 @@ static int aws_token(imds_ctx *cx, char token[TOKEN_MAX], char *err)
     token[0] = '\0';
     int rc = fetch(cx, "PUT", AWS_TOKEN_PATH, headers, until, &resp, herr);
     if (rc == TW_ETIMEDOUT) {
-        rc = TW_OK;
+        /*
+         * A PUT that outlasted the token wait means a hop-limit-1 node: use IMDSv1.
+         * One cut off by the deadline leaves no time for IMDSv1 either.
+         */
+        if (capped)
+            rc = tw_seterr(err, TW_ETIMEDOUT,
+                           "AWS instance metadata: the deadline passed during the token request");
+        else
+            rc = TW_OK;
         goto out;
     }
     if (rc != TW_OK) {
