@@ -46,7 +46,7 @@ PROGS     := $(BINDIR)/topowire-init $(if $(wildcard webhook/main.c),$(BINDIR)/t
 UNIT_BINS := $(patsubst tests/unit/%.c,$(TESTDIR)/%,$(UNIT_SRC))
 STANDIN   := $(if $(STANDIN_SRC),$(TESTDIR)/topowire-standin)
 
-.PHONY: all deps test check-build demo bench clean lint fuzz fuzz-build soak image programs
+.PHONY: all deps test check-build demo bench clean lint fuzz fuzz-build soak image programs fresh
 .DEFAULT_GOAL := all
 
 all: deps
@@ -142,6 +142,10 @@ soak: all
 	@mk/deps.sh bench
 	@$(MAKE) --no-print-directory check-build >/dev/null
 	@tests/soak.sh
+
+# The README's two commands on a brand-new Debian bookworm root (as root).
+fresh:
+	@tests/fresh-machine.sh
 
 image:
 	@mk/deps.sh build image

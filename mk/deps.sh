@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mk/deps.sh GROUP... - make sure the Debian packages a step needs are installed.
 # Groups: build (compile), test (make test, make demo), bench (make bench),
-# image (make image), fuzz (make fuzz). On Debian/Ubuntu missing packages are
+# image (make image), fuzz (make fuzz), fresh (make fresh); test also fetches the pinned kubectl
+# builds (mk/kubectl.sh). On Debian/Ubuntu missing packages are
 # installed with apt-get (as root, or through sudo) and named first; elsewhere
 # the script names the packages and stops.
 set -euo pipefail
@@ -21,6 +22,7 @@ test_pkgs="
  busybox
  kcat
  kubectl|kubernetes-client
+ npm
  clang-format
  cppcheck
  clang-tidy
@@ -28,6 +30,7 @@ test_pkgs="
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
 image_pkgs="buildah podman runc skopeo uidmap"
 fuzz_pkgs="clang libclang-rt-14-dev"
+fresh_pkgs="debootstrap git"
 
 want=""
 for g in "$@"; do
@@ -37,6 +40,7 @@ for g in "$@"; do
     bench) want="$want $build_pkgs $test_pkgs $bench_pkgs" ;;
     image) want="$want $build_pkgs $image_pkgs" ;;
     fuzz) want="$want $build_pkgs $fuzz_pkgs" ;;
+    fresh) want="$want $fresh_pkgs" ;;
     *) echo "mk/deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
 done
@@ -51,12 +55,22 @@ for spec in $want; do
     for p in "${alts[@]}"; do
         if installed "$p"; then ok=1; break; fi
     done
-    case "$spec" in kubectl*) command -v kubectl >/dev/null 2>&1 && ok=1 ;; esac
+    # A program installed outside Debian's packages serves as well.
+    case "$spec" in kubectl* | npm) command -v "${alts[0]}" >/dev/null 2>&1 && ok=1 ;; esac
     if [ $ok = 0 ]; then
         case " $missing " in *" ${alts[-1]} "*) ;; *) missing="$missing ${alts[-1]}" ;; esac
     fi
 done
-[ -z "$missing" ] && exit 0
+# After the packages: the pinned kubectl builds the suites use (mk/kubectl.sh).
+tools() {
+    case " $want " in
+    *" npm "*) "$(dirname "$0")/kubectl.sh" || echo "topowire: no pinned kubectl; the suites use the kubectl on PATH" >&2 ;;
+    esac
+}
+if [ -z "$missing" ]; then
+    tools
+    exit 0
+fi
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     cat >&2 <<MSG
@@ -84,3 +98,4 @@ $sudo apt-get update -qq >/dev/null 2>&1 || echo "topowire: apt-get update faile
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
 echo "topowire: installed:$missing" >&2
+tools

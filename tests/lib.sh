@@ -10,6 +10,8 @@ TW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TW_VARIANT:=plain}"
 TW_FIXTURES=$TW_ROOT/tests/fixtures
 export TW_FIXTURES
+# The pinned kubectl (mk/kubectl.sh) comes before the machine's own.
+[ -x "$TW_ROOT/build/tools/bin/kubectl" ] && PATH=$TW_ROOT/build/tools/bin:$PATH
 
 _tap_n=0
 _tap_failed=0

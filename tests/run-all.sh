@@ -42,14 +42,22 @@ else
 fi
 echo "$p $f" >"$results/count-fuzz"
 
-passed=0; failed=0
+passed=0; failed=0; skipped=0
 for f in "$results"/count-*; do
-    read -r p fl <"$f"
-    passed=$((passed + p)); failed=$((failed + fl))
+    read -r p fl sk <"$f"
+    passed=$((passed + p)); failed=$((failed + fl)); skipped=$((skipped + ${sk:-0}))
 done
+if [ "$skipped" -gt 0 ]; then
+    echo "skipped, each with its reason:"
+    cat "$results"/skips-* 2>/dev/null | sed 's/^/  /'
+fi
 if [ "$failed" -gt 0 ]; then
     echo "failures:"
     cat "$results"/failures-* 2>/dev/null | sed 's/^/  /'
 fi
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] && [ "$build_failed" -eq 0 ]

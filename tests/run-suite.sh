@@ -18,20 +18,27 @@ results=${TW_RESULTS:?}
 # count_tap SUITE LOGFILE EXITCODE: tally ok/not ok; a non-zero exit with no
 # "not ok" line (a crash, a sanitizer report) counts as one more failure.
 count_tap() {
-    local suite=$1 log=$2 rc=$3 p f
-    p=$(grep -c '^ok ' "$log")
+    local suite=$1 log=$2 rc=$3 p f s
+    # "ok N - ... # SKIP reason" is a skip: counted apart, its reason shown.
+    s=$(grep -c '^ok .*# SKIP' "$log")
+    p=$(($(grep -c '^ok ' "$log") - s))
     f=$(grep -c '^not ok ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         echo "$name/$suite: exited $rc without a failing test (crash or sanitizer report)" >>"$results/failures-$name"
     fi
-    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ]; then
         f=1
         echo "$name/$suite: ran no test" >>"$results/failures-$name"
     fi
     grep '^not ok ' "$log" | sed "s|^|$name/$suite: |" >>"$results/failures-$name"
-    echo "$p $f" >"$results/count-$name-$suite"
-    printf '%-40s %3d passed, %d failed\n' "$name/$suite" "$p" "$f"
+    grep '^ok .*# SKIP' "$log" | sed "s|^|$name/$suite: |" >>"$results/skips-$name"
+    echo "$p $f $s" >"$results/count-$name-$suite"
+    if [ "$s" -gt 0 ]; then
+        printf '%-40s %3d passed, %d failed, %d skipped\n' "$name/$suite" "$p" "$f" "$s"
+    else
+        printf '%-40s %3d passed, %d failed\n' "$name/$suite" "$p" "$f"
+    fi
 }
 
 for t in "$objdir"/tests/test_*; do

@@ -56,45 +56,8 @@ expect_problem() {
     fi
 }
 
-# --- every entry point builds offline -------------------------------------------
+# --- the examples ------------------------------------------------------------------
 
-entries="manifests/base manifests/overlays/cert-manager manifests/overlays/self-signed manifests/init-only"
-for e in $entries; do
-    out="$TW_TMP/$(echo "$e" | tr / _).yaml"
-    $offline kubectl kustomize "$e" >"$out" 2>"$out.err"
-    rc=$?
-    [ $rc -eq 0 ] && [ -s "$out" ]
-    tap $? "kubectl kustomize $e builds offline"
-    [ $rc -ne 0 ] && sed 's/^/#   /' "$out.err"
-done
-BASE=$TW_TMP/manifests_base.yaml
-CM=$TW_TMP/manifests_overlays_cert-manager.yaml
-SS=$TW_TMP/manifests_overlays_self-signed.yaml
-INIT=$TW_TMP/manifests_init-only.yaml
-
-kinds() { q "$1" '[.[] | .kind + "/" + .metadata.name] | sort | join(" ")'; }
-expect_eq "base holds exactly the webhook's objects" \
-    "ClusterRole/topowire-webhook ClusterRoleBinding/topowire-webhook Deployment/topowire-webhook MutatingWebhookConfiguration/topowire Namespace/topowire-system PodDisruptionBudget/topowire-webhook Service/topowire-webhook ServiceAccount/topowire-webhook" \
-    "$(kinds "$BASE")"
-expect_eq "cert-manager overlay adds two issuers and two certificates" \
-    "Certificate/topowire-ca Certificate/topowire-webhook Issuer/topowire-ca Issuer/topowire-selfsigned" \
-    "$(kinds "$CM" | tr ' ' '\n' | grep -E '^(Certificate|Issuer)/' | tr '\n' ' ' | sed 's/ $//')"
-expect_eq "self-signed overlay adds the Job and its own RBAC" \
-    "ClusterRole/topowire-certgen ClusterRoleBinding/topowire-certgen Job/topowire-certgen Role/topowire-certgen RoleBinding/topowire-certgen ServiceAccount/topowire-certgen" \
-    "$(kinds "$SS" | tr ' ' '\n' | grep certgen | tr '\n' ' ' | sed 's/ $//')"
-expect_eq "init-only holds a ClusterRole and the Spark example binding" \
-    "ClusterRole/topowire-init ClusterRoleBinding/topowire-init-spark" "$(kinds "$INIT")"
-expect_eq "every namespaced object of base is in topowire-system" "topowire-system" \
-    "$(q "$BASE" '[.[] | select(.metadata.namespace) | .metadata.namespace] | unique | join(",")')"
-
-# --- the objects are valid against the API schemas --------------------------------
-
-for e in $entries; do
-    out="$TW_TMP/$(echo "$e" | tr / _).yaml"
-    msg=$($CHECK --label "$e" "$out" 2>&1)
-    tap $? "every object of $e passes the API schemas"
-    [ -n "$msg" ] && sed 's/^/#   /' <<<"$msg"
-done
 for f in $(find examples -name '*.yaml' | sort); do
     msg=$($CHECK "$f" 2>&1)
     tap $? "$f passes the API schemas"
@@ -135,6 +98,110 @@ for f in examples/spark/orders_stream.py; do
     tap $? "$f sets the three kafka.* options of the recipe"
 done
 
+# --- every entry point builds offline, with every kubectl we support ---------------
+
+# The kubectl on PATH is the pinned current one (mk/kubectl.sh, build/tools/bin
+# first on PATH through tests/lib.sh) or, where that could not be fetched, the
+# machine's own. MIN_MINOR is the oldest kubectl the docs promise (README,
+# docs/deploy.md): kustomize's `labels` field needs kustomize v4.1+, and 1.22 is
+# the oldest kubectl with such a kustomize that the suite can run.
+MIN_MINOR=22
+entries="manifests/base manifests/overlays/cert-manager manifests/overlays/self-signed manifests/init-only"
+
+# kubectl_minor KUBECTL: the client's minor version (22 for 1.22.0), or 0.
+kubectl_minor() {
+    "$1" version --client -o json 2>/dev/null | jq -r '.clientVersion.minor // "0"' | tr -dc '0-9'
+}
+
+# canonical FILE: the objects of a multi-document YAML file, sorted, as JSON -
+# equal for two builds that differ only in order or formatting.
+canonical() {
+    $PY -c 'import json, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d is not None]
+key = lambda d: (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"])
+print(json.dumps(sorted(docs, key=key), sort_keys=True))' "$1"
+}
+
+primary=$(command -v kubectl)
+primary_minor=$(kubectl_minor "$primary")
+echo "# kubectl on PATH: $primary (1.${primary_minor:-?})"
+if [ "${primary_minor:-0}" -lt "$MIN_MINOR" ]; then
+    why="the kubectl on PATH ($primary, 1.${primary_minor:-?}) is older than 1.$MIN_MINOR and mk/kubectl.sh could not fetch the pinned one"
+    for e in $entries; do
+        tap 0 "kubectl kustomize $e and every check of its objects # SKIP $why"
+    done
+    done_testing
+    exit
+fi
+for e in $entries; do
+    out="$TW_TMP/$(echo "$e" | tr / _).yaml"
+    $offline kubectl kustomize "$e" >"$out" 2>"$out.err"
+    rc=$?
+    [ $rc -eq 0 ] && [ -s "$out" ]
+    tap $? "kubectl kustomize $e builds offline"
+    [ $rc -ne 0 ] && sed 's/^/#   /' "$out.err"
+    [ $rc -eq 0 ] && [ ! -s "$out.err" ]
+    tap $? "kubectl 1.$primary_minor builds $e without a warning (nothing deprecated)"
+    [ -s "$out.err" ] && sed 's/^/#   /' "$out.err"
+done
+
+# The oldest supported kubectl and the machine's own build the same objects,
+# silently; a kubectl older than the minimum fails, as the docs say.
+others="$TW_ROOT/build/tools/kubectl-1.22.0/kubectl"
+for k in $(type -a -p kubectl); do
+    [ "$(readlink -f "$k")" = "$(readlink -f "$primary")" ] || others="$others $k"
+done
+for k in $others; do
+    if [ ! -x "$k" ]; then
+        for e in $entries; do
+            tap 0 "kubectl 1.$MIN_MINOR builds $e as the current one does # SKIP not fetched (mk/kubectl.sh: linux/amd64 and npm only)"
+        done
+        continue
+    fi
+    minor=$(kubectl_minor "$k")
+    for e in $entries; do
+        out="$TW_TMP/$(echo "$e" | tr / _).yaml"
+        $offline "$k" kustomize "$e" >"$out.other" 2>"$out.other.err"
+        rc=$?
+        if [ "${minor:-0}" -ge "$MIN_MINOR" ]; then
+            [ $rc -eq 0 ] && [ ! -s "$out.other.err" ] && [ "$(canonical "$out")" = "$(canonical "$out.other")" ]
+            tap $? "kubectl 1.$minor ($k) builds $e silently, the same objects as 1.$primary_minor"
+            sed 's/^/#   /' "$out.other.err"
+        else
+            [ $rc -ne 0 ]
+            tap $? "kubectl 1.$minor ($k), older than the minimum 1.$MIN_MINOR, refuses $e, as docs/deploy.md says"
+            sed 's/^/#   /' "$out.other.err"
+        fi
+    done
+done
+BASE=$TW_TMP/manifests_base.yaml
+CM=$TW_TMP/manifests_overlays_cert-manager.yaml
+SS=$TW_TMP/manifests_overlays_self-signed.yaml
+INIT=$TW_TMP/manifests_init-only.yaml
+
+kinds() { q "$1" '[.[] | .kind + "/" + .metadata.name] | sort | join(" ")'; }
+expect_eq "base holds exactly the webhook's objects" \
+    "ClusterRole/topowire-webhook ClusterRoleBinding/topowire-webhook Deployment/topowire-webhook MutatingWebhookConfiguration/topowire Namespace/topowire-system PodDisruptionBudget/topowire-webhook Service/topowire-webhook ServiceAccount/topowire-webhook" \
+    "$(kinds "$BASE")"
+expect_eq "cert-manager overlay adds two issuers and two certificates" \
+    "Certificate/topowire-ca Certificate/topowire-webhook Issuer/topowire-ca Issuer/topowire-selfsigned" \
+    "$(kinds "$CM" | tr ' ' '\n' | grep -E '^(Certificate|Issuer)/' | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "self-signed overlay adds the Job and its own RBAC" \
+    "ClusterRole/topowire-certgen ClusterRoleBinding/topowire-certgen Job/topowire-certgen Role/topowire-certgen RoleBinding/topowire-certgen ServiceAccount/topowire-certgen" \
+    "$(kinds "$SS" | tr ' ' '\n' | grep certgen | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "init-only holds a ClusterRole and the Spark example binding" \
+    "ClusterRole/topowire-init ClusterRoleBinding/topowire-init-spark" "$(kinds "$INIT")"
+expect_eq "every namespaced object of base is in topowire-system" "topowire-system" \
+    "$(q "$BASE" '[.[] | select(.metadata.namespace) | .metadata.namespace] | unique | join(",")')"
+
+# --- the objects are valid against the API schemas --------------------------------
+
+for e in $entries; do
+    out="$TW_TMP/$(echo "$e" | tr / _).yaml"
+    msg=$($CHECK --label "$e" "$out" 2>&1)
+    tap $? "every object of $e passes the API schemas"
+    [ -n "$msg" ] && sed 's/^/#   /' <<<"$msg"
+done
 # --- least privilege, fail-open, restricted pods ----------------------------------
 
 for e in $entries; do
