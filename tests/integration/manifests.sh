@@ -181,7 +181,7 @@ INIT=$TW_TMP/manifests_init-only.yaml
 
 kinds() { q "$1" '[.[] | .kind + "/" + .metadata.name] | sort | join(" ")'; }
 expect_eq "base holds exactly the webhook's objects" \
-    "ClusterRole/topowire-webhook ClusterRoleBinding/topowire-webhook Deployment/topowire-webhook MutatingWebhookConfiguration/topowire Namespace/topowire-system PodDisruptionBudget/topowire-webhook Service/topowire-webhook ServiceAccount/topowire-webhook" \
+    "ClusterRole/topowire-webhook ClusterRoleBinding/topowire-webhook Deployment/topowire-webhook MutatingWebhookConfiguration/topowire Namespace/topowire-system NetworkPolicy/topowire-webhook PodDisruptionBudget/topowire-webhook Service/topowire-webhook ServiceAccount/topowire-webhook" \
     "$(kinds "$BASE")"
 expect_eq "cert-manager overlay adds two issuers and two certificates" \
     "Certificate/topowire-ca Certificate/topowire-webhook Issuer/topowire-ca Issuer/topowire-selfsigned" \
@@ -236,6 +236,37 @@ expect_eq "the binding webhook needs the namespace opt-in and the exclusion at o
     "$(q "$BASE" '.[] | select(.kind == "MutatingWebhookConfiguration") | .webhooks[] |
         select(.name == "binding.topowire.io") | .namespaceSelector |
         "\(.matchLabels["topowire.io/binding"]) \(.matchExpressions[0].operator)"')"
+
+# --- the network boundary ------------------------------------------------------------
+
+# The NetworkPolicy selects exactly the webhook's pods (not the certgen Job's),
+# admits only its two named ports, the webhook port from API-server sources and
+# never from every pod, and metrics only from the monitoring namespace.
+np='.[] | select(.kind == "NetworkPolicy")'
+expect_eq "the NetworkPolicy selects the Deployment's pods, for ingress" "true Ingress" \
+    "$(q "$BASE" "($np | .spec.podSelector.matchLabels) as \$s |
+        ([.[] | select(.kind == \"Deployment\")][0].spec.template.metadata.labels) as \$l |
+        (\$s | to_entries | all(.value == \$l[.key])) | tostring") $(q "$BASE" "$np | .spec.policyTypes | join(\",\")")"
+expect_eq "...and not the certgen Job's pods" "false" \
+    "$(q "$SS" "($np | .spec.podSelector.matchLabels) as \$s |
+        ([.[] | select(.kind == \"Job\")][0].spec.template.metadata.labels // {}) as \$l |
+        (\$s | to_entries | all(.value == \$l[.key])) | tostring")"
+expect_eq "its ports are the container's named ports https and metrics, TCP" "https/TCP metrics/TCP" \
+    "$(q "$BASE" "[$np | .spec.ingress[].ports[] | \"\\(.port)/\\(.protocol)\"] | join(\" \")")"
+expect_eq "the container names those ports" "https metrics" \
+    "$(q "$BASE" '[.[] | select(.kind == "Deployment") | .spec.template.spec.containers[0].ports[].name] | join(" ")')"
+expect_eq "every ingress rule names its sources (an empty from admits everyone)" "true" \
+    "$(q "$BASE" "[$np | .spec.ingress[] | (.from | length) > 0] | all | tostring")"
+expect_eq "the webhook port admits no all-IPv4 block and no selector that matches every pod" "0" \
+    "$(q "$BASE" "[$np | .spec.ingress[] | select(.ports[0].port == \"https\") | .from[] |
+        select(.ipBlock.cidr == \"0.0.0.0/0\" or (.ipBlock == null and .podSelector == null))] | length")"
+expect_eq "the webhook port admits the private ranges and the konnectivity agents in kube-system" \
+    "10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10 ::/0 kube-system:konnectivity-agent kube-system:konnectivity-agent" \
+    "$(q "$BASE" "[$np | .spec.ingress[] | select(.ports[0].port == \"https\") | .from[] |
+        if .ipBlock then .ipBlock.cidr else
+        \"\\(.namespaceSelector.matchLabels[\"kubernetes.io/metadata.name\"]):\\(.podSelector.matchLabels | to_entries[0].value)\" end] | join(\" \")")"
+expect_eq "metrics are admitted from the monitoring namespace only" '[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]' \
+    "$(q "$BASE" "$np | .spec.ingress[] | select(.ports[0].port == \"metrics\") | .from | tojson")"
 
 # --- the pieces fit together ------------------------------------------------------
 
