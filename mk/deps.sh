@@ -63,9 +63,13 @@ for spec in $want; do
 done
 # After the packages: the pinned kubectl builds the suites use (mk/kubectl.sh).
 tools() {
-    case " $want " in
-    *" npm "*) "$(dirname "$0")/kubectl.sh" || echo "topowire: no pinned kubectl; the suites use the kubectl on PATH" >&2 ;;
-    esac
+    local w
+    for w in $want; do
+        if [ "$w" = npm ]; then
+            "$(dirname "$0")/kubectl.sh" || echo "topowire: no pinned kubectl; the suites use the kubectl on PATH" >&2
+            return 0
+        fi
+    done
 }
 if [ -z "$missing" ]; then
     tools
