@@ -133,9 +133,10 @@ demo: all
 	@mk/deps.sh test
 	@tests/demo.sh
 
+# BASELINE=REV runs every benchmark against commit REV too, in the same run.
 bench:
 	@mk/deps.sh bench
-	@bench/run.sh
+	@BENCH_BASELINE=$(BASELINE) bench/run.sh
 
 # A million mixed reviews against the webhook in binding mode, RSS sampled.
 soak: all
