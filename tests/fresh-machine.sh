@@ -53,10 +53,13 @@ rm -rf "$root"
 mkdir -p "$root"
 tar -C "$root" -xzf "$base"
 
-# buildah and podman inside need / to be a mount point, and proc, sys and dev.
+# buildah and podman inside need / to be a mount point, and proc, sys (with
+# its cgroup mounts) and dev.
 mnt --bind "$root" "$root"
 mnt -t proc proc "$root/proc"
-mnt -t sysfs sys "$root/sys"
+# /sys with its submounts: runc needs the cgroup filesystem under /sys/fs/cgroup.
+mnt --rbind /sys "$root/sys"
+mount --make-rslave "$root/sys"
 mnt --rbind /dev "$root/dev"
 mount --make-rslave "$root/dev"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
