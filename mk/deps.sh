@@ -26,7 +26,7 @@ test_pkgs="
  clang-tidy
 "
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
-image_pkgs="buildah podman runc skopeo uidmap docker-registry qemu-user-static crossbuild-essential-arm64
+image_pkgs="buildah podman runc skopeo uidmap python3 dpkg-dev docker-registry qemu-user-static crossbuild-essential-arm64
  libc6-dev:arm64 libcurl4-openssl-dev:arm64 libcjson-dev:arm64 libssl-dev:arm64 libmicrohttpd-dev:arm64
  libgnutls28-dev:arm64 libyaml-dev:arm64"
 fuzz_pkgs="clang libclang-rt-14-dev"
