@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # mk/image.sh - `make image`: the topowire container image for linux/amd64 and linux/arm64 as
 # one OCI image index in one archive (build/topowire-image.tar), without a container engine.
-# Per platform: the programs compiled with Debian's compiler for it (arm64: the
-# aarch64-linux-gnu cross compiler against the multiarch arm64 packages), laid out with the
+# Per platform (mk/image-arch.sh): the programs compiled with Debian's compiler for it (arm64:
+# the aarch64-linux-gnu cross compiler against the multiarch arm64 packages), laid out with the
 # shared objects they load, their packages' licences and dpkg status entries and an SPDX SBOM
-# (mk/rootfs.sh), then packed reproducibly (mk/oci.py). Beside the archive:
+# (mk/rootfs.sh); then all platforms packed reproducibly into one index (mk/oci.py). Beside the archive:
 # topowire-image-ARCH.spdx.json (the SBOMs) and topowire-image.json (digests and sizes).
 # Environment: TW_IMAGE (name, default ghcr.io/topowire/topowire:VERSION), TW_IMAGE_ARCHIVE,
 # TW_IMAGE_PLATFORMS (default "amd64 arm64"), TW_IMAGE_BUILD (work directory, default
@@ -22,23 +22,11 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 fi
 : "${TW_COMMIT:=$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
 export SOURCE_DATE_EPOCH TW_COMMIT
-host=$(dpkg --print-architecture)
 mkdir -p "$(dirname "$out")"
 
 specs=()
 for arch in $platforms; do
-    triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
-    tool=(CC=cc AR=ar)
-    env=()
-    if [ "$arch" != "$host" ]; then
-        command -v "$triplet-gcc" >/dev/null ||
-            { echo "mk/image.sh: no $triplet-gcc: run mk/deps.sh image" >&2; exit 1; }
-        tool=(CC="$triplet-gcc" AR="$triplet-ar")
-        env=(PKG_CONFIG_LIBDIR="/usr/lib/$triplet/pkgconfig:/usr/share/pkgconfig")
-    fi
-    env "${env[@]}" make -s -j"$(nproc)" programs "${tool[@]}" \
-        OBJDIR="$work/$arch/obj" BINDIR="$work/$arch/bin"
-    mk/rootfs.sh "$arch" "$work/$arch/bin" "$work/$arch/rootfs"
+    mk/image-arch.sh "$arch" "$work/$arch"
     cp "$work/$arch/rootfs/usr/share/doc/topowire/topowire.spdx.json" "${out%.tar}-$arch.spdx.json"
     specs+=("$arch=$work/$arch/rootfs")
 done

@@ -125,6 +125,8 @@ VERSION_CODENAME=$VERSION_CODENAME
 HOME_URL="https://github.com/topowire/topowire"
 EOF
 mkdir -p "$root/etc/topowire" "$root/etc/podinfo"
+# mk/oci.py sets this owner in the layer itself; a Containerfile COPY keeps the tree's own.
+chown 65532:65532 "$root/etc/topowire" 2>/dev/null || true
 /usr/bin/python3 "$here/sbom.py" --arch "$arch" --status-dir "$root/var/lib/dpkg/status.d" \
     --version "$(cat "$here/../VERSION")" --commit "${TW_COMMIT:-unknown}" \
     --created "${SOURCE_DATE_EPOCH:-0}" --out "$root/usr/share/doc/topowire/topowire.spdx.json"
