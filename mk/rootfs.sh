@@ -17,7 +17,7 @@ set -euo pipefail
 arch=$1 bindir=$2 root=$3
 here=$(cd "$(dirname "$0")" && pwd)
 triplet=$(dpkg-architecture -a"$arch" -qDEB_HOST_MULTIARCH 2>/dev/null)
-strip=strip
+strip="strip"
 [ "$arch" = "$(dpkg --print-architecture)" ] || strip=$triplet-strip
 rm -rf "$root"
 mkdir -p "$root/usr/local/bin" "$root/usr/lib/$triplet" "$root/etc" "$root/tmp" \
