@@ -18,6 +18,7 @@ name=localhost/topowire-test:it
 version=$(cat "$TW_ROOT/VERSION")
 FIX=$TW_FIXTURES/admission
 NODE=ip-10-0-41-17.ec2.internal
+QEMU=${TW_QEMU_AARCH64:-qemu-aarch64-static}
 
 skip() { tap 0 "$1 # SKIP $2"; }
 
@@ -67,7 +68,7 @@ run() {
     case $arch in
     amd64) "$root/lib64/ld-linux-x86-64.so.2" --inhibit-cache \
         --library-path "$root/usr/lib/x86_64-linux-gnu" "$root/usr/local/bin/$prog" "$@" ;;
-    arm64) qemu-aarch64-static -L "$root" "$root/usr/local/bin/$prog" "$@" ;;
+    arm64) "$QEMU" -L "$root" "$root/usr/local/bin/$prog" "$@" ;;
     esac
 }
 
@@ -152,9 +153,9 @@ for arch in amd64 arm64; do
     expect_eq "linux/$arch: topowire DEPENDS_ON each Debian package" "$(wc -l <<<"$want")" \
         "$(jq '[.relationships[] | select(.spdxElementId == "SPDXRef-topowire" and .relationshipType == "DEPENDS_ON")] | length' "$sbom")"
 
-    if [ "$arch" = arm64 ] && ! command -v qemu-aarch64-static >/dev/null 2>&1; then
+    if [ "$arch" = arm64 ] && ! command -v "$QEMU" >/dev/null 2>&1; then
         for t in "topowire-init writes the rack from the API server" "topowire-webhook serve answers an AdmissionReview"; do
-            skip "linux/$arch: $t" "qemu-aarch64-static is not installed (Debian package qemu-user-static; mk/deps.sh image installs it)"
+            skip "linux/$arch: $t" "$QEMU is not installed (Debian package qemu-user-static; mk/deps.sh image installs it)"
         done
         continue
     fi
