@@ -86,7 +86,13 @@ case "$missing" in *:arm64*)
     dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64 ;;
 esac
 # The package lists may be absent on a fresh machine; refresh them once.
-$sudo apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null 2>&1 || echo "topowire: apt-get update failed; trying the install anyway" >&2
+# Another apt-get may hold the lists lock: wait for it (up to 10 minutes), but not for a network error.
+for try in $(seq 60); do
+    err=$($sudo apt-get -o DPkg::Lock::Timeout=600 update -qq 2>&1 >/dev/null) && break
+    case "$err" in *lock*) [ "$try" -lt 60 ] && { sleep 10; continue; } ;; esac
+    echo "topowire: apt-get update failed; trying the install anyway" >&2
+    break
+done
 # shellcheck disable=SC2086
 $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
 echo "topowire: installed:$missing" >&2
