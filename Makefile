@@ -25,7 +25,7 @@ TESTDIR  := $(OBJDIR)/tests
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wno-format-nonliteral
 CPPFLAGS += -Iinclude -Itests/unit -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"'
-CFLAGS   += -std=c11 $(WARN) $(OPTFLAGS) -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS   += -std=c11 $(WARN) $(OPTFLAGS) -MMD -MP -ffile-prefix-map=$(CURDIR)=. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 TESTLIBS := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 
@@ -159,4 +159,4 @@ lint:
 clean:
 	rm -rf build bin
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)

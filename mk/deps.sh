@@ -28,7 +28,9 @@ test_pkgs="
  clang-tidy
 "
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
-image_pkgs="buildah podman runc skopeo uidmap"
+image_pkgs="buildah podman runc skopeo uidmap python3 dpkg-dev docker-registry qemu-user-static crossbuild-essential-arm64
+ libc6-dev:arm64 libcurl4-openssl-dev:arm64 libcjson-dev:arm64 libssl-dev:arm64 libmicrohttpd-dev:arm64
+ libgnutls28-dev:arm64 libyaml-dev:arm64"
 fuzz_pkgs="clang libclang-rt-14-dev"
 fresh_pkgs="debootstrap git"
 
@@ -97,9 +99,19 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "topowire: installing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# The arm64 image is cross-built against Debian's own arm64 packages (multiarch).
+case "$missing" in *:arm64*)
+    dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64 ;;
+esac
 # The package lists may be absent on a fresh machine; refresh them once.
-$sudo apt-get update -qq >/dev/null 2>&1 || echo "topowire: apt-get update failed; trying the install anyway" >&2
+# Another apt-get may hold the lists lock: wait for it (up to 10 minutes), but not for a network error.
+for try in $(seq 60); do
+    err=$($sudo apt-get -o DPkg::Lock::Timeout=600 update -qq 2>&1 >/dev/null) && break
+    case "$err" in *lock*) [ "$try" -lt 60 ] && { sleep 10; continue; } ;; esac
+    echo "topowire: apt-get update failed; trying the install anyway" >&2
+    break
+done
 # shellcheck disable=SC2086
-$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+$sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
 echo "topowire: installed:$missing" >&2
 tools
