@@ -159,4 +159,4 @@ lint:
 clean:
 	rm -rf build bin
 
--include $(shell find build -name '*.d' -type f 2>/dev/null)
+-include $(shell find $(OBJDIR) $(FUZZ_DIR) -name '*.d' -type f 2>/dev/null)
