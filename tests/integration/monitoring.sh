@@ -130,6 +130,21 @@ print(",".join(f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.nam
     [ $? -eq 0 ] && grep -q '^kind: ServiceMonitor' "$TW_TMP/overlay.yaml" && grep -q '^kind: Deployment' "$TW_TMP/overlay.yaml"
     tap $? "an overlay that lists overlays/cert-manager and monitoring builds both (docs/deploy.md)"
     sed 's/^/#   /' "$TW_TMP/overlay.err"
+    # docs/deploy.md's patch for another Helm release name relabels both objects.
+    mkdir -p "$TW_TMP/release"
+    rel=$(realpath --relative-to="$TW_TMP/release" "$TW_ROOT/$DIR")
+    {
+        printf 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\n' "$rel"
+        $PY -c 'import re, sys
+text = open(sys.argv[1]).read()
+blocks = re.findall(r"```yaml\n(.*?)```", text[text.index("## Monitoring"):], re.S)
+print(next(b for b in blocks if "/metadata/labels/release" in b), end="")' docs/deploy.md
+    } >"$TW_TMP/release/kustomization.yaml"
+    $offline kubectl kustomize "$TW_TMP/release" >"$TW_TMP/release.yaml" 2>"$TW_TMP/release.err"
+    expect_eq "docs/deploy.md's patch sets another release label on the ServiceMonitor and the PrometheusRule" \
+        "PrometheusRule=monitoring ServiceMonitor=monitoring" \
+        "$(pyq "$TW_TMP/release.yaml" 'print(" ".join(sorted(d["kind"] + "=" + d["metadata"]["labels"]["release"] for d in docs)))')"
+    sed 's/^/#   /' "$TW_TMP/release.err"
 fi
 
 # --- the alerts: promtool ----------------------------------------------------------------------
@@ -138,13 +153,11 @@ PROM=$TW_TMP/prom
 mkdir -p "$PROM"
 RULES=$PROM/topowire-rules.yaml
 cp tests/monitoring/alerts.test.yaml "$PROM/"
-if [ -n "$BUILT" ]; then
-    pyq "$BUILT" 'yaml.safe_dump(find("PrometheusRule")["spec"], open(sys.argv[1].replace("monitoring.yaml", "prom/topowire-rules.yaml"), "w"), sort_keys=False)'
-else
-    # Without a kubectl to build with, the file as written (the directory adds only labels).
-    $PY -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(open(sys.argv[1]))["spec"], open(sys.argv[2], "w"), sort_keys=False)' \
-        "$DIR/prometheusrule.yaml" "$RULES"
-fi
+# The PrometheusRule's spec is a Prometheus rule file. Without a kubectl to build with, the file
+# as written (the directory adds only labels).
+$PY -c 'import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "PrometheusRule"]
+yaml.safe_dump(docs[0]["spec"], open(sys.argv[2], "w"), sort_keys=False)' "${BUILT:-$DIR/prometheusrule.yaml}" "$RULES"
 
 if ! command -v promtool >/dev/null 2>&1; then
     tap 1 "promtool is installed (mk/deps.sh test installs Debian's prometheus package)"
