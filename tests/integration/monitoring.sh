@@ -266,7 +266,7 @@ PORT=$(grep '"msg":"serving"' "$LOG" | jq -r .port)
 MPORT=$(grep '"msg":"serving"' "$LOG" | jq -r .metrics_port)
 i=0
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz")" = 200 ]; do
-    i=$((i + 1)); [ $i -gt 200 ] && break; sleep 0.05
+    i=$((i + 1)); [ $i -gt 400 ] && break; sleep 0.05
 done
 expect_eq "the webhook runs in binding mode and turns ready" 200 \
     "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz")"
