@@ -26,6 +26,7 @@ test_pkgs="
  clang-format
  cppcheck
  clang-tidy
+ prometheus
 "
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
 image_pkgs="buildah podman runc skopeo uidmap python3 dpkg-dev docker-registry qemu-user-static crossbuild-essential-arm64
