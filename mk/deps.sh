@@ -2,7 +2,7 @@
 # mk/deps.sh GROUP... - make sure the Debian packages a step needs are installed.
 # Groups: build (compile), test (make test, make demo), bench (make bench),
 # image (make image), fuzz (make fuzz), fresh (make fresh); test also fetches the pinned kubectl
-# builds (mk/kubectl.sh). On Debian/Ubuntu missing packages are
+# builds (mk/kubectl.sh) and promtool (mk/promtool.sh) into build/tools/. On Debian/Ubuntu missing packages are
 # installed with apt-get (as root, or through sudo) and named first; elsewhere
 # the script names the packages and stops.
 set -euo pipefail
@@ -26,7 +26,6 @@ test_pkgs="
  clang-format
  cppcheck
  clang-tidy
- prometheus
 "
 bench_pkgs="hyperfine time wrk nginx-light curl jq"
 image_pkgs="buildah podman runc skopeo uidmap python3 dpkg-dev docker-registry qemu-user-static crossbuild-essential-arm64
@@ -70,6 +69,7 @@ tools() {
     for w in $want; do
         if [ "$w" = npm ]; then
             "$(dirname "$0")/kubectl.sh" || echo "topowire: no pinned kubectl; the suites use the kubectl on PATH" >&2
+            "$(dirname "$0")/promtool.sh" || true
             return 0
         fi
     done
