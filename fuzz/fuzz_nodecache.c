@@ -158,8 +158,8 @@ static void apply_list(tw_nodecache *c, const char *line, size_t len, names *see
         names_free(&mine);
     } else {
         if ((rc != TW_EPARSE && rc != TW_ETOOBIG && rc != TW_ENOMEM) ||
-            strcmp(rv, "untouched") != 0 ||
-            node_count(c) != before || memchr(err, '\0', TW_ERRLEN) == NULL)
+            strcmp(rv, "untouched") != 0 || node_count(c) != before ||
+            memchr(err, '\0', TW_ERRLEN) == NULL)
             __builtin_trap();
     }
     cJSON_Delete(doc);

@@ -273,8 +273,8 @@ static int read_rv(const cJSON *meta, const char **rv, char *err)
     const char *s = cJSON_IsObject(meta) ? str_field(meta, "resourceVersion") : NULL;
     size_t n = s ? strlen(s) : 0;
     if (n > TW_NODECACHE_RV_MAX)
-        return tw_seterr(err, TW_ETOOBIG, "a resourceVersion of %zu bytes (at most %d accepted)",
-                         n, TW_NODECACHE_RV_MAX);
+        return tw_seterr(err, TW_ETOOBIG, "a resourceVersion of %zu bytes (at most %d accepted)", n,
+                         TW_NODECACHE_RV_MAX);
     *rv = s;
     return TW_OK;
 }
@@ -523,8 +523,7 @@ static int fresh_locked(const tw_nodecache *c, uint64_t now)
 }
 
 /* LISTs every node page by page into a new table and swaps it in. */
-static int do_list(tw_nodecache *c, tw_kube_client *kc, char rv[TW_NODECACHE_RV_MAX + 1],
-                   char *err)
+static int do_list(tw_nodecache *c, tw_kube_client *kc, char rv[TW_NODECACHE_RV_MAX + 1], char *err)
 {
     table t = {0};
     char *cont = NULL;
@@ -976,8 +975,8 @@ int tw_nodecache_get(tw_nodecache *c, const char *node, uint64_t deadline, tw_kv
     pthread_mutex_unlock(&c->mu);
     pthread_rwlock_rdlock(&c->lock);
     entry **pp = table_find(&c->t, node);
-    int use = pp != NULL && (fresh || ((*pp)->got_ms != 0 &&
-                                       now - (*pp)->got_ms <= (uint64_t)c->o.max_age_ms));
+    int use = pp != NULL &&
+              (fresh || ((*pp)->got_ms != 0 && now - (*pp)->got_ms <= (uint64_t)c->o.max_age_ms));
     if (use)
         rc = copy_entry(c, *pp, out);
     pthread_rwlock_unlock(&c->lock);

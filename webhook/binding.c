@@ -150,8 +150,8 @@ int hook_topology_start(const hook_config *cfg, hook_topology **out, char *err)
         .kube = cfg->kube,
         .user_agent = "topowire-webhook/" TW_VERSION,
         .keys = t->cache_keys,
-        .max_age_ms = cfg->cache_max_age_ms > 0 ? cfg->cache_max_age_ms
-                                                : HOOK_DEFAULT_CACHE_MAX_AGE_MS,
+        .max_age_ms =
+            cfg->cache_max_age_ms > 0 ? cfg->cache_max_age_ms : HOOK_DEFAULT_CACHE_MAX_AGE_MS,
         .log = cache_log,
     };
     rc = TW_ENOMEM;
@@ -293,7 +293,8 @@ void hook_topology_metrics(hook_topology *t, tw_buf *b)
         const char *name, *type, *help;
     } m[] = {
         {"topowire_node_cache_ready", "gauge",
-         "1 while the node cache is listed and fresh (heard from the API server within its bound)."},
+         "1 while the node cache is listed and fresh (heard from the API server within its "
+         "bound)."},
         {"topowire_node_cache_nodes", "gauge", "Nodes in the cache."},
         {"topowire_node_cache_bytes", "gauge", "Memory held by the cache's entries (approximate)."},
         {"topowire_node_cache_lists_total", "counter", "Node LIST requests (pages)."},

@@ -66,9 +66,9 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
  * Re-reads the credentials once after a 401. A line over max_line bytes
  * fails with TW_ETOOBIG. on_line returning non-zero ends the stream early
  * (returns 0). should_abort (may be NULL: the client's, if set) is polled
- * while waiting for data: non-zero ends with TW_ECANCELED. A stream silent for over 150 s fails with
- * TW_ETIMEDOUT. Returns 0 when the server ended the stream, TW_EGONE on a
- * 410 answer, or the codes of tw_kube_do with the server's message in err.
+ * while waiting for data: non-zero ends with TW_ECANCELED. A stream silent for over 150 s fails
+ * with TW_ETIMEDOUT. Returns 0 when the server ended the stream, TW_EGONE on a 410 answer, or the
+ * codes of tw_kube_do with the server's message in err.
  */
 int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept, uint64_t deadline,
                          size_t max_line, int (*on_line)(void *ud, const char *line, size_t len),

@@ -48,19 +48,19 @@ typedef struct tw_nodecache tw_nodecache;
 #define TW_NODECACHE_BACKOFF_RESET_MS 120000L
 
 typedef struct tw_nodecache_stats {
-    size_t nodes;      /* nodes in the cache */
-    uint64_t lists;    /* LIST requests made (pages) */
-    uint64_t watches;  /* WATCH requests made */
-    uint64_t events;   /* watch events applied (ADDED, MODIFIED, DELETED) */
-    uint64_t relists;  /* LISTs after 410 Gone */
-    uint64_t errors;   /* failed LIST or WATCH requests (very short watches included) */
-    uint64_t gets;     /* direct GETs for nodes missing from the cache (or a stale one) */
-    uint64_t skipped;  /* such lookups answered at once, without waiting for a GET */
-    int ready;         /* listed, and fresh (heard from the API server within max_age_ms) */
-    int listed;        /* a LIST has completed */
-    uint64_t age_ms;   /* since the cache last heard from the API server (since start: never) */
-    long backoff_ms;   /* the wait ceiling of the next failure */
-    size_t bytes;      /* memory held for the entries (approximate) */
+    size_t nodes;     /* nodes in the cache */
+    uint64_t lists;   /* LIST requests made (pages) */
+    uint64_t watches; /* WATCH requests made */
+    uint64_t events;  /* watch events applied (ADDED, MODIFIED, DELETED) */
+    uint64_t relists; /* LISTs after 410 Gone */
+    uint64_t errors;  /* failed LIST or WATCH requests (very short watches included) */
+    uint64_t gets;    /* direct GETs for nodes missing from the cache (or a stale one) */
+    uint64_t skipped; /* such lookups answered at once, without waiting for a GET */
+    int ready;        /* listed, and fresh (heard from the API server within max_age_ms) */
+    int listed;       /* a LIST has completed */
+    uint64_t age_ms;  /* since the cache last heard from the API server (since start: never) */
+    long backoff_ms;  /* the wait ceiling of the next failure */
+    size_t bytes;     /* memory held for the entries (approximate) */
 } tw_nodecache_stats;
 
 /* Called from the cache's thread for each notable event (for logs); may be NULL. */

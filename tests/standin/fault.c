@@ -7,10 +7,29 @@
 
 /* Faults that take no argument. The AWS ones only change what imds.c answers. */
 static const char *const plain_faults[] = {
-    "401",      "403",  "404",  "429",     "500",      "503",     "garbage",    "stall",    "hang",
-    "redirect", "huge", "drop", "v2-only", "put-hang", "put-403", "no-zone-id", "bad-zone",
+    "401",
+    "403",
+    "404",
+    "429",
+    "500",
+    "503",
+    "garbage",
+    "stall",
+    "hang",
+    "redirect",
+    "huge",
+    "drop",
+    "v2-only",
+    "put-hang",
+    "put-403",
+    "no-zone-id",
+    "bad-zone",
     /* kube: one kind of request only (kube.c) */
-    "watch-gone", "watch-end", "list-hang", "get-hang", NULL,
+    "watch-gone",
+    "watch-end",
+    "list-hang",
+    "get-hang",
+    NULL,
 };
 
 /* Faults with a number (FAULT:N) that kube.c applies to one kind of request. */
@@ -27,9 +46,9 @@ static const struct {
 static int passive(const char *kind)
 {
     static const char *const kinds[] = {
-        "slow",       "v2-only",    "put-hang",  "put-403",   "no-zone-id",    "bad-zone",
-        "watch-gone", "watch-end",  "list-hang", "get-hang",  "watch-cut",     "long-continue",
-        "long-rv",    NULL,
+        "slow",      "v2-only",       "put-hang",  "put-403",   "no-zone-id",
+        "bad-zone",  "watch-gone",    "watch-end", "list-hang", "get-hang",
+        "watch-cut", "long-continue", "long-rv",   NULL,
     };
     for (int i = 0; kinds[i]; i++)
         if (strcmp(kind, kinds[i]) == 0)

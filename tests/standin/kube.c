@@ -401,8 +401,8 @@ static void list_or_watch(standin *st, const st_req *req, int partial, st_resp *
     }
     void *w = NULL;
     if (kwatch_open(k->store, &sel, partial, truthy(st_arg(req, "allowWatchBookmarks")),
-                    st_arg(req, "resourceVersion"), timeout, st->opts.bookmark_interval, &shape,
-                    &w, err) != TW_OK) {
+                    st_arg(req, "resourceVersion"), timeout, st->opts.bookmark_interval, &shape, &w,
+                    err) != TW_OK) {
         kstatus_simple(resp, 400, "BadRequest", err);
         return;
     }

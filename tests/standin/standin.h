@@ -114,7 +114,7 @@ typedef struct standin {
     st_fault faults[ST_MAX_FAULT];
     int nfaults;
     long requests, redirect_hits, imds_v1, imds_v2;
-    long kinds[3]; /* kube: node GETs, LISTs and WATCHes (ST_KIND_*) */
+    long kinds[3];          /* kube: node GETs, LISTs and WATCHes (ST_KIND_*) */
     struct st_count *paths; /* path -> count, open addressing */
     size_t npaths, cap_paths;
     char *last_accept, *last_ua, *last_method, *last_path;

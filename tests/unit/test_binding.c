@@ -25,9 +25,8 @@ static void parse_keys_and_copy_as(void **state)
     char buf[512];
     const char *keys[17];
     char err[TW_ERRLEN];
-    assert_int_equal(hook_topology_parse_keys(HOOK_DEFAULT_COPY_LABELS, buf, sizeof(buf), keys,
-                                              err),
-                     TW_OK);
+    assert_int_equal(
+        hook_topology_parse_keys(HOOK_DEFAULT_COPY_LABELS, buf, sizeof(buf), keys, err), TW_OK);
     assert_string_equal(keys[0], "topology.kubernetes.io/zone");
     assert_string_equal(keys[2], "topology.k8s.aws/zone-id");
     assert_null(keys[3]);
@@ -36,9 +35,9 @@ static void parse_keys_and_copy_as(void **state)
     assert_int_equal(hook_topology_parse_keys("", buf, sizeof(buf), keys, err), TW_EINVAL);
     assert_int_equal(hook_topology_parse_keys("not a key!", buf, sizeof(buf), keys, err),
                      TW_EINVAL);
-    assert_int_equal(hook_topology_parse_keys("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", buf, sizeof(buf),
-                                              keys, err),
-                     TW_EINVAL);
+    assert_int_equal(
+        hook_topology_parse_keys("a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", buf, sizeof(buf), keys, err),
+        TW_EINVAL);
     bool a, l;
     assert_int_equal(hook_topology_parse_copy_as("labels,annotations", &a, &l, err), TW_OK);
     assert_true(a && l);

@@ -247,7 +247,6 @@ static void started_cache_lists_and_watches(void **state)
     tw_testserver_stop(s);
 }
 
-
 /* ---- faults of the API server: a scripted server, counting what it is asked ---- */
 
 enum { MODE_GONE, MODE_EMPTY_WATCH, MODE_PAGES, MODE_QUIET, MODE_HANG_GET };
@@ -314,8 +313,9 @@ static void fake_api(void *ud, const tw_testreq *req, tw_testresp *resp)
     atomic_fetch_add(&f->watches, 1);
     switch (f->mode) {
     case MODE_GONE:
-        resp->body = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
-                     "\"reason\":\"Expired\",\"message\":\"too old resource version: 100 (200)\"}}\n";
+        resp->body =
+            "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+            "\"reason\":\"Expired\",\"message\":\"too old resource version: 100 (200)\"}}\n";
         break;
     case MODE_EMPTY_WATCH:
         resp->body = ""; /* 200 and nothing */
@@ -344,8 +344,8 @@ static tw_nodecache *started(fake *f, tw_testserver **srv, tw_kube_config *cfg, 
     memset(cfg, 0, sizeof(*cfg));
     cfg->server = server;
     cfg->token = (char *)"t";
-    tw_nodecache_options o = {.kube = cfg, .user_agent = "test", .keys = keys,
-                              .max_age_ms = max_age_ms};
+    tw_nodecache_options o = {
+        .kube = cfg, .user_agent = "test", .keys = keys, .max_age_ms = max_age_ms};
     tw_nodecache *c = tw_nodecache_new(&o);
     assert_non_null(c);
     assert_int_equal(tw_nodecache_start(c), TW_OK);
