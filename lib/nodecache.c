@@ -29,6 +29,13 @@
 /* A direct GET gets at least this long, and this long when the caller set no deadline. */
 #define FETCH_MIN_MS     1000L
 #define FETCH_DEFAULT_MS 5000L
+/*
+ * Beyond the callers allowed to wait for a lookup's answer, others may wait
+ * this long after it was asked for, unless the API server is in trouble (a
+ * lookup running longer than this, or one that failed lately): a healthy one
+ * answers in milliseconds, so a burst of bindings to a new node all get it.
+ */
+#define QUICK_WAIT_MS 250
 /* Lookups queued or running at most; more are answered at once. */
 #define FETCH_QUEUE_MAX 64
 #define MAX_FETCHERS    8
@@ -54,6 +61,7 @@ typedef struct fetch {
     struct fetch *next;
     char name[254];
     uint64_t deadline;
+    uint64_t created_ms, started_ms;
     int running, done;
     int rc;
     char err[TW_ERRLEN];
@@ -84,7 +92,8 @@ struct tw_nodecache {
     uint64_t heard_ms; /* last time the API server was heard from; 0 = never */
     fetch *fetches;    /* queued and running lookups */
     size_t nfetches;
-    unsigned waiting; /* lookups waiting for an answer now */
+    unsigned waiting;       /* lookups waiting for an answer until their deadline now */
+    uint64_t trouble_until; /* a lookup failed lately: no quick waits until then */
     pthread_t fetchers[MAX_FETCHERS];
     unsigned nfetchers;
     negative *neg; /* NEGATIVE_MAX slots */
@@ -872,6 +881,7 @@ static void *fetcher_thread(void *arg)
             continue;
         }
         f->running = 1;
+        f->started_ms = tw_now_ms();
         c->st.gets++;
         pthread_mutex_unlock(&c->mu);
         run_fetch(c, kc, f);
@@ -879,6 +889,8 @@ static void *fetcher_thread(void *arg)
         uint64_t now = tw_now_ms();
         if (f->rc != TW_OK && f->rc != TW_ECANCELED)
             negative_put(c, f, now);
+        if (f->rc != TW_OK && f->rc != TW_ECANCELED && f->rc != TW_ENOTFOUND && f->rc != TW_EINVAL)
+            c->trouble_until = now + (uint64_t)c->o.negative_ms;
         f->done = 1;
         for (fetch **pp = &c->fetches; *pp; pp = &(*pp)->next)
             if (*pp == f) {
@@ -892,6 +904,17 @@ static void *fetcher_thread(void *arg)
     pthread_mutex_unlock(&c->mu);
     tw_kube_client_free(kc);
     return NULL;
+}
+
+/* True when lookups are slow or failing now (caller holds mu). */
+static int in_trouble(const tw_nodecache *c, uint64_t now)
+{
+    if (now < c->trouble_until)
+        return 1;
+    for (const fetch *f = c->fetches; f; f = f->next)
+        if (f->running && now - f->started_ms > QUICK_WAIT_MS)
+            return 1;
+    return 0;
 }
 
 /* Asks the API server about node (not cached, or only in a stale cache). */
@@ -933,27 +956,43 @@ static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, t
         }
         snprintf(f->name, sizeof(f->name), "%s", node);
         f->deadline = deadline;
+        f->created_ms = now;
         f->refs = 1;
         f->next = c->fetches;
         c->fetches = f;
         c->nfetches++;
         pthread_cond_broadcast(&c->cv);
     }
-    if (c->waiting >= c->o.waiters) {
-        c->st.skipped++;
-        rc = tw_seterr(err, TW_ERETRY,
-                       "node %s is not in the cache; its lookup goes on without this request "
-                       "(%u already waiting)",
-                       node, c->waiting);
-        goto out;
+    int quick = c->waiting >= c->o.waiters;
+    uint64_t until = deadline;
+    if (quick) {
+        until = f->created_ms + QUICK_WAIT_MS;
+        if (until > deadline)
+            until = deadline;
+        if (in_trouble(c, now) || until <= now) {
+            c->st.skipped++;
+            rc = tw_seterr(err, TW_ERETRY,
+                           "node %s is not in the cache; its lookup goes on without this request "
+                           "(%u already waiting)",
+                           node, c->waiting);
+            goto out;
+        }
+    } else {
+        c->waiting++;
     }
-    c->waiting++;
     f->refs++;
-    struct timespec ts = tw_monotonic_in(tw_remaining_ms(deadline));
+    struct timespec ts = tw_monotonic_in(until > now ? (long)(until - now) : 0);
     while (!f->done && !c->stopping && pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT)
         ;
-    c->waiting--;
-    if (!f->done)
+    if (!quick)
+        c->waiting--;
+    if (!f->done && quick) {
+        c->st.skipped++;
+        rc = tw_seterr(err, TW_ERETRY,
+                       "node %s is not in the cache; no answer in %d ms, its lookup goes on "
+                       "without this request",
+                       node, QUICK_WAIT_MS);
+    } else if (!f->done)
         rc = tw_seterr(err, TW_ETIMEDOUT, "no answer about node %s within the deadline", node);
     else if ((rc = f->rc) == TW_OK)
         rc = kvlist_copy(&f->labels, out);

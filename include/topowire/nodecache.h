@@ -27,9 +27,11 @@
  *
  * A lookup of a node that is not cached (or only in a stale cache) asks the
  * API server through a few fetcher threads of the cache's own, with one GET
- * per node in flight however many ask; at most miss_waiters callers wait for
- * an answer at once, the others are answered at once without it; a failed
- * lookup is remembered for negative_ms.
+ * per node in flight however many ask; at most `waiters` callers wait for an
+ * answer until their deadline, others up to 250 ms after the lookup was asked
+ * for (a healthy API server answers well within that) unless lookups are slow
+ * or failing now, when they are answered at once without it; a failed lookup
+ * is remembered for negative_ms.
  */
 typedef struct tw_nodecache tw_nodecache;
 

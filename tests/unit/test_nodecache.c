@@ -249,7 +249,7 @@ static void started_cache_lists_and_watches(void **state)
 
 /* ---- faults of the API server: a scripted server, counting what it is asked ---- */
 
-enum { MODE_GONE, MODE_EMPTY_WATCH, MODE_PAGES, MODE_QUIET, MODE_HANG_GET };
+enum { MODE_GONE, MODE_EMPTY_WATCH, MODE_PAGES, MODE_QUIET, MODE_HANG_GET, MODE_SLOW_GET };
 
 typedef struct fake {
     int mode;
@@ -279,6 +279,8 @@ static void fake_api(void *ud, const tw_testreq *req, tw_testresp *resp)
             resp->stall = 1;
             return;
         }
+        if (f->mode == MODE_SLOW_GET)
+            resp->delay_ms = 100;
         snprintf(buf, sizeof(buf),
                  "{\"kind\":\"PartialObjectMetadata\",\"metadata\":{\"name\":\"%s\",\"labels\":{"
                  "\"topology.kubernetes.io/zone\":\"eu-west-1c\"}}}",
@@ -529,10 +531,9 @@ static void *miss_thread(void *p)
  * flight, one caller waits, the others are answered at once, cached nodes at
  * once, and a failure is remembered.
  */
-static void misses_against_a_hanging_api(void **state)
+static void misses_against_an_api(int mode)
 {
-    (void)state;
-    fake f = {.mode = MODE_HANG_GET};
+    fake f = {.mode = mode};
     tw_testserver *srv = tw_testserver_start(fake_api, &f, NULL, NULL);
     assert_non_null(srv);
     char server[64];
@@ -558,6 +559,17 @@ static void misses_against_a_hanging_api(void **state)
     tw_kvlist_free(&l);
     assert_true(tw_now_ms() - t0 < 100);
     int waited = 0, quick = 0;
+    if (mode == MODE_SLOW_GET) {
+        /* A healthy API server: the burst of misses all get the answer of one GET. */
+        for (int i = 0; i < 6; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(a[i].rc, TW_OK);
+        }
+        assert_int_equal(atomic_load(&f.gets), 1);
+        tw_nodecache_free(c);
+        tw_testserver_stop(srv);
+        return;
+    }
     for (int i = 0; i < 6; i++) {
         pthread_join(th[i], NULL);
         assert_int_not_equal(a[i].rc, TW_OK);
@@ -583,6 +595,18 @@ static void misses_against_a_hanging_api(void **state)
     tw_testserver_stop(srv);
 }
 
+static void misses_against_a_hanging_api(void **state)
+{
+    (void)state;
+    misses_against_an_api(MODE_HANG_GET);
+}
+
+static void a_burst_of_misses_shares_one_get(void **state)
+{
+    (void)state;
+    misses_against_an_api(MODE_SLOW_GET);
+}
+
 int main(void)
 {
     tw_http_global_init();
@@ -599,6 +623,7 @@ int main(void)
         cmocka_unit_test(long_resource_versions),
         cmocka_unit_test(silent_api_makes_the_cache_stale),
         cmocka_unit_test(misses_against_a_hanging_api),
+        cmocka_unit_test(a_burst_of_misses_shares_one_get),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tw_http_global_cleanup();
