@@ -118,10 +118,10 @@ static int lookup(tw_nodecache *c, const char *node, const cJSON *obj)
     return 1;
 }
 
-/* rv is always a C string within its 64 bytes, changed or not. */
-static void check_rv(const char rv[64])
+/* rv is always a C string within its buffer, changed or not. */
+static void check_rv(const char rv[TW_NODECACHE_RV_MAX + 1])
 {
-    if (memchr(rv, '\0', 64) == NULL)
+    if (memchr(rv, '\0', TW_NODECACHE_RV_MAX + 1) == NULL)
         __builtin_trap();
 }
 
@@ -139,7 +139,7 @@ static void apply_list(tw_nodecache *c, const char *line, size_t len, names *see
             names_add(seen, n);
     }
     size_t before = node_count(c);
-    char rv[64] = "untouched";
+    char rv[TW_NODECACHE_RV_MAX + 1] = "untouched";
     char err[TW_ERRLEN];
     int rc = tw_nodecache_apply_list(c, line, len, rv, err);
     check_rv(rv);
@@ -157,8 +157,9 @@ static void apply_list(tw_nodecache *c, const char *line, size_t len, names *see
             __builtin_trap();
         names_free(&mine);
     } else {
-        if ((rc != TW_EPARSE && rc != TW_ENOMEM) || strcmp(rv, "untouched") != 0 ||
-            node_count(c) != before || memchr(err, '\0', TW_ERRLEN) == NULL)
+        if ((rc != TW_EPARSE && rc != TW_ETOOBIG && rc != TW_ENOMEM) ||
+            strcmp(rv, "untouched") != 0 || node_count(c) != before ||
+            memchr(err, '\0', TW_ERRLEN) == NULL)
             __builtin_trap();
     }
     cJSON_Delete(doc);
@@ -176,7 +177,7 @@ static void apply_event(tw_nodecache *c, const char *line, size_t len, names *se
     int had = name != NULL ? lookup(c, name, NULL) : 0;
     size_t before = node_count(c);
     uint64_t events = event_count(c);
-    char rv[64] = "untouched";
+    char rv[TW_NODECACHE_RV_MAX + 1] = "untouched";
     char err[TW_ERRLEN];
     int rc = tw_nodecache_apply_event(c, line, len, rv, err);
     check_rv(rv);

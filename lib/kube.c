@@ -15,7 +15,8 @@
 #include "topowire/kube.h"
 
 #define KUBE_MAX_BODY (4u * 1024 * 1024)
-#define KUBE_URL_MAX  8192
+/* Room for a LIST continue token of TW_KUBE_CONTINUE_MAX bytes, percent-encoded. */
+#define KUBE_URL_MAX (4 * TW_KUBE_CONTINUE_MAX)
 /* Connecting may take this long, so that a black-holed address leaves time to retry. */
 #define KUBE_CONNECT_TIMEOUT_MS 5000L
 /* An answer in progress that sends nothing for this long is given up. */
@@ -39,7 +40,34 @@ struct tw_kube_client {
     char *user_agent;
     tw_http_client *http;
     uint64_t rng; /* xorshift state for backoff jitter */
+    int (*should_abort)(void *ud);
+    void *abort_ud;
 };
+
+void tw_kube_client_set_abort(tw_kube_client *c, int (*should_abort)(void *ud), void *ud)
+{
+    c->should_abort = should_abort;
+    c->abort_ud = ud;
+}
+
+static int aborted(const tw_kube_client *c)
+{
+    return c->should_abort != NULL && c->should_abort(c->abort_ud);
+}
+
+/* Sleeps ms (within deadline), waking every 100 ms to see whether the client was aborted. */
+static void pause_abortable(const tw_kube_client *c, long ms, uint64_t deadline)
+{
+    uint64_t until = tw_now_ms() + (uint64_t)(ms > 0 ? ms : 0);
+    if (deadline != 0 && deadline < until)
+        until = deadline;
+    for (;;) {
+        uint64_t now = tw_now_ms();
+        if (aborted(c) || now >= until)
+            return;
+        tw_sleep_ms(until - now < 100 ? (long)(until - now) : 100, until);
+    }
+}
 
 tw_kube_client *tw_kube_client_new(tw_kube_config *cfg, const char *user_agent)
 {
@@ -252,6 +280,8 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
         req.method = method;
         req.body = body;
         req.body_len = body_len;
+        req.should_abort = c->should_abort;
+        req.abort_ud = c->abort_ud;
         char herr[TW_ERRLEN] = "";
         int hrc = tw_http_do(c->http, &req, &cur, herr);
         /* resp keeps the last answer actually received. */
@@ -327,7 +357,11 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
                                msg, attempt, attempt == 1 ? "" : "s", wait);
             goto out;
         }
-        tw_sleep_ms(wait, deadline ? deadline : tw_now_ms() + (uint64_t)wait);
+        pause_abortable(c, wait, deadline);
+        if (aborted(c)) {
+            rc = tw_seterr(err, TW_ECANCELED, "%s (stopped while waiting to retry)", msg);
+            goto out;
+        }
     }
 
 out:
@@ -418,8 +452,8 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
         req.low_speed_ms = KUBE_WATCH_IDLE_MS;
         req.on_data = on_stream_data;
         req.on_data_ud = &ls;
-        req.should_abort = should_abort;
-        req.abort_ud = abort_ud;
+        req.should_abort = should_abort ? should_abort : c->should_abort;
+        req.abort_ud = should_abort ? abort_ud : c->abort_ud;
         char herr[TW_ERRLEN] = "";
         tw_buf_reset(&ls.line);
         tw_buf_reset(&ls.other);

@@ -1,4 +1,5 @@
 /* nodecache.c - node topology labels kept in memory by LIST + WATCH. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -7,7 +8,9 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
+#include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/kube.h"
@@ -20,13 +23,29 @@
 #define LIST_PAGE       500
 #define LIST_TIMEOUT_MS 60000
 #define MAX_EVENT_LINE  (4u << 20)
-#define BACKOFF_MIN_MS  250
-#define BACKOFF_MAX_MS  30000
-#define MAX_KEYS        16
+#define MAX_KEYS        32
+/* A watch that ends sooner than this having delivered nothing is a failure (client-go's rule). */
+#define SHORT_WATCH_MS 1000
+/* A direct GET gets at least this long, and this long when the caller set no deadline. */
+#define FETCH_MIN_MS     1000L
+#define FETCH_DEFAULT_MS 5000L
+/*
+ * Beyond the callers allowed to wait for a lookup's answer, others may wait
+ * this long after it was asked for, unless the API server is in trouble (a
+ * lookup running longer than this, or one that failed lately): a healthy one
+ * answers in milliseconds, so a burst of bindings to a new node all get it.
+ */
+#define QUICK_WAIT_MS 250
+/* Lookups queued or running at most; more are answered at once. */
+#define FETCH_QUEUE_MAX 64
+#define MAX_FETCHERS    8
+/* Failed lookups remembered at most (the oldest make room). */
+#define NEGATIVE_MAX 256
 
 typedef struct entry {
     char *name;
     char *vals[MAX_KEYS]; /* values of the kept keys, NULL when absent */
+    uint64_t got_ms;      /* when a direct GET brought it; 0 when the LIST or watch did */
     struct entry *next;
 } entry;
 
@@ -37,18 +56,48 @@ typedef struct table {
     size_t bytes;
 } table;
 
+/* One node's direct lookup: queued, then run by a fetcher; waiters share it. */
+typedef struct fetch {
+    struct fetch *next;
+    char name[254];
+    uint64_t deadline;
+    uint64_t created_ms, started_ms;
+    int running, done;
+    int rc;
+    char err[TW_ERRLEN];
+    tw_kvlist labels; /* the kept labels, when rc is 0 */
+    unsigned refs;    /* the queue's, and each waiter's */
+} fetch;
+
+/* A failed lookup, answered again without asking until `until`. */
+typedef struct negative {
+    char name[254];
+    int rc;
+    char err[TW_ERRLEN];
+    uint64_t until;
+} negative;
+
 struct tw_nodecache {
     tw_nodecache_options o;
     size_t nkeys;
     pthread_rwlock_t lock; /* guards t */
     table t;
-    pthread_mutex_t mu; /* guards the fields below and the wake-up */
-    pthread_cond_t cv;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t cv;  /* the cache thread's sleep; fetchers' work; lookups' answers */
     int stopping;
     int started;
     pthread_t thread;
     tw_nodecache_stats st;
-    uint64_t rng; /* backoff jitter; the cache thread's own */
+    uint64_t created_ms;
+    uint64_t heard_ms; /* last time the API server was heard from; 0 = never */
+    fetch *fetches;    /* queued and running lookups */
+    size_t nfetches;
+    unsigned waiting;       /* lookups waiting for an answer until their deadline now */
+    uint64_t trouble_until; /* a lookup failed lately: no quick waits until then */
+    pthread_t fetchers[MAX_FETCHERS];
+    unsigned nfetchers;
+    negative *neg; /* NEGATIVE_MAX slots */
+    uint64_t rng;  /* backoff jitter; the cache thread's own */
 };
 
 static uint64_t hash_name(const char *s)
@@ -173,6 +222,38 @@ static const char *str_field(const cJSON *o, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* Makes an entry for name with the kept, valid values of labels (looked up by get). */
+static int entry_build(tw_nodecache *c, const char *name, const void *src,
+                       const char *(*get)(const void *src, const char *key), entry **out)
+{
+    entry *e = calloc(1, sizeof(*e));
+    if (e == NULL || (e->name = strdup(name)) == NULL) {
+        free(e);
+        return TW_ENOMEM;
+    }
+    for (size_t i = 0; i < c->nkeys; i++) {
+        const char *v = get(src, c->o.keys[i]);
+        if (v == NULL || !tw_label_value_valid(v))
+            continue;
+        if ((e->vals[i] = strdup(v)) == NULL) {
+            entry_free(e);
+            return TW_ENOMEM;
+        }
+    }
+    *out = e;
+    return TW_OK;
+}
+
+static const char *json_label(const void *labels, const char *key)
+{
+    return cJSON_IsObject((const cJSON *)labels) ? str_field(labels, key) : NULL;
+}
+
+static const char *kv_label(const void *labels, const char *key)
+{
+    return tw_kvlist_get(labels, key);
+}
+
 /*
  * Builds an entry from an object's metadata (a Node or PartialObjectMetadata).
  * Only the kept keys with valid label values are copied. Returns 0 and *out,
@@ -189,36 +270,40 @@ static int entry_from_object(tw_nodecache *c, const cJSON *obj, entry **out, cha
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
     if (labels != NULL && !cJSON_IsObject(labels) && !cJSON_IsNull(labels))
         return tw_seterr(err, TW_EPARSE, "node %s: metadata.labels is not an object", name);
-    entry *e = calloc(1, sizeof(*e));
-    if (e == NULL || (e->name = strdup(name)) == NULL) {
-        free(e);
-        return TW_ENOMEM;
-    }
-    for (size_t i = 0; i < c->nkeys; i++) {
-        const char *v = cJSON_IsObject(labels) ? str_field(labels, c->o.keys[i]) : NULL;
-        if (v == NULL || !tw_label_value_valid(v))
-            continue;
-        if ((e->vals[i] = strdup(v)) == NULL) {
-            entry_free(e);
-            return TW_ENOMEM;
-        }
-    }
-    *out = e;
+    return entry_build(c, name, labels, json_label, out);
+}
+
+/*
+ * Reads metadata.resourceVersion of meta (when it has one) into rv. Returns 0,
+ * or TW_ETOOBIG, leaving rv alone, when it is over TW_NODECACHE_RV_MAX bytes.
+ */
+static int read_rv(const cJSON *meta, const char **rv, char *err)
+{
+    const char *s = cJSON_IsObject(meta) ? str_field(meta, "resourceVersion") : NULL;
+    size_t n = s ? strlen(s) : 0;
+    if (n > TW_NODECACHE_RV_MAX)
+        return tw_seterr(err, TW_ETOOBIG, "a resourceVersion of %zu bytes (at most %d accepted)", n,
+                         TW_NODECACHE_RV_MAX);
+    *rv = s;
     return TW_OK;
 }
 
-static void copy_rv(const cJSON *meta, char rv[64])
+static void set_rv(char rv[TW_NODECACHE_RV_MAX + 1], const char *s)
 {
-    const char *s = cJSON_IsObject(meta) ? str_field(meta, "resourceVersion") : NULL;
-    if (s && strlen(s) < 64)
-        snprintf(rv, 64, "%s", s);
+    if (s != NULL)
+        snprintf(rv, TW_NODECACHE_RV_MAX + 1, "%s", s);
 }
 
-/* Parses one page of a list into t (adding to it). */
-static int parse_list(tw_nodecache *c, const char *json, size_t len, table *t, char rv[64],
-                      char cont[1024], char *err)
+/*
+ * Parses one page of a list into t (adding to it); rv and *cont (a new
+ * string, or NULL on the last page; cont may be NULL) receive the page's
+ * resourceVersion and continue token.
+ */
+static int parse_list(tw_nodecache *c, const char *json, size_t len, table *t,
+                      char rv[TW_NODECACHE_RV_MAX + 1], char **cont, char *err)
 {
     int rc = TW_OK;
+    const char *got_rv = NULL;
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!cJSON_IsObject(root)) {
         rc = tw_seterr(err, TW_EPARSE, "the node list is not a JSON object");
@@ -230,10 +315,13 @@ static int parse_list(tw_nodecache *c, const char *json, size_t len, table *t, c
         goto out;
     }
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
-    copy_rv(meta, rv);
-    if (cont) {
-        const char *s = cJSON_IsObject(meta) ? str_field(meta, "continue") : NULL;
-        snprintf(cont, 1024, "%s", s && strlen(s) < 1024 ? s : "");
+    if ((rc = read_rv(meta, &got_rv, err)) != TW_OK)
+        goto out;
+    const char *s = cJSON_IsObject(meta) ? str_field(meta, "continue") : NULL;
+    if (s && strlen(s) > TW_NODECACHE_CONTINUE_MAX) {
+        rc = tw_seterr(err, TW_ETOOBIG, "the node list's continue token is %zu bytes (at most %d)",
+                       strlen(s), TW_NODECACHE_CONTINUE_MAX);
+        goto out;
     }
     const cJSON *it;
     cJSON_ArrayForEach(it, items)
@@ -246,9 +334,28 @@ static int parse_list(tw_nodecache *c, const char *json, size_t len, table *t, c
         if (rc != TW_OK)
             goto out;
     }
+    if (cont != NULL) {
+        *cont = NULL;
+        if (s && *s && (*cont = strdup(s)) == NULL) {
+            rc = TW_ENOMEM;
+            goto out;
+        }
+    }
+    set_rv(rv, got_rv);
 out:
     cJSON_Delete(root);
     return rc;
+}
+
+/* Records that the API server was heard from at `when` (never moving back). */
+static void heard_at(tw_nodecache *c, uint64_t when, int listed)
+{
+    pthread_mutex_lock(&c->mu);
+    if (when > c->heard_ms)
+        c->heard_ms = when;
+    if (listed)
+        c->st.listed = 1;
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void swap_table(tw_nodecache *c, table *t)
@@ -261,23 +368,27 @@ static void swap_table(tw_nodecache *c, table *t)
     memset(t, 0, sizeof(*t));
 }
 
-int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len, char rv[64], char *err)
+int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len,
+                            char rv[TW_NODECACHE_RV_MAX + 1], char *err)
 {
     table t = {0};
-    char got[64] = "";
+    char got[TW_NODECACHE_RV_MAX + 1] = "";
     int rc = parse_list(c, json, len, &t, got, NULL, err);
     if (rc != TW_OK) {
         table_free(&t);
         return rc;
     }
     swap_table(c, &t);
-    snprintf(rv, 64, "%s", got);
+    heard_at(c, tw_now_ms(), 1);
+    snprintf(rv, TW_NODECACHE_RV_MAX + 1, "%s", got);
     return TW_OK;
 }
 
-int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char rv[64], char *err)
+int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len,
+                             char rv[TW_NODECACHE_RV_MAX + 1], char *err)
 {
     int rc = TW_OK;
+    const char *got_rv = NULL;
     cJSON *ev = cJSON_ParseWithLength(line, len);
     if (!cJSON_IsObject(ev)) {
         rc = tw_seterr(err, TW_EPARSE, "watch event is not a JSON object");
@@ -299,8 +410,11 @@ int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char
         goto out;
     }
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if ((rc = read_rv(meta, &got_rv, err)) != TW_OK)
+        goto out;
     if (strcmp(type, "BOOKMARK") == 0) {
-        copy_rv(meta, rv);
+        set_rv(rv, got_rv);
+        heard_at(c, tw_now_ms(), 0);
         goto out;
     }
     if (strcmp(type, "DELETED") == 0) {
@@ -326,7 +440,8 @@ int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len, char
         rc = tw_seterr(err, TW_EPARSE, "unknown watch event type");
         goto out;
     }
-    copy_rv(meta, rv);
+    set_rv(rv, got_rv);
+    heard_at(c, tw_now_ms(), 0);
     pthread_mutex_lock(&c->mu);
     c->st.events++;
     pthread_mutex_unlock(&c->mu);
@@ -340,11 +455,30 @@ tw_nodecache *tw_nodecache_new(const tw_nodecache_options *o)
     tw_nodecache *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    if ((c->neg = calloc(NEGATIVE_MAX, sizeof(*c->neg))) == NULL) {
+        free(c);
+        return NULL;
+    }
     c->o = *o;
-    if (c->o.watch_timeout_s <= 0)
-        c->o.watch_timeout_s = 300;
+    if (c->o.max_age_ms <= 0)
+        c->o.max_age_ms = TW_NODECACHE_MAX_AGE_MS;
+    if (c->o.watch_timeout_s <= 0) {
+        /* Servers end a watch on time and send a bookmark just before: both are news. */
+        long s = c->o.max_age_ms / 2000;
+        c->o.watch_timeout_s = s < 10 ? 10 : s > 300 ? 300 : s;
+    }
+    if (c->o.negative_ms <= 0)
+        c->o.negative_ms = TW_NODECACHE_NEGATIVE_MS;
+    if (c->o.fetchers == 0)
+        c->o.fetchers = TW_NODECACHE_FETCHERS;
+    if (c->o.fetchers > MAX_FETCHERS)
+        c->o.fetchers = MAX_FETCHERS;
+    if (c->o.waiters == 0)
+        c->o.waiters = TW_NODECACHE_WAITERS;
     while (o->keys && o->keys[c->nkeys] && c->nkeys < MAX_KEYS)
         c->nkeys++;
+    c->created_ms = tw_now_ms();
+    c->st.backoff_ms = TW_NODECACHE_BACKOFF_MIN_MS;
     pthread_rwlock_init(&c->lock, NULL);
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
@@ -369,6 +503,11 @@ static int stopping(tw_nodecache *c)
     return s;
 }
 
+static int should_abort(void *ud)
+{
+    return stopping(ud);
+}
+
 /* Sleeps ms unless the cache is stopped first. */
 static void pause_ms(tw_nodecache *c, long ms)
 {
@@ -386,30 +525,52 @@ static void count(tw_nodecache *c, uint64_t *field)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Fresh: listed, and heard from the API server within max_age. Caller holds mu. */
+static int fresh_locked(const tw_nodecache *c, uint64_t now)
+{
+    return c->st.listed && c->heard_ms != 0 && now - c->heard_ms <= (uint64_t)c->o.max_age_ms;
+}
+
 /* LISTs every node page by page into a new table and swaps it in. */
-static int do_list(tw_nodecache *c, tw_kube_client *kc, char rv[64], char *err)
+static int do_list(tw_nodecache *c, tw_kube_client *kc, char rv[TW_NODECACHE_RV_MAX + 1], char *err)
 {
     table t = {0};
-    char cont[1024] = "";
+    char *cont = NULL;
+    char got[TW_NODECACHE_RV_MAX + 1] = "";
+    uint64_t started = tw_now_ms();
     int rc = TW_OK;
     do {
-        char path[1400];
-        snprintf(path, sizeof(path), "/api/v1/nodes?limit=%d%s%s", LIST_PAGE,
-                 cont[0] ? "&continue=" : "", cont);
+        tw_buf path;
+        tw_buf_init(&path, 4 * TW_NODECACHE_CONTINUE_MAX);
+        char *esc = cont ? curl_easy_escape(NULL, cont, 0) : NULL;
+        if (cont != NULL && esc == NULL)
+            rc = TW_ENOMEM;
+        else
+            rc = tw_buf_printf(&path, "/api/v1/nodes?limit=%d%s%s", LIST_PAGE,
+                               esc ? "&continue=" : "", esc ? esc : "");
+        curl_free(esc);
+        free(cont);
+        cont = NULL;
         tw_http_response resp;
         tw_http_response_init(&resp);
-        count(c, &c->st.lists);
-        rc = tw_kube_do(kc, "GET", path, ACCEPT_META, NULL, NULL, 0,
-                        tw_deadline_in(LIST_TIMEOUT_MS), &resp, err);
+        if (rc == TW_OK) {
+            count(c, &c->st.lists);
+            rc = tw_kube_do(kc, "GET", tw_buf_cstr(&path), ACCEPT_META, NULL, NULL, 0,
+                            tw_deadline_in(LIST_TIMEOUT_MS), &resp, err);
+        }
         if (rc == TW_OK)
-            rc = parse_list(c, resp.body.data, resp.body.len, &t, rv, cont, err);
+            rc = parse_list(c, resp.body.data, resp.body.len, &t, got, &cont, err);
         tw_http_response_free(&resp);
-    } while (rc == TW_OK && cont[0] != '\0' && !stopping(c));
+        tw_buf_free(&path);
+    } while (rc == TW_OK && cont != NULL && !stopping(c));
+    if (rc == TW_OK && cont != NULL)
+        rc = tw_seterr(err, TW_ECANCELED, "stopped while listing");
+    free(cont);
     if (rc == TW_OK) {
         swap_table(c, &t);
-        pthread_mutex_lock(&c->mu);
-        c->st.ready = 1;
-        pthread_mutex_unlock(&c->mu);
+        /* The list shows the nodes as they were when it began. */
+        heard_at(c, started, 1);
+        snprintf(rv, TW_NODECACHE_RV_MAX + 1, "%s", got);
     }
     table_free(&t);
     return rc;
@@ -417,8 +578,11 @@ static int do_list(tw_nodecache *c, tw_kube_client *kc, char rv[64], char *err)
 
 typedef struct watch_ctx {
     tw_nodecache *c;
-    char rv[64];
-    int gone;
+    char rv[TW_NODECACHE_RV_MAX + 1];
+    unsigned long delivered; /* events and bookmarks applied */
+    int gone;                /* a 410 ERROR event came */
+    int failed;              /* another ERROR event, or a resourceVersion over the bound */
+    char err[TW_ERRLEN];
 } watch_ctx;
 
 static int on_watch_line(void *ud, const char *line, size_t len)
@@ -426,85 +590,152 @@ static int on_watch_line(void *ud, const char *line, size_t len)
     watch_ctx *w = ud;
     char err[TW_ERRLEN] = "";
     int rc = tw_nodecache_apply_event(w->c, line, len, w->rv, err);
-    if (rc == TW_EGONE) {
+    if (rc == TW_OK) {
+        w->delivered++;
+    } else if (rc == TW_EGONE) {
         w->gone = 1;
         return 1;
-    }
-    if (rc != TW_OK)
+    } else if (rc == TW_EHTTP || rc == TW_ETOOBIG) {
+        /* The server gave up on this watch, or sent what cannot be resumed from. */
+        w->failed = 1;
+        snprintf(w->err, sizeof(w->err), "%s", err);
+        return 1;
+    } else {
         say(w->c, 2, "ignored a watch event", err);
+    }
     return stopping(w->c);
 }
 
-/* A wait between backoff/2 and backoff, from a small xorshift generator (no rand()). */
-static long jittered(tw_nodecache *c, long backoff)
+/*
+ * client-go's backoff manager: each failure waits [d, 2d) with d doubling from
+ * BACKOFF_MIN up to BACKOFF_MAX; d starts over when the last failure was
+ * longer than BACKOFF_RESET ago, or after a productive watch.
+ */
+typedef struct backoff {
+    long d;
+    uint64_t last_ms;
+} backoff;
+
+static long backoff_next(tw_nodecache *c, backoff *b)
 {
-    uint64_t x = c->rng ? c->rng : (tw_now_ms() | 1) * 0x9e3779b97f4a7c15ull;
+    uint64_t now = tw_now_ms();
+    if (b->d == 0 || (b->last_ms != 0 && now - b->last_ms > TW_NODECACHE_BACKOFF_RESET_MS))
+        b->d = TW_NODECACHE_BACKOFF_MIN_MS;
+    b->last_ms = now;
+    uint64_t x = c->rng ? c->rng : (now | 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)c;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
     c->rng = x;
-    return backoff / 2 + (long)(x % (uint64_t)(backoff / 2 + 1));
+    long wait = b->d + (long)(x % (uint64_t)b->d);
+    if (wait > TW_NODECACHE_BACKOFF_MAX_MS)
+        wait = TW_NODECACHE_BACKOFF_MAX_MS;
+    b->d = b->d * 2 > TW_NODECACHE_BACKOFF_MAX_MS ? TW_NODECACHE_BACKOFF_MAX_MS : b->d * 2;
+    pthread_mutex_lock(&c->mu);
+    c->st.backoff_ms = b->d;
+    pthread_mutex_unlock(&c->mu);
+    return wait;
 }
 
-static int should_abort(void *ud)
+static void backoff_reset(tw_nodecache *c, backoff *b)
 {
-    return stopping(ud);
+    b->d = TW_NODECACHE_BACKOFF_MIN_MS;
+    pthread_mutex_lock(&c->mu);
+    c->st.backoff_ms = b->d;
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void *cache_thread(void *arg)
 {
     tw_nodecache *c = arg;
     tw_kube_client *kc = tw_kube_client_new(c->o.kube, c->o.user_agent);
-    char rv[64] = "";
+    if (kc != NULL)
+        tw_kube_client_set_abort(kc, should_abort, c);
+    char rv[TW_NODECACHE_RV_MAX + 1] = "";
     int need_list = 1;
-    long backoff = BACKOFF_MIN_MS;
+    backoff b = {0};
+    tw_buf path;
+    tw_buf_init(&path, 2048);
     while (kc && !stopping(c)) {
         char err[TW_ERRLEN] = "";
         if (need_list) {
             int rc = do_list(c, kc, rv, err);
+            if (stopping(c))
+                break;
             if (rc != TW_OK) {
                 count(c, &c->st.errors);
                 say(c, 2, "node LIST failed", err);
-                pause_ms(c, jittered(c, backoff));
-                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+                pause_ms(c, backoff_next(c, &b));
                 continue;
             }
             need_list = 0;
             say(c, 1, "node cache synced", rv);
         }
-        char path[512];
-        snprintf(path, sizeof(path),
-                 "/api/v1/nodes?watch=1&allowWatchBookmarks=true&resourceVersion=%s"
-                 "&timeoutSeconds=%ld",
-                 rv, c->o.watch_timeout_s);
+        char *esc = curl_easy_escape(NULL, rv, 0);
+        tw_buf_reset(&path);
+        int prc = esc == NULL ? TW_ENOMEM
+                              : tw_buf_printf(&path,
+                                              "/api/v1/nodes?watch=1&allowWatchBookmarks=true"
+                                              "&resourceVersion=%s&timeoutSeconds=%ld",
+                                              esc, c->o.watch_timeout_s);
+        curl_free(esc);
+        if (prc != TW_OK) {
+            say(c, 2, "cannot build the WATCH request", tw_strerror(prc));
+            pause_ms(c, backoff_next(c, &b));
+            continue;
+        }
         watch_ctx w = {.c = c};
         snprintf(w.rv, sizeof(w.rv), "%s", rv);
-        count(c, &c->st.watches);
+        pthread_mutex_lock(&c->mu);
+        c->st.watches++;
+        uint64_t events_before = c->st.events;
+        pthread_mutex_unlock(&c->mu);
         uint64_t started = tw_now_ms();
-        int rc = tw_kube_stream_lines(kc, path, ACCEPT_WATCH,
+        int rc = tw_kube_stream_lines(kc, tw_buf_cstr(&path), ACCEPT_WATCH,
                                       tw_deadline_in((c->o.watch_timeout_s + 30) * 1000),
                                       MAX_EVENT_LINE, on_watch_line, &w, should_abort, c, err);
         snprintf(rv, sizeof(rv), "%s", w.rv);
         if (stopping(c))
             break;
+        uint64_t ran = tw_now_ms() - started;
+        pthread_mutex_lock(&c->mu);
+        int changes = c->st.events != events_before;
+        pthread_mutex_unlock(&c->mu);
+        if (w.delivered > 0)
+            backoff_reset(c, &b); /* it made progress: whatever ended it, start over */
         if (w.gone || rc == TW_EGONE) {
             count(c, &c->st.relists);
             say(c, 1, "watch expired; listing again", rv);
             need_list = 1;
+            pause_ms(c, backoff_next(c, &b));
             continue;
         }
-        if (rc != TW_OK) {
+        if (w.failed) {
+            rc = TW_EHTTP;
+            snprintf(err, sizeof(err), "%s", w.err);
+        }
+        if (rc == TW_OK && (w.delivered > 0 || ran >= SHORT_WATCH_MS)) {
+            if (w.delivered == 0)
+                heard_at(c, tw_now_ms(), 0); /* ended on time by the server: nothing was missed */
+            continue;
+        }
+        if (changes && !w.failed) {
+            /*
+             * Cut after delivering changes: resume at once. Each such resume
+             * consumed a change, so they come no faster than the nodes change.
+             */
             count(c, &c->st.errors);
-            say(c, 2, "node WATCH failed", err);
-        }
-        /* A watch that ran a good while was healthy: resume at once. */
-        if (rc == TW_OK || tw_now_ms() - started > 30000) {
-            backoff = BACKOFF_MIN_MS;
+            say(c, 1, "node WATCH cut after delivering changes; resuming", err);
             continue;
         }
-        pause_ms(c, jittered(c, backoff));
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        count(c, &c->st.errors);
+        if (rc == TW_OK)
+            say(c, 2, "node WATCH ended at once with nothing delivered", rv);
+        else
+            say(c, 2, "node WATCH failed", err);
+        pause_ms(c, backoff_next(c, &b));
     }
+    tw_buf_free(&path);
     tw_kube_client_free(kc);
     return NULL;
 }
@@ -522,7 +753,7 @@ int tw_nodecache_start(tw_nodecache *c)
 int tw_nodecache_ready(tw_nodecache *c)
 {
     pthread_mutex_lock(&c->mu);
-    int r = c->st.ready;
+    int r = fresh_locked(c, tw_now_ms());
     pthread_mutex_unlock(&c->mu);
     return r;
 }
@@ -540,56 +771,268 @@ static int copy_entry(tw_nodecache *c, const entry *e, tw_kvlist *out)
     return TW_OK;
 }
 
+/* ---- direct lookups ---------------------------------------------------------------------- */
+
+/* Copies src into *out (a new list; written only on success). Returns 0 or TW_ENOMEM. */
+static int kvlist_copy(const tw_kvlist *src, tw_kvlist *out)
+{
+    tw_kvlist l = {0};
+    for (size_t i = 0; i < src->n; i++) {
+        if (tw_kvlist_set(&l, src->items[i].key, src->items[i].value) != TW_OK) {
+            tw_kvlist_free(&l);
+            return TW_ENOMEM;
+        }
+    }
+    *out = l;
+    return TW_OK;
+}
+
+/* Caller holds mu. */
+static negative *negative_find(tw_nodecache *c, const char *node, uint64_t now)
+{
+    for (size_t i = 0; i < NEGATIVE_MAX; i++)
+        if (c->neg[i].until > now && strcmp(c->neg[i].name, node) == 0)
+            return &c->neg[i];
+    return NULL;
+}
+
+/* Remembers a failed lookup, in the slot of the same node or the one that expires first. */
+static void negative_put(tw_nodecache *c, const fetch *f, uint64_t now)
+{
+    negative *slot = &c->neg[0];
+    for (size_t i = 0; i < NEGATIVE_MAX; i++) {
+        negative *n = &c->neg[i];
+        if (strcmp(n->name, f->name) == 0 || n->until <= now) {
+            slot = n;
+            break;
+        }
+        if (n->until < slot->until)
+            slot = n;
+    }
+    snprintf(slot->name, sizeof(slot->name), "%s", f->name);
+    slot->rc = f->rc;
+    snprintf(slot->err, sizeof(slot->err), "%s", f->err);
+    slot->until = now + (uint64_t)c->o.negative_ms;
+}
+
+static void fetch_unref(fetch *f)
+{
+    if (--f->refs > 0)
+        return;
+    tw_kvlist_free(&f->labels);
+    free(f);
+}
+
+/* Caches a fetched entry: over an older fetched one, or any when the cache is stale. */
+static void keep_fetched(tw_nodecache *c, entry *e)
+{
+    pthread_mutex_lock(&c->mu);
+    int fresh = fresh_locked(c, tw_now_ms());
+    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_wrlock(&c->lock);
+    entry **pp = table_find(&c->t, e->name);
+    if (pp == NULL || !fresh || (*pp)->got_ms != 0)
+        table_put(&c->t, e); /* takes ownership */
+    else
+        entry_free(e); /* the watch has it, and knows better */
+    pthread_rwlock_unlock(&c->lock);
+}
+
+/* Runs one lookup (mu not held): fills f's outcome. */
+static void run_fetch(tw_nodecache *c, tw_kube_client *kc, fetch *f)
+{
+    tw_kvlist labels = {0};
+    entry *e = NULL;
+    uint64_t deadline = f->deadline;
+    if (tw_remaining_ms(deadline) < FETCH_MIN_MS)
+        deadline = tw_deadline_in(FETCH_MIN_MS);
+    int rc = kc ? tw_kube_get_node_labels(kc, f->name, deadline, &labels, f->err) : TW_ENOMEM;
+    if (rc == TW_OK)
+        rc = entry_build(c, f->name, &labels, kv_label, &e);
+    if (rc == TW_OK)
+        rc = copy_entry(c, e, &f->labels);
+    if (rc == TW_OK) {
+        e->got_ms = tw_now_ms();
+        keep_fetched(c, e);
+    } else {
+        entry_free(e);
+        if (f->err[0] == '\0')
+            snprintf(f->err, sizeof(f->err), "%s", tw_strerror(rc));
+    }
+    tw_kvlist_free(&labels);
+    f->rc = rc;
+}
+
+static void *fetcher_thread(void *arg)
+{
+    tw_nodecache *c = arg;
+    tw_kube_client *kc = tw_kube_client_new(c->o.kube, c->o.user_agent);
+    if (kc != NULL)
+        tw_kube_client_set_abort(kc, should_abort, c);
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        fetch *f = c->fetches;
+        while (f && f->running)
+            f = f->next;
+        if (c->stopping)
+            break;
+        if (f == NULL) {
+            pthread_cond_wait(&c->cv, &c->mu);
+            continue;
+        }
+        f->running = 1;
+        f->started_ms = tw_now_ms();
+        c->st.gets++;
+        pthread_mutex_unlock(&c->mu);
+        run_fetch(c, kc, f);
+        pthread_mutex_lock(&c->mu);
+        uint64_t now = tw_now_ms();
+        if (f->rc != TW_OK && f->rc != TW_ECANCELED)
+            negative_put(c, f, now);
+        if (f->rc != TW_OK && f->rc != TW_ECANCELED && f->rc != TW_ENOTFOUND && f->rc != TW_EINVAL)
+            c->trouble_until = now + (uint64_t)c->o.negative_ms;
+        f->done = 1;
+        for (fetch **pp = &c->fetches; *pp; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+        c->nfetches--;
+        fetch_unref(f);
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    tw_kube_client_free(kc);
+    return NULL;
+}
+
+/* True when lookups are slow or failing now (caller holds mu). */
+static int in_trouble(const tw_nodecache *c, uint64_t now)
+{
+    if (now < c->trouble_until)
+        return 1;
+    for (const fetch *f = c->fetches; f; f = f->next)
+        if (f->running && now - f->started_ms > QUICK_WAIT_MS)
+            return 1;
+    return 0;
+}
+
+/* Asks the API server about node (not cached, or only in a stale cache). */
+static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, tw_kvlist *out,
+                         char *err)
+{
+    if (strlen(node) > 253)
+        return tw_seterr(err, TW_EINVAL, "node name of %zu bytes is not a valid node name",
+                         strlen(node));
+    if (deadline == 0)
+        deadline = tw_deadline_in(FETCH_DEFAULT_MS);
+    int rc;
+    pthread_mutex_lock(&c->mu);
+    uint64_t now = tw_now_ms();
+    const negative *n = negative_find(c, node, now);
+    if (n != NULL) {
+        c->st.skipped++;
+        rc = tw_seterr(err, n->rc, "%s (remembered for %llu ms more)", n->err,
+                       (unsigned long long)(n->until - now));
+        goto out;
+    }
+    fetch *f = c->fetches;
+    while (f && strcmp(f->name, node) != 0)
+        f = f->next;
+    if (f == NULL) {
+        if (c->nfetches >= FETCH_QUEUE_MAX) {
+            c->st.skipped++;
+            rc = tw_seterr(err, TW_ERETRY,
+                           "node %s is not in the cache, and %zu direct lookups are pending", node,
+                           c->nfetches);
+            goto out;
+        }
+        while (c->nfetchers < c->o.fetchers &&
+               pthread_create(&c->fetchers[c->nfetchers], NULL, fetcher_thread, c) == 0)
+            c->nfetchers++;
+        if (c->nfetchers == 0 || (f = calloc(1, sizeof(*f))) == NULL) {
+            rc = TW_ENOMEM;
+            goto out;
+        }
+        snprintf(f->name, sizeof(f->name), "%s", node);
+        f->deadline = deadline;
+        f->created_ms = now;
+        f->refs = 1;
+        f->next = c->fetches;
+        c->fetches = f;
+        c->nfetches++;
+        pthread_cond_broadcast(&c->cv);
+    }
+    int quick = c->waiting >= c->o.waiters;
+    uint64_t until = deadline;
+    if (quick) {
+        until = f->created_ms + QUICK_WAIT_MS;
+        if (until > deadline)
+            until = deadline;
+        if (in_trouble(c, now) || until <= now) {
+            c->st.skipped++;
+            rc = tw_seterr(err, TW_ERETRY,
+                           "node %s is not in the cache; its lookup goes on without this request "
+                           "(%u already waiting)",
+                           node, c->waiting);
+            goto out;
+        }
+    } else {
+        c->waiting++;
+    }
+    f->refs++;
+    struct timespec ts = tw_monotonic_in(until > now ? (long)(until - now) : 0);
+    while (!f->done && !c->stopping && pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT)
+        ;
+    if (!quick)
+        c->waiting--;
+    if (!f->done && quick) {
+        c->st.skipped++;
+        rc = tw_seterr(err, TW_ERETRY,
+                       "node %s is not in the cache; no answer in %d ms, its lookup goes on "
+                       "without this request",
+                       node, QUICK_WAIT_MS);
+    } else if (!f->done)
+        rc = tw_seterr(err, TW_ETIMEDOUT, "no answer about node %s within the deadline", node);
+    else if ((rc = f->rc) == TW_OK)
+        rc = kvlist_copy(&f->labels, out);
+    else
+        tw_seterr(err, rc, "%s", f->err);
+    fetch_unref(f);
+out:
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
 int tw_nodecache_get(tw_nodecache *c, const char *node, uint64_t deadline, tw_kvlist *out,
                      char *err)
 {
     int rc = TW_ENOTFOUND;
+    pthread_mutex_lock(&c->mu);
+    uint64_t now = tw_now_ms();
+    int fresh = c->o.kube == NULL || fresh_locked(c, now);
+    pthread_mutex_unlock(&c->mu);
     pthread_rwlock_rdlock(&c->lock);
     entry **pp = table_find(&c->t, node);
-    if (pp)
+    int use = pp != NULL &&
+              (fresh || ((*pp)->got_ms != 0 && now - (*pp)->got_ms <= (uint64_t)c->o.max_age_ms));
+    if (use)
         rc = copy_entry(c, *pp, out);
     pthread_rwlock_unlock(&c->lock);
-    if (pp)
+    if (use)
         return rc;
     if (c->o.kube == NULL)
         return tw_seterr(err, TW_ENOTFOUND, "node %s is not in the cache", node);
-
-    /* Not cached (just created, or the watch lags): ask once, within the deadline. */
-    count(c, &c->st.gets);
-    tw_kube_client *kc = tw_kube_client_new(c->o.kube, c->o.user_agent);
-    if (kc == NULL)
-        return TW_ENOMEM;
-    tw_kvlist labels = {0};
-    rc = tw_kube_get_node_labels(kc, node, deadline, &labels, err);
-    tw_kube_client_free(kc);
-    if (rc != TW_OK)
-        return rc;
-    entry *e = calloc(1, sizeof(*e));
-    if (e == NULL || (e->name = strdup(node)) == NULL) {
-        free(e);
-        tw_kvlist_free(&labels);
-        return TW_ENOMEM;
-    }
-    for (size_t i = 0; i < c->nkeys; i++) {
-        const char *v = tw_kvlist_get(&labels, c->o.keys[i]);
-        if (v && tw_label_value_valid(v))
-            e->vals[i] = strdup(v);
-    }
-    tw_kvlist_free(&labels);
-    rc = copy_entry(c, e, out);
-    pthread_rwlock_wrlock(&c->lock);
-    if (table_find(&c->t, node) == NULL)
-        table_put(&c->t, e); /* takes ownership */
-    else
-        entry_free(e);
-    pthread_rwlock_unlock(&c->lock);
-    return rc;
+    return lookup_remote(c, node, deadline, out, err);
 }
 
 void tw_nodecache_stats_get(tw_nodecache *c, tw_nodecache_stats *s)
 {
     pthread_mutex_lock(&c->mu);
+    uint64_t now = tw_now_ms();
     *s = c->st;
+    s->ready = fresh_locked(c, now);
+    s->age_ms = now - (c->heard_ms ? c->heard_ms : c->created_ms);
     pthread_mutex_unlock(&c->mu);
     pthread_rwlock_rdlock(&c->lock);
     s->nodes = c->t.n;
@@ -607,7 +1050,15 @@ void tw_nodecache_free(tw_nodecache *c)
     pthread_mutex_unlock(&c->mu);
     if (c->started)
         pthread_join(c->thread, NULL);
+    for (unsigned i = 0; i < c->nfetchers; i++)
+        pthread_join(c->fetchers[i], NULL);
+    while (c->fetches) {
+        fetch *f = c->fetches;
+        c->fetches = f->next;
+        fetch_unref(f);
+    }
     table_free(&c->t);
+    free(c->neg);
     pthread_rwlock_destroy(&c->lock);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

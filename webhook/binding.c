@@ -12,18 +12,63 @@
 #include "topowire/label.h"
 #include "topowire/log.h"
 #include "topowire/nodecache.h"
+#include "topowire/topology.h"
 
 #include "webhook.h"
 
 #define MAX_COPY_KEYS 16
 
+/*
+ * Keys the init container reads in order (lib/topology.c): a node with only
+ * the legacy failure-domain.beta.kubernetes.io label gets its value under the
+ * topology.kubernetes.io key, as topowire-init would resolve it.
+ */
+static const char *const *const fallbacks[] = {tw_default_zone_keys, tw_default_region_keys};
+#define NFALLBACKS (sizeof(fallbacks) / sizeof(fallbacks[0]))
+
 struct hook_topology {
     tw_nodecache *cache;
     char *keys_text; /* the --copy-labels list, split in place */
     const char *keys[MAX_COPY_KEYS + 1];
+    /* what the cache keeps: keys, then the legacy keys they fall back to */
+    const char *cache_keys[MAX_COPY_KEYS + 2 * NFALLBACKS + 1];
     bool as_annotations;
     bool as_labels;
 };
+
+/* The keys whose values stand in for key when the node lacks it (NULL-terminated), or NULL. */
+static const char *const *fallbacks_of(const char *key)
+{
+    for (size_t i = 0; i < NFALLBACKS; i++)
+        if (strcmp(key, fallbacks[i][0]) == 0)
+            return fallbacks[i] + 1;
+    return NULL;
+}
+
+static bool has_key(const char *const *keys, const char *key)
+{
+    for (; *keys; keys++)
+        if (strcmp(*keys, key) == 0)
+            return true;
+    return false;
+}
+
+/* keys, then every fallback of theirs not among them, into out (NULL-terminated). */
+static void with_fallbacks(const char *const *keys, const char **out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *const *k = keys; *k && n + 1 < cap; k++)
+        out[n++] = *k;
+    out[n] = NULL;
+    for (const char *const *k = keys; *k; k++) {
+        const char *const *fb = fallbacks_of(*k);
+        for (; fb && *fb && n + 1 < cap; fb++)
+            if (!has_key(out, *fb)) {
+                out[n++] = *fb;
+                out[n] = NULL;
+            }
+    }
+}
 
 int hook_topology_parse_keys(const char *list, char *buf, size_t buf_len,
                              const char *keys[MAX_COPY_KEYS + 1], char *err)
@@ -100,10 +145,13 @@ int hook_topology_start(const hook_config *cfg, hook_topology **out, char *err)
         rc = tw_seterr(err, TW_EINVAL, "binding mode needs a Kubernetes configuration");
         goto fail;
     }
+    with_fallbacks(t->keys, t->cache_keys, sizeof(t->cache_keys) / sizeof(t->cache_keys[0]));
     tw_nodecache_options o = {
         .kube = cfg->kube,
         .user_agent = "topowire-webhook/" TW_VERSION,
-        .keys = t->keys,
+        .keys = t->cache_keys,
+        .max_age_ms =
+            cfg->cache_max_age_ms > 0 ? cfg->cache_max_age_ms : HOOK_DEFAULT_CACHE_MAX_AGE_MS,
         .log = cache_log,
     };
     rc = TW_ENOMEM;
@@ -157,12 +205,27 @@ static cJSON *map_of(const tw_kvlist *l)
     return m;
 }
 
+/* The copied keys' values from what the cache holds, legacy keys standing in for missing ones. */
+static int resolve(const hook_topology *t, const tw_kvlist *cached, tw_kvlist *out)
+{
+    for (const char *const *k = t->keys; *k; k++) {
+        const char *v = tw_kvlist_get(cached, *k);
+        for (const char *const *fb = fallbacks_of(*k); v == NULL && fb && *fb; fb++)
+            v = tw_kvlist_get(cached, *fb);
+        if (v != NULL && tw_kvlist_set(out, *k, v) != TW_OK)
+            return TW_ENOMEM;
+    }
+    return TW_OK;
+}
+
 int hook_topology_patch(hook_topology *t, const char *node, const cJSON *obj, uint64_t deadline,
                         tw_jsonpatch *p, cJSON *apply_to, char *err)
 {
-    tw_kvlist vals = {0}, ann = {0}, lab = {0};
-    int rc = tw_nodecache_get(t->cache, node, deadline, &vals, err);
+    tw_kvlist cached = {0}, vals = {0}, ann = {0}, lab = {0};
+    int rc = tw_nodecache_get(t->cache, node, deadline, &cached, err);
     if (rc != TW_OK)
+        goto out;
+    if ((rc = resolve(t, &cached, &vals)) != TW_OK)
         goto out;
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *cur_ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
@@ -213,6 +276,7 @@ int hook_topology_patch(hook_topology *t, const char *node, const cJSON *obj, ui
     }
     rc = TW_OK;
 out:
+    tw_kvlist_free(&cached);
     tw_kvlist_free(&vals);
     tw_kvlist_free(&ann);
     tw_kvlist_free(&lab);
@@ -228,24 +292,43 @@ void hook_topology_metrics(hook_topology *t, tw_buf *b)
     static const struct {
         const char *name, *type, *help;
     } m[] = {
-        {"topowire_node_cache_ready", "gauge", "1 once the first node LIST has completed."},
+        {"topowire_node_cache_ready", "gauge",
+         "1 while the node cache is listed and fresh (heard from the API server within its "
+         "bound)."},
         {"topowire_node_cache_nodes", "gauge", "Nodes in the cache."},
         {"topowire_node_cache_bytes", "gauge", "Memory held by the cache's entries (approximate)."},
         {"topowire_node_cache_lists_total", "counter", "Node LIST requests (pages)."},
         {"topowire_node_cache_relists_total", "counter", "LISTs made again after 410 Gone."},
         {"topowire_node_cache_watches_total", "counter", "Node WATCH requests."},
         {"topowire_node_cache_events_total", "counter", "Watch events applied."},
-        {"topowire_node_cache_errors_total", "counter", "Failed LIST or WATCH requests."},
-        {"topowire_node_cache_gets_total", "counter", "Direct GETs for nodes not in the cache."},
+        {"topowire_node_cache_errors_total", "counter",
+         "Failed LIST or WATCH requests, and watches that ended at once with nothing."},
+        {"topowire_node_cache_gets_total", "counter",
+         "Direct GETs for nodes not in the cache (or in a stale one)."},
+        {"topowire_node_cache_lookups_skipped_total", "counter",
+         "Such lookups answered at once without waiting for a GET (a remembered failure, or "
+         "others already waiting)."},
     };
     unsigned long long v[] = {
         (unsigned long long)st.ready,   (unsigned long long)st.nodes,
         (unsigned long long)st.bytes,   (unsigned long long)st.lists,
         (unsigned long long)st.relists, (unsigned long long)st.watches,
         (unsigned long long)st.events,  (unsigned long long)st.errors,
-        (unsigned long long)st.gets,
+        (unsigned long long)st.gets,    (unsigned long long)st.skipped,
     };
+    _Static_assert(sizeof(m) / sizeof(m[0]) == sizeof(v) / sizeof(v[0]), "one value per metric");
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
         tw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help, m[i].name,
                       m[i].type, m[i].name, v[i]);
+    tw_buf_printf(b,
+                  "# HELP topowire_node_cache_age_seconds Seconds since the node cache last heard "
+                  "from the API server (a LIST, an event, a bookmark).\n"
+                  "# TYPE topowire_node_cache_age_seconds gauge\n"
+                  "topowire_node_cache_age_seconds %llu.%03llu\n"
+                  "# HELP topowire_node_cache_backoff_seconds The wait ceiling before the next "
+                  "LIST or WATCH after a failure.\n"
+                  "# TYPE topowire_node_cache_backoff_seconds gauge\n"
+                  "topowire_node_cache_backoff_seconds %ld.%03ld\n",
+                  (unsigned long long)(st.age_ms / 1000), (unsigned long long)(st.age_ms % 1000),
+                  st.backoff_ms / 1000, st.backoff_ms % 1000);
 }

@@ -58,6 +58,9 @@ static void usage(FILE *f)
         "                                topology.kubernetes.io/region,topology.k8s.aws/zone-id)\n"
         "  --copy-as LIST                annotations, labels or both (default annotations)\n"
         "  --timeout DURATION            the most one admission may take (default 2s)\n"
+        "  --cache-max-age DURATION      not ready, and direct lookups, when the node cache\n"
+        "                                has not heard from the API server for this long\n"
+        "                                (default 60s)\n"
         "  --kubeconfig FILE, --context NAME, --token-file F, --ca-file F   the API server\n"
         "                                (default: in-cluster, else $KUBECONFIG)\n"
         "\n"
@@ -153,6 +156,7 @@ enum {
     OPT_COPY_LABELS,
     OPT_COPY_AS,
     OPT_TIMEOUT,
+    OPT_CACHE_MAX_AGE,
     OPT_HELP,
 };
 
@@ -201,6 +205,7 @@ static int serve(int argc, char **argv)
         {"copy-labels", required_argument, NULL, OPT_COPY_LABELS},
         {"copy-as", required_argument, NULL, OPT_COPY_AS},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"cache-max-age", required_argument, NULL, OPT_CACHE_MAX_AGE},
         {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
         {"context", required_argument, NULL, OPT_CONTEXT},
         {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
@@ -302,6 +307,13 @@ static int serve(int argc, char **argv)
             if (tw_duration_parse(optarg, &cfg.timeout_ms) != TW_OK || cfg.timeout_ms == 0) {
                 fprintf(stderr, PROG " serve: --timeout: \"%s\" is not a duration such as 2s\n",
                         optarg);
+                bad = 1;
+            }
+            break;
+        case OPT_CACHE_MAX_AGE:
+            if (tw_duration_parse(optarg, &cfg.cache_max_age_ms) != TW_OK ||
+                cfg.cache_max_age_ms == 0) {
+                fprintf(stderr, PROG " serve: --cache-max-age: \"%s\" is not a duration\n", optarg);
                 bad = 1;
             }
             break;

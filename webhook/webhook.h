@@ -127,6 +127,7 @@ typedef struct hook_config {
     const char *copy_as;     /* "annotations", "labels" or both */
     long timeout_ms;         /* the most one admission may take */
     tw_kube_config *kube;    /* borrowed; NULL when binding is off */
+    long cache_max_age_ms;   /* node cache freshness bound; 0 = HOOK_DEFAULT_CACHE_MAX_AGE_MS */
 } hook_config;
 
 /* Fills cfg with the defaults. */
@@ -198,6 +199,13 @@ long hook_server_shutdown(hook_server *s);
  */
 typedef struct hook_topology hook_topology;
 
+/*
+ * How long the node cache may go without hearing from the API server (a
+ * LIST, an event, a bookmark) before it stops saying ready and lookups go to
+ * the API server (hook_config.cache_max_age_ms when 0).
+ */
+#define HOOK_DEFAULT_CACHE_MAX_AGE_MS 60000L
+
 /* Default keys copied from the node. */
 #define HOOK_DEFAULT_COPY_LABELS                                                                   \
     "topology.kubernetes.io/zone,topology.kubernetes.io/region,topology.k8s.aws/zone-id"
@@ -215,7 +223,10 @@ int hook_topology_parse_copy_as(const char *list, bool *annotations, bool *label
 /* Starts the node cache for cfg (borrowed). Returns 0 and *out, or an error with err. */
 int hook_topology_start(const hook_config *cfg, hook_topology **out, char *err);
 
-/* True once the first node LIST completed (and always for a NULL topology). */
+/*
+ * True while the node cache is listed and fresh (heard from the API server
+ * within cache_max_age_ms), and always for a NULL topology.
+ */
 int hook_topology_ready(hook_topology *t);
 
 /* Stops the cache and frees. NULL-safe. */
@@ -224,7 +235,10 @@ void hook_topology_free(hook_topology *t);
 /*
  * Appends to p the operations that put node's copied labels on obj's metadata
  * (annotations, and labels when configured), skipping keys obj already has;
- * a node missing from the cache gets one direct GET before deadline. With
+ * a copied topology.kubernetes.io/zone or /region the node lacks takes the
+ * value of its failure-domain.beta.kubernetes.io label, as topowire-init
+ * reads them. A node missing from the cache (or a stale cache) is looked up
+ * as tw_nodecache_get says, before deadline. With
  * apply_to set (a copy of obj), makes the same change there, so operations
  * built later from the copy are right after these. Returns 0 (possibly with
  * nothing added), TW_ENOTFOUND and the other errors of tw_nodecache_get

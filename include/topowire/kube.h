@@ -8,6 +8,12 @@
 #include "topowire/kubeconfig.h"
 #include "topowire/kv.h"
 
+/*
+ * The longest LIST continue token a request may carry (bytes): API servers
+ * encode the storage key in it, which a long prefix or name makes grow.
+ */
+#define TW_KUBE_CONTINUE_MAX (16 * 1024)
+
 /* A client bound to one config (borrowed; must outlive the client). */
 typedef struct tw_kube_client tw_kube_client;
 
@@ -20,6 +26,14 @@ tw_kube_client *tw_kube_client_new(tw_kube_config *cfg, const char *user_agent);
 void tw_kube_client_free(tw_kube_client *c);
 
 /*
+ * Makes every later request of c stop early, with TW_ECANCELED, once
+ * should_abort(ud) returns non-zero: it is polled about every 200 ms while an
+ * answer is awaited and every 100 ms while waiting to retry (so a thread
+ * stopping a cache need not wait out a hung API server). NULL clears it.
+ */
+void tw_kube_client_set_abort(tw_kube_client *c, int (*should_abort)(void *ud), void *ud);
+
+/*
  * Sends one request to the API server at path ("/api/v1/nodes/x", query
  * included), with the client's credentials, retries and limits: retries 429,
  * 5xx and connection errors with Retry-After or jittered exponential backoff
@@ -28,7 +42,8 @@ void tw_kube_client_free(tw_kube_client *c);
  * content_type may be NULL. On a 2xx answer returns 0 with resp filled; on any
  * other outcome returns the matching error (TW_EUNAUTH, TW_EFORBIDDEN,
  * TW_ENOTFOUND, TW_ERETRY, TW_EHTTP, TW_ETIMEDOUT, TW_ENET, TW_ETLS,
- * TW_EREDIRECT, TW_ETOOBIG, TW_ENOMEM) with the server's Status message in
+ * TW_EREDIRECT, TW_ETOOBIG, TW_ENOMEM, TW_ECANCELED when the client's abort
+ * callback fired) with the server's Status message in
  * err, and resp holds the last answer received. resp must be initialised;
  * it is emptied first, and the caller frees it with tw_http_response_free
  * either way. Credential failures pass through (TW_EIO, TW_EEXEC ...).
@@ -50,10 +65,10 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
  * terminated). One attempt, no retries: the caller decides how to resume.
  * Re-reads the credentials once after a 401. A line over max_line bytes
  * fails with TW_ETOOBIG. on_line returning non-zero ends the stream early
- * (returns 0). should_abort (may be NULL) is polled while waiting for data:
- * non-zero ends with TW_ECANCELED. A stream silent for over 150 s fails with
- * TW_ETIMEDOUT. Returns 0 when the server ended the stream, TW_EGONE on a
- * 410 answer, or the codes of tw_kube_do with the server's message in err.
+ * (returns 0). should_abort (may be NULL: the client's, if set) is polled
+ * while waiting for data: non-zero ends with TW_ECANCELED. A stream silent for over 150 s fails
+ * with TW_ETIMEDOUT. Returns 0 when the server ended the stream, TW_EGONE on a 410 answer, or the
+ * codes of tw_kube_do with the server's message in err.
  */
 int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept, uint64_t deadline,
                          size_t max_line, int (*on_line)(void *ud, const char *line, size_t len),

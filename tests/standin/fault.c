@@ -7,9 +7,54 @@
 
 /* Faults that take no argument. The AWS ones only change what imds.c answers. */
 static const char *const plain_faults[] = {
-    "401",      "403",  "404",  "429",     "500",      "503",     "garbage",    "stall",    "hang",
-    "redirect", "huge", "drop", "v2-only", "put-hang", "put-403", "no-zone-id", "bad-zone", NULL,
+    "401",
+    "403",
+    "404",
+    "429",
+    "500",
+    "503",
+    "garbage",
+    "stall",
+    "hang",
+    "redirect",
+    "huge",
+    "drop",
+    "v2-only",
+    "put-hang",
+    "put-403",
+    "no-zone-id",
+    "bad-zone",
+    /* kube: one kind of request only (kube.c) */
+    "watch-gone",
+    "watch-end",
+    "list-hang",
+    "get-hang",
+    NULL,
 };
+
+/* Faults with a number (FAULT:N) that kube.c applies to one kind of request. */
+static const struct {
+    const char *kind;
+    long lo, hi;
+} numbered_faults[] = {
+    {"watch-cut", 1, 1000000},
+    {"long-continue", 1, 1048576},
+    {"long-rv", 1, 65536},
+};
+
+/* Faults that never answer a request themselves: the mode's handler reads them. */
+static int passive(const char *kind)
+{
+    static const char *const kinds[] = {
+        "slow",      "v2-only",       "put-hang",  "put-403",   "no-zone-id",
+        "bad-zone",  "watch-gone",    "watch-end", "list-hang", "get-hang",
+        "watch-cut", "long-continue", "long-rv",   NULL,
+    };
+    for (int i = 0; kinds[i]; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return 1;
+    return 0;
+}
 
 static int parse_num(const char *s, size_t n, long lo, long hi, long *out)
 {
@@ -58,6 +103,19 @@ int st_fault_parse(const char *spec, st_fault *out, char *err)
             return tw_seterr(err, TW_EINVAL,
                              "fault flaky wants flaky:COUNT:CODE, CODE 429, 500 or 503");
         f.code = (int)code;
+    } else if (colon != NULL) {
+        int known = 0;
+        for (size_t i = 0; i < sizeof(numbered_faults) / sizeof(numbered_faults[0]); i++) {
+            if (strcmp(f.kind, numbered_faults[i].kind) != 0)
+                continue;
+            if (parse_num(colon + 1, strlen(colon + 1), numbered_faults[i].lo,
+                          numbered_faults[i].hi, &f.n) != 0)
+                return tw_seterr(err, TW_EINVAL, "fault %s wants %s:N, N in %ld..%ld", f.kind,
+                                 f.kind, numbered_faults[i].lo, numbered_faults[i].hi);
+            known = 1;
+        }
+        if (!known)
+            return tw_seterr(err, TW_EINVAL, "unknown fault '%s'", spec);
     } else {
         int known = 0;
         for (int i = 0; plain_faults[i]; i++)
@@ -123,6 +181,17 @@ int st_fault_active(standin *st, const char *kind)
     return on;
 }
 
+long st_fault_number(standin *st, const char *kind)
+{
+    long n = -1;
+    pthread_mutex_lock(&st->mu);
+    for (int i = 0; i < st->nfaults && n < 0; i++)
+        if (strcmp(st->faults[i].kind, kind) == 0)
+            n = st->faults[i].n;
+    pthread_mutex_unlock(&st->mu);
+    return n;
+}
+
 void st_faults_json(standin *st, cJSON *out)
 {
     pthread_mutex_lock(&st->mu);
@@ -184,9 +253,7 @@ int st_fault_apply(standin *st, const st_req *req, st_resp *resp)
                 decide = *f;
                 decided = 1;
             }
-        } else if (strcmp(f->kind, "slow") != 0 && strcmp(f->kind, "v2-only") != 0 &&
-                   strcmp(f->kind, "put-hang") != 0 && strcmp(f->kind, "put-403") != 0 &&
-                   strcmp(f->kind, "no-zone-id") != 0 && strcmp(f->kind, "bad-zone") != 0) {
+        } else if (!passive(f->kind)) {
             decide = *f;
             decided = 1;
         }

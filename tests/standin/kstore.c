@@ -494,13 +494,13 @@ static int hexval(char c)
     return -1;
 }
 
-int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char *cont, tw_buf *out,
-                char *err)
+int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char *cont,
+                const kshape *shape, tw_buf *out, char *err)
 {
-    /* The continue token is the hex of the last name sent. */
+    /* The continue token is the hex of the last name sent, then any padding after a '-'. */
     char after[1024] = "";
     if (cont && cont[0]) {
-        size_t n = strlen(cont);
+        size_t n = strcspn(cont, "-");
         if (n % 2 || n / 2 >= sizeof(after))
             return tw_seterr(err, TW_EINVAL, "continue key is not valid");
         for (size_t i = 0; i < n / 2; i++) {
@@ -542,14 +542,21 @@ int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char
     if (rc == TW_OK) {
         rc = tw_buf_printf(
             out,
-            "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":{\"resourceVersion\":\"%lld\"",
+            "{\"kind\":\"%s\",\"apiVersion\":\"%s\",\"metadata\":{\"resourceVersion\":\"%0*lld\"",
             partial ? "PartialObjectMetadataList" : "NodeList", partial ? "meta.k8s.io/v1" : "v1",
-            ks->rv);
+            (int)shape->rv_len, ks->rv);
     }
     if (rc == TW_OK && remaining > 0 && last) {
         rc = tw_buf_puts(out, ",\"continue\":\"");
+        size_t start_len = out->len;
         for (const char *p = last; *p && rc == TW_OK; p++)
             rc = tw_buf_printf(out, "%02x", (unsigned char)*p);
+        /* Real tokens are base64url and grow with the storage key; pad with that alphabet. */
+        long pad = shape->cont_len - (long)(out->len - start_len) - 1;
+        if (rc == TW_OK && pad >= 0)
+            rc = tw_buf_puts(out, "-");
+        for (long i = 0; i < pad && rc == TW_OK; i++)
+            rc = tw_buf_puts(out, "A");
         if (rc == TW_OK)
             rc = tw_buf_printf(out, "\",\"remainingItemCount\":%ld", remaining);
     }
@@ -763,6 +770,8 @@ typedef struct kwatch {
     tw_buf out;
     size_t off;
     int done;
+    kshape shape;
+    long events; /* event lines queued so far */
 } kwatch;
 
 static void watch_expired(kwatch *w, long long asked)
@@ -777,12 +786,15 @@ static void watch_expired(kwatch *w, long long asked)
 
 static void watch_event(kwatch *w, const char *type, const ksnap *s)
 {
+    if (w->shape.cut_after > 0 && w->events >= w->shape.cut_after)
+        return;
+    w->events++;
     tw_buf_printf(&w->out, "{\"type\":\"%s\",\"object\":%s}\n", type,
                   w->partial ? s->partial : s->full);
 }
 
 int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *rv, long timeout_s,
-                long interval_s, void **out, char *err)
+                long interval_s, const kshape *shape, void **out, char *err)
 {
     long long from = 0;
     if (rv && rv[0]) {
@@ -804,6 +816,7 @@ int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *r
     memset(sel, 0, sizeof(*sel));
     w->partial = partial;
     w->bookmarks = bookmarks;
+    w->shape = *shape;
     tw_buf_init(&w->out, 512u * 1024 * 1024);
     uint64_t now = tw_now_ms();
     w->deadline_ms = timeout_s > 0 ? now + (uint64_t)timeout_s * 1000 : 0;
@@ -873,6 +886,8 @@ ssize_t kwatch_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (w->done)
             return MHD_CONTENT_READER_END_OF_STREAM;
+        if (w->shape.cut_after > 0 && w->events >= w->shape.cut_after)
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* cut, as a flaky proxy would */
         kstore_sync(ks);
         pthread_mutex_lock(&ks->mu);
         if (atomic_load(ks->stopping) || ks->drop_gen != w->drop_gen) {
@@ -893,9 +908,9 @@ ssize_t kwatch_read(void *cls, uint64_t pos, char *buf, size_t max)
             } else if (w->bookmarks && now >= w->bookmark_ms) {
                 tw_buf_printf(&w->out,
                               "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"%s\",\"apiVersion\":"
-                              "\"%s\",\"metadata\":{\"resourceVersion\":\"%lld\"}}}\n",
+                              "\"%s\",\"metadata\":{\"resourceVersion\":\"%0*lld\"}}}\n",
                               w->partial ? "PartialObjectMetadata" : "Node",
-                              w->partial ? "meta.k8s.io/v1" : "v1", w->next);
+                              w->partial ? "meta.k8s.io/v1" : "v1", (int)w->shape.rv_len, w->next);
                 w->bookmark_ms = now + w->interval_ms;
             } else {
                 /* Sleep until a change, the next bookmark, the deadline, or a directory check. */

@@ -315,11 +315,56 @@ static void get_node(st_kube *k, const char *name, int partial, st_resp *resp)
         node_not_found(resp, name);
 }
 
+/* The stretching faults in force (kshape in kube.h). */
+static kshape shape_now(standin *st)
+{
+    kshape s = {st_fault_number(st, "long-continue"), st_fault_number(st, "long-rv"),
+                st_fault_number(st, "watch-cut")};
+    if (s.cont_len < 0)
+        s.cont_len = 0;
+    if (s.rv_len < 0)
+        s.rv_len = 0;
+    if (s.cut_after < 0)
+        s.cut_after = 0;
+    return s;
+}
+
+static void hang(st_resp *resp, const char *fault)
+{
+    resp->action = ST_HANG;
+    snprintf(resp->note, sizeof(resp->note), "fault=%s", fault);
+}
+
 static void list_or_watch(standin *st, const st_req *req, int partial, st_resp *resp)
 {
     st_kube *k = st->kube;
     char err[TW_ERRLEN] = "";
     int watch = truthy(st_arg(req, "watch"));
+    kshape shape = shape_now(st);
+    if (!watch && st_fault_active(st, "list-hang")) {
+        hang(resp, "list-hang");
+        return;
+    }
+    if (watch && st_fault_active(st, "watch-end")) {
+        /* Accepted, then ended at once with nothing in it. */
+        st_reply(resp, 200, partial ? CT_PARTIAL : CT_JSON, NULL);
+        snprintf(resp->note, sizeof(resp->note), "watch fault=watch-end");
+        return;
+    }
+    if (watch && st_fault_active(st, "watch-gone")) {
+        /* What an API server sends for a resourceVersion older than its history. */
+        const char *rv = st_arg(req, "resourceVersion");
+        long long asked = rv ? strtoll(rv, NULL, 10) : 0;
+        char line[512];
+        snprintf(line, sizeof(line),
+                 "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                 "\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource version: "
+                 "%lld (%lld)\",\"reason\":\"Expired\",\"code\":410}}\n",
+                 asked, kstore_rv(k->store));
+        st_reply(resp, 200, partial ? CT_PARTIAL : CT_JSON, line);
+        snprintf(resp->note, sizeof(resp->note), "watch fault=watch-gone");
+        return;
+    }
     ksel sel;
     if (ksel_parse(&sel, st_arg(req, "labelSelector"), st_arg(req, "fieldSelector"), err) !=
         TW_OK) {
@@ -336,8 +381,8 @@ static void list_or_watch(standin *st, const st_req *req, int partial, st_resp *
                 limit = 0;
         }
         st_reply(resp, 200, partial ? CT_PARTIAL_LIST : CT_JSON, NULL);
-        if (kstore_list(k->store, &sel, partial, limit, st_arg(req, "continue"), &resp->body,
-                        err) != TW_OK)
+        if (kstore_list(k->store, &sel, partial, limit, st_arg(req, "continue"), &shape,
+                        &resp->body, err) != TW_OK)
             kstatus_simple(resp, 400, "BadRequest", err);
         ksel_free(&sel);
         return;
@@ -356,7 +401,7 @@ static void list_or_watch(standin *st, const st_req *req, int partial, st_resp *
     }
     void *w = NULL;
     if (kwatch_open(k->store, &sel, partial, truthy(st_arg(req, "allowWatchBookmarks")),
-                    st_arg(req, "resourceVersion"), timeout, st->opts.bookmark_interval, &w,
+                    st_arg(req, "resourceVersion"), timeout, st->opts.bookmark_interval, &shape, &w,
                     err) != TW_OK) {
         kstatus_simple(resp, 400, "BadRequest", err);
         return;
@@ -489,6 +534,8 @@ void kube_handle(standin *st, const st_req *req, st_resp *resp)
                            : truthy(st_arg(req, "watch")) ? "watch"
                                                           : "list",
                            name);
+        } else if (name && st_fault_active(st, "get-hang")) {
+            hang(resp, "get-hang");
         } else if (name) {
             get_node(k, name, wants_partial(req), resp);
         } else {
@@ -612,6 +659,17 @@ int kube_control(standin *st, const st_req *req, const char *what, st_resp *resp
         return 0;
     }
     return 1;
+}
+
+int kube_kind(const st_req *req)
+{
+    if (strcmp(req->method, "GET") != 0)
+        return -1;
+    if (node_name(req->path))
+        return ST_KIND_GET;
+    if (strcmp(req->path, "/api/v1/nodes") == 0)
+        return truthy(st_arg(req, "watch")) ? ST_KIND_WATCH : ST_KIND_LIST;
+    return -1;
 }
 
 void kube_stats(standin *st, cJSON *out)

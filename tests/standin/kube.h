@@ -45,6 +45,18 @@ void ksel_free(ksel *s);
 typedef struct kstore kstore;
 
 /*
+ * How lists and watches are rendered under the faults that stretch them
+ * (0 = as the API server usually does): continue tokens padded to cont_len
+ * bytes, resourceVersions of lists and bookmarks zero-padded to rv_len digits,
+ * and watches cut (without their last chunk) after cut_after events.
+ */
+typedef struct kshape {
+    long cont_len;
+    long rv_len;
+    long cut_after;
+} kshape;
+
+/*
  * Makes a store, loading every *.json Node from dir (NULL = start empty) and
  * keeping up to `history` events for watches. `stopping` is borrowed and
  * read by watch streams. Returns NULL with err filled on failure.
@@ -63,8 +75,8 @@ int kstore_get(kstore *ks, const char *name, int partial, tw_buf *out);
  * name order, at most `limit` (0 = all) starting after the `cont` token.
  * TW_EINVAL for a bad continue token.
  */
-int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char *cont, tw_buf *out,
-                char *err);
+int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char *cont,
+                const kshape *shape, tw_buf *out, char *err);
 /* Adds or replaces a node (borrowed; copied). *created says which; *rv gets the new RV. */
 int kstore_put(kstore *ks, const cJSON *node, int *created, long long *rv, char *err);
 /* Sets (value non-empty) or removes (value "" or NULL) one label. TW_ENOTFOUND when unknown. */
@@ -90,7 +102,7 @@ void kstore_stats(kstore *ks, cJSON *out);
  * kwatch_read/kwatch_free, or TW_EINVAL for an unparsable rv.
  */
 int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *rv, long timeout_s,
-                long interval_s, void **out, char *err);
+                long interval_s, const kshape *shape, void **out, char *err);
 ssize_t kwatch_read(void *cls, uint64_t pos, char *buf, size_t max);
 void kwatch_free(void *cls);
 

@@ -126,6 +126,9 @@ static void stats_count(standin *st, const st_req *req)
     st->requests++;
     st->seen_request = 1;
     paths_count(st, req->path);
+    int kind = st->opts.mode == ST_KUBE ? kube_kind(req) : -1;
+    if (kind >= 0)
+        st->kinds[kind]++;
     set_str(&st->last_accept, st_header(req, "Accept"));
     set_str(&st->last_ua, st_header(req, "User-Agent"));
     set_str(&st->last_method, req->method);
@@ -138,6 +141,7 @@ static void stats_reset(standin *st)
 {
     pthread_mutex_lock(&st->mu);
     st->requests = st->redirect_hits = st->imds_v1 = st->imds_v2 = 0;
+    memset(st->kinds, 0, sizeof(st->kinds));
     paths_free(st);
     set_str(&st->last_accept, NULL);
     set_str(&st->last_ua, NULL);
@@ -174,6 +178,11 @@ static cJSON *stats_json(standin *st)
     if (st->opts.mode == ST_IMDS) {
         cJSON_AddNumberToObject(o, "imdsV1", (double)st->imds_v1);
         cJSON_AddNumberToObject(o, "imdsV2", (double)st->imds_v2);
+    } else {
+        cJSON *k = cJSON_AddObjectToObject(o, "kinds");
+        cJSON_AddNumberToObject(k, "get", (double)st->kinds[ST_KIND_GET]);
+        cJSON_AddNumberToObject(k, "list", (double)st->kinds[ST_KIND_LIST]);
+        cJSON_AddNumberToObject(k, "watch", (double)st->kinds[ST_KIND_WATCH]);
     }
     pthread_mutex_unlock(&st->mu);
     cJSON *f = cJSON_AddArrayToObject(o, "faults");

@@ -36,6 +36,7 @@ typedef struct st_fault {
     long ms;       /* slow: milliseconds to wait */
     long left;     /* flaky: requests still to fail */
     int code;      /* flaky: the status they get */
+    long n;        /* watch-cut, long-continue, long-rv: the number given */
 } st_fault;
 
 /* Everything the command line can say; strings are borrowed from argv. */
@@ -113,6 +114,7 @@ typedef struct standin {
     st_fault faults[ST_MAX_FAULT];
     int nfaults;
     long requests, redirect_hits, imds_v1, imds_v2;
+    long kinds[3];          /* kube: node GETs, LISTs and WATCHes (ST_KIND_*) */
     struct st_count *paths; /* path -> count, open addressing */
     size_t npaths, cap_paths;
     char *last_accept, *last_ua, *last_method, *last_path;
@@ -157,6 +159,8 @@ int st_fault_parse(const char *spec, st_fault *out, char *err);
 int st_faults_update(standin *st, const char *list, int add, char *err);
 /* 1 when a fault of that kind ("v2-only", "slow", ...) is active. */
 int st_fault_active(standin *st, const char *kind);
+/* The number of the first active fault of that kind ("watch-cut:3" gives 3), or -1 when none. */
+long st_fault_number(standin *st, const char *kind);
 /* Applies the common faults to a data request; returns 1 when resp was decided. */
 int st_fault_apply(standin *st, const st_req *req, st_resp *resp);
 /* Appends the active faults as strings to the JSON array out (borrowed). */
@@ -178,6 +182,9 @@ void kube_handle(standin *st, const st_req *req, st_resp *resp);
 int kube_control(standin *st, const st_req *req, const char *what, st_resp *resp);
 void kube_error(standin *st, const st_req *req, st_resp *resp, int code);
 void kube_stats(standin *st, cJSON *out);
+/* What a kube data request is, for the per-kind counters: ST_KIND_GET/LIST/WATCH or -1. */
+enum { ST_KIND_GET, ST_KIND_LIST, ST_KIND_WATCH };
+int kube_kind(const st_req *req);
 void kube_wake(standin *st);
 void kube_free(standin *st);
 

@@ -811,10 +811,42 @@ static void kube_do_keeps_the_last_answer(void **state)
     fx_free(f);
 }
 
+static uint64_t abort_at;
+
+static int abort_when_due(void *ud)
+{
+    (void)ud;
+    return tw_now_ms() >= abort_at;
+}
+
+/* A client told to stop gives up a hung request, and a wait before a retry, promptly. */
+static void abort_stops_hung_requests_and_retry_waits(void **state)
+{
+    (void)state;
+    tw_testresp hung[] = {{.stall = 1, .body = "{\"kind\":"}};
+    tw_testresp told_to_wait[] = {{.status = 429, .body = st_429, .headers = {"Retry-After: 8"}}};
+    const tw_testresp *scripts[] = {hung, told_to_wait};
+    for (int i = 0; i < 2; i++) {
+        fx *f = fx_new(scripts[i], 1);
+        tw_kube_client_set_abort(f->kc, abort_when_due, NULL);
+        tw_kvlist l = {0};
+        abort_at = tw_now_ms() + 300;
+        int rc = get_labels(f, 10000, &l);
+        uint64_t late = tw_now_ms() - abort_at;
+        assert_int_equal(rc, TW_ECANCELED);
+        if (late > 300 + MARGIN_MS)
+            fail_msg("script %d: stopped %llu ms after being told", i, (unsigned long long)late);
+        assert_int_equal(requests(f), 1);
+        assert_null(l.items);
+        fx_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(labels_from_partial_metadata_with_headers),
+        cmocka_unit_test(abort_stops_hung_requests_and_retry_waits),
         cmocka_unit_test(labels_from_full_nodes),
         cmocka_unit_test(parse_checks_types),
         cmocka_unit_test(many_labels_parse_quickly),
