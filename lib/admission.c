@@ -1,5 +1,7 @@
 /* admission.c - decode AdmissionReview requests and encode their responses. */
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,11 +81,84 @@ static int only_space(const char *p, const char *end)
     return 1;
 }
 
+/*
+ * True when s is valid UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF) without control characters (C0, DEL).
+ */
+static bool uid_text_valid(const unsigned char *s)
+{
+    while (*s != '\0') {
+        unsigned char c = *s;
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return false;
+            s++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1, cp = c & 0x1Fu, min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2, cp = c & 0x0Fu, min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3, cp = c & 0x07u, min = 0x10000;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
+/*
+ * cJSON ends a string at an escaped NUL ("\u0000"), so "abc\u0000def" would
+ * read as "abc": a uid echoed cut, a value checked by its prefix. When the
+ * body holds such an escape, returns a copy (caller frees) in which each one
+ * is "\u0001" instead, which every check here and in the pod patch treats as
+ * the control character it is; NULL when there is none (or out of memory,
+ * with *nomem set).
+ */
+static char *without_nul_escapes(const char *body, size_t len, bool *nomem)
+{
+    char *copy = NULL;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] != '\\')
+            continue;
+        /* Every backslash in valid JSON starts a two-byte escape or a \uXXXX. */
+        if (body[i + 1] == 'u' && i + 6 <= len && memcmp(body + i + 2, "0000", 4) == 0) {
+            if (copy == NULL) {
+                if ((copy = malloc(len)) == NULL) {
+                    *nomem = true;
+                    return NULL;
+                }
+                memcpy(copy, body, len);
+            }
+            copy[i + 5] = '1';
+        }
+        i++;
+    }
+    return copy;
+}
+
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err)
 {
     int rc = TW_OK;
     tw_admission_request *r = NULL;
     const char *end = NULL;
+    bool nomem = false;
+    char *copy = without_nul_escapes(body, len, &nomem);
+    if (nomem)
+        return tw_seterr(err, TW_ENOMEM, "out of memory reading the review");
+    if (copy != NULL)
+        body = copy;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL) {
         /* cJSON reports no allocation failure apart from a parse error. */
@@ -133,6 +208,12 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
                        uid == NULL ? "missing" : "not a non-empty string");
         goto out;
     }
+    if (!uid_text_valid((const unsigned char *)uid->valuestring)) {
+        rc = tw_seterr(err, TW_EINVAL,
+                       "not an AdmissionReview: request.uid is not valid UTF-8 text (a NUL, a "
+                       "control character or a malformed byte sequence)");
+        goto out;
+    }
     r->uid = uid->valuestring;
     if ((rc = opt_gvx(req, "kind", "kind", &r->kind_group, &r->kind_version, &r->kind, err)) !=
             TW_OK ||
@@ -161,6 +242,7 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
 out:
     free(r);
     cJSON_Delete(root);
+    free(copy);
     return rc;
 }
 
