@@ -10,6 +10,7 @@
 #include "topowire/admission.h"
 #include "topowire/buf.h"
 #include "topowire/error.h"
+#include "topowire/json.h"
 
 #define API_V1      "admission.k8s.io/v1"
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
@@ -73,14 +74,6 @@ static int opt_gvx(const cJSON *req, const char *name, const char *last, const c
     return TW_OK;
 }
 
-static int only_space(const char *p, const char *end)
-{
-    for (; p < end; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-            return 0;
-    return 1;
-}
-
 /*
  * True when s is valid UTF-8 (no overlong forms, surrogates or code points
  * past U+10FFFF) without control characters (C0, DEL).
@@ -118,55 +111,18 @@ static bool uid_text_valid(const unsigned char *s)
     return true;
 }
 
-/*
- * cJSON ends a string at an escaped NUL ("\u0000"), so "abc\u0000def" would
- * read as "abc": a uid echoed cut, a value checked by its prefix. When the
- * body holds such an escape, returns a copy (caller frees) in which each one
- * is "\u0001" instead, which every check here and in the pod patch treats as
- * the control character it is; NULL when there is none (or out of memory,
- * with *nomem set).
- */
-static char *without_nul_escapes(const char *body, size_t len, bool *nomem)
-{
-    char *copy = NULL;
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (body[i] != '\\')
-            continue;
-        /* Every backslash in valid JSON starts a two-byte escape or a \uXXXX. */
-        if (body[i + 1] == 'u' && i + 6 <= len && memcmp(body + i + 2, "0000", 4) == 0) {
-            if (copy == NULL) {
-                if ((copy = malloc(len)) == NULL) {
-                    *nomem = true;
-                    return NULL;
-                }
-                memcpy(copy, body, len);
-            }
-            copy[i + 5] = '1';
-        }
-        i++;
-    }
-    return copy;
-}
-
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err)
 {
-    int rc = TW_OK;
     tw_admission_request *r = NULL;
-    const char *end = NULL;
-    bool nomem = false;
-    char *copy = without_nul_escapes(body, len, &nomem);
-    if (nomem)
-        return tw_seterr(err, TW_ENOMEM, "out of memory reading the review");
-    if (copy != NULL)
-        body = copy;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (root == NULL) {
-        /* cJSON reports no allocation failure apart from a parse error. */
-        rc = tw_seterr(err, TW_EPARSE, "the body is not valid JSON");
+    cJSON *root = NULL;
+    char why[TW_ERRLEN] = "";
+    int rc = tw_json_parse(body, len, &root, why);
+    if (rc == TW_EPARSE) {
+        rc = tw_seterr(err, rc, "the body is %s", why);
         goto out;
     }
-    if (end == NULL || !only_space(end, body + len)) {
-        rc = tw_seterr(err, TW_EPARSE, "the body holds more than one JSON value");
+    if (rc != TW_OK) {
+        rc = tw_seterr(err, rc, "out of memory reading the review");
         goto out;
     }
     if (!cJSON_IsObject(root)) {
@@ -242,7 +198,6 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
 out:
     free(r);
     cJSON_Delete(root);
-    free(copy);
     return rc;
 }
 
