@@ -51,10 +51,9 @@ typedef struct tw_admission_request {
  * echo it exactly), and every other field it reads of the type the API
  * defines (a field that is present with the wrong type is an error, an
  * absent one is not). An escaped NUL ("\u0000") in any string reads as
- * U+0001, never as the end of the string, so no value is silently cut. Returns 0 and a new request in *out (free with
- * tw_admission_request_free), or: TW_EPARSE when the body is not one JSON
- * value, TW_EINVAL when it is JSON but not a review (err names the field),
- * TW_ENOMEM.
+ * U+0001, never as the end of the string, so no value is silently cut. Returns 0 and a new request
+ * in *out (free with tw_admission_request_free), or: TW_EPARSE when the body is not one JSON value,
+ * TW_EINVAL when it is JSON but not a review (err names the field), TW_ENOMEM.
  */
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err);
 

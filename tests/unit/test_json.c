@@ -10,13 +10,20 @@
 #include "topowire/error.h"
 #include "topowire/json.h"
 
-/* Parses text (copied without its terminator, so nothing past len is read) and returns the tree. */
+/* A copy of n bytes of s without a terminator, so a read past n is caught by ASan. */
+static char *unterminated(const char *s, size_t n)
+{
+    char *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* Parses text (copied without its terminator) and returns the tree. */
 static cJSON *parse(const char *text, int want, const char *err_part)
 {
     size_t len = strlen(text);
-    char *exact = malloc(len ? len : 1);
-    assert_non_null(exact);
-    memcpy(exact, text, len);
+    char *exact = unterminated(text, len);
     cJSON *root = (cJSON *)0x1;
     char err[TW_ERRLEN] = "";
     int rc = tw_json_parse(exact, len, &root, err);
