@@ -22,7 +22,7 @@
 
 /*
  * The largest patch a build produces, in bytes. A real pod's patch is a few
- * KiB (about 120 bytes per mounted container with the default --out-dir, so
+ * KiB (about 130 bytes per mounted container with the default --out-dir, so
  * this allows some 8,000); a pod whose patch would be larger is left alone
  * as TW_PODPATCH_INVALID with a warning. The API server could not store it
  * anyway (etcd's default object limit is 1.5 MiB), and the cap keeps the
