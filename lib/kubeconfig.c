@@ -1393,3 +1393,23 @@ int tw_kube_config_credentials(tw_kube_config *cfg, int refresh, uint64_t deadli
     *out = NULL;
     return TW_OK;
 }
+
+int tw_kube_config_client_pair(tw_kube_config *cfg, char **cert, char **key)
+{
+    char *c = NULL, *k = NULL;
+    int rc = TW_OK;
+    if (cfg->exec != NULL)
+        pthread_mutex_lock(&cfg->exec->mu);
+    if (cfg->client_cert_pem != NULL && cfg->client_key_pem != NULL &&
+        ((c = strdup(cfg->client_cert_pem)) == NULL || (k = strdup(cfg->client_key_pem)) == NULL))
+        rc = TW_ENOMEM;
+    if (cfg->exec != NULL)
+        pthread_mutex_unlock(&cfg->exec->mu);
+    if (rc != TW_OK) {
+        free(c);
+        return rc;
+    }
+    *cert = c;
+    *key = k;
+    return TW_OK;
+}

@@ -94,4 +94,13 @@ void tw_kube_config_free(tw_kube_config *cfg);
 int tw_kube_config_credentials(tw_kube_config *cfg, int refresh, uint64_t deadline, char **out,
                                char *err);
 
+/*
+ * Copies the client certificate and key to use now into *cert and *key (new
+ * strings the caller frees; both NULL when the config has none). An exec
+ * plugin may replace the pair from another thread at any time; this reads
+ * it under the plugin's lock, so a request built from the copies never
+ * races with that. Returns 0 or TW_ENOMEM (nothing written).
+ */
+int tw_kube_config_client_pair(tw_kube_config *cfg, char **cert, char **key);
+
 #endif

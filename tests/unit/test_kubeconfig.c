@@ -410,6 +410,10 @@ static void fifo_is_refused_at_once(void **state)
     assert_int_equal(tw_kube_config_credentials(cfg, 0, tw_deadline_in(1000), &tok, err), TW_EIO);
     assert_contains(err, "is not a regular file");
     assert_string_equal(tok, "untouched");
+    char *cert = (char *)"x", *key = (char *)"x";
+    assert_int_equal(tw_kube_config_client_pair(cfg, &cert, &key), TW_OK);
+    assert_null(cert);
+    assert_null(key);
     tw_kube_config_free(cfg);
     /* Both answers came without waiting for a writer (generous bound). */
     assert_true(tw_now_ms() - t0 < 2000);
@@ -867,6 +871,12 @@ static void exec_client_certificate(void **state)
                         "-----BEGIN CERTIFICATE-----\nnew-cert\n-----END CERTIFICATE-----\n");
     assert_string_equal(cfg->client_key_pem,
                         "-----BEGIN EC PRIVATE KEY-----\nnew-key\n-----END EC PRIVATE KEY-----\n");
+    char *cert = NULL, *key = NULL;
+    assert_int_equal(tw_kube_config_client_pair(cfg, &cert, &key), TW_OK);
+    assert_string_equal(cert, cfg->client_cert_pem);
+    assert_string_equal(key, cfg->client_key_pem);
+    free(cert);
+    free(key);
     /* Cached: the second call answers without running the plugin. */
     write_file(f, "bin/plugin.sh", "#!/bin/sh\nexit 1\n", 0755);
     tok = (char *)"untouched";
