@@ -9,7 +9,13 @@ PKGS     := libcurl libcjson openssl libmicrohttpd gnutls yaml-0.1
 TESTPKGS := cmocka
 
 # SAN=1 builds everything again under AddressSanitizer + UBSan in build/asan.
-ifeq ($(SAN),1)
+# TSAN=1 builds under ThreadSanitizer (gcc; never together with ASan) in build/tsan.
+ifeq ($(TSAN),1)
+OBJDIR   ?= build/tsan
+BINDIR   ?= build/tsan/bin
+OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+LDSAN    := -fsanitize=thread
+else ifeq ($(SAN),1)
 OBJDIR   ?= build/asan
 BINDIR   ?= build/asan/bin
 OPTFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -122,6 +128,14 @@ fuzz:
 	@mk/deps.sh fuzz
 	@$(MAKE) --no-print-directory -j$(shell nproc) fuzz-build
 	@tests/fuzz.sh $(FUZZ_SECONDS)
+
+# ThreadSanitizer: the unit tests that use one object from several threads at once, built
+# into build/tsan and run with TAP output (tests/run-tsan.sh); run-all.sh counts them.
+TSAN_TESTS := test_kubeconfig
+.PHONY: tsan
+tsan:
+	@$(MAKE) --no-print-directory TSAN=1 $(addprefix build/tsan/tests/,$(TSAN_TESTS))
+	@tests/run-tsan.sh $(TSAN_TESTS)
 
 # The whole suite: plain build, then the same under ASan+UBSan, then lint and
 # a short fuzz run; ends with one line "N passed, N failed".

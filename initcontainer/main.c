@@ -54,6 +54,7 @@ typedef struct options {
     const char *token_file;
     const char *ca_file;
     const char *node;
+    int node_from_flag; /* --node, checked while parsing; else $NODE_NAME */
     char *zone_keys[MAX_KEYS + 1];
     char *region_keys[MAX_KEYS + 1];
     char *zone_id_keys[MAX_KEYS + 1];
@@ -90,6 +91,23 @@ static void usage(FILE *f)
             "--on-missing fail, 2 usage or configuration error, 3 cannot write the files.\n",
             tw_default_zone_keys[0], tw_default_zone_keys[1], tw_default_region_keys[0],
             tw_default_region_keys[1], tw_default_zone_id_keys[0]);
+}
+
+/* How much of a rejected node name a message shows. */
+#define NODE_SHOWN 64
+
+/* A bounded, printable prefix of s for a message: control bytes as '?', "..." when cut. */
+static const char *printable(const char *s, char out[NODE_SHOWN + 4])
+{
+    size_t i = 0;
+    for (; i < NODE_SHOWN && s[i] != '\0'; i++)
+        out[i] = (char)(((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i]);
+    if (s[i] != '\0') {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+    return out;
 }
 
 /* Splits a comma list of label keys into keys[] (strings owned by keys). */
@@ -258,7 +276,16 @@ static int parse_args(int argc, char **argv, options *o)
             }
             break;
         case OPT_NODE:
+            if (!tw_label_subdomain_valid(a)) {
+                char shown[NODE_SHOWN + 4];
+                fprintf(stderr,
+                        PROG ": --node: \"%s\" (%zu bytes) is not a node name (a DNS subdomain of "
+                             "at most 253 characters)\n",
+                        printable(a, shown), strlen(a));
+                return EXIT_USAGE;
+            }
             o->node = a;
+            o->node_from_flag = 1;
             break;
         case OPT_PODINFO:
             o->podinfo_dir = a;
@@ -457,6 +484,21 @@ int main(int argc, char **argv)
         o.timeout_ms > 2 * WRITE_RESERVE_MS ? o.timeout_ms - WRITE_RESERVE_MS : o.timeout_ms / 2;
     if (o.node && o.node[0] == '\0')
         o.node = NULL;
+    /*
+     * $NODE_NAME comes from the pod's spec.nodeName. A value that is not a
+     * node name (a newline would forge lines of topology.env, 131 KB would be
+     * cut) is rejected like any bad value from a source: logged and treated
+     * as missing, so the pod still starts (--on-missing decides the exit).
+     */
+    if (o.node && !o.node_from_flag && !tw_label_subdomain_valid(o.node)) {
+        char shown[NODE_SHOWN + 4], detail[TW_ERRLEN];
+        snprintf(detail, sizeof(detail),
+                 "rejected NODE_NAME=\"%s\" (%zu bytes): not a node name (a DNS subdomain of at "
+                 "most 253 characters); the kubernetes source is skipped",
+                 printable(o.node, shown), strlen(o.node));
+        tw_log_kv(TW_LOG_WARN, "value rejected", "source", "env", "detail", detail, NULL);
+        o.node = NULL;
+    }
 
     if (tw_http_global_init() != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot initialise the HTTP client", NULL);

@@ -1,5 +1,7 @@
 /* admission.c - decode AdmissionReview requests and encode their responses. */
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,7 @@
 #include "topowire/admission.h"
 #include "topowire/buf.h"
 #include "topowire/error.h"
+#include "topowire/json.h"
 
 #define API_V1      "admission.k8s.io/v1"
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
@@ -71,27 +74,55 @@ static int opt_gvx(const cJSON *req, const char *name, const char *last, const c
     return TW_OK;
 }
 
-static int only_space(const char *p, const char *end)
+/*
+ * True when s is valid UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF) without control characters (C0, DEL).
+ */
+static bool uid_text_valid(const unsigned char *s)
 {
-    for (; p < end; p++)
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-            return 0;
-    return 1;
+    while (*s != '\0') {
+        unsigned char c = *s;
+        size_t n;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return false;
+            s++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1, cp = c & 0x1Fu, min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2, cp = c & 0x0Fu, min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3, cp = c & 0x07u, min = 0x10000;
+        } else {
+            return false;
+        }
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        s += n + 1;
+    }
+    return true;
 }
 
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err)
 {
-    int rc = TW_OK;
     tw_admission_request *r = NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (root == NULL) {
-        /* cJSON reports no allocation failure apart from a parse error. */
-        rc = tw_seterr(err, TW_EPARSE, "the body is not valid JSON");
+    cJSON *root = NULL;
+    char why[TW_ERRLEN] = "";
+    int rc = tw_json_parse(body, len, &root, why);
+    if (rc == TW_EPARSE) {
+        rc = tw_seterr(err, rc, "the body is %s", why);
         goto out;
     }
-    if (end == NULL || !only_space(end, body + len)) {
-        rc = tw_seterr(err, TW_EPARSE, "the body holds more than one JSON value");
+    if (rc != TW_OK) {
+        rc = tw_seterr(err, rc, "out of memory reading the review");
         goto out;
     }
     if (!cJSON_IsObject(root)) {
@@ -131,6 +162,12 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
     if (!cJSON_IsString(uid) || uid->valuestring == NULL || uid->valuestring[0] == '\0') {
         rc = tw_seterr(err, TW_EINVAL, "not an AdmissionReview: request.uid is %s",
                        uid == NULL ? "missing" : "not a non-empty string");
+        goto out;
+    }
+    if (!uid_text_valid((const unsigned char *)uid->valuestring)) {
+        rc = tw_seterr(err, TW_EINVAL,
+                       "not an AdmissionReview: request.uid is not valid UTF-8 text (a NUL, a "
+                       "control character or a malformed byte sequence)");
         goto out;
     }
     r->uid = uid->valuestring;

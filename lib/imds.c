@@ -13,6 +13,7 @@
 #include "topowire/error.h"
 #include "topowire/http.h"
 #include "topowire/imds.h"
+#include "topowire/json.h"
 #include "topowire/label.h"
 #include "topowire/version.h"
 
@@ -388,8 +389,12 @@ int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[64], char re
 int tw__imds_parse_azure(const char *body, size_t len, char zone[64], char region[64], bool *spoke,
                          char *err)
 {
-    int rc = TW_OK;
-    cJSON *root = cJSON_ParseWithLength(body, len);
+    /* An escaped NUL must not cut the zone or location short ("1\u0000junk" is not "1"). */
+    cJSON *root = NULL;
+    int rc = tw_json_parse(body, len, &root, NULL);
+    if (rc == TW_ENOMEM)
+        return tw_seterr(err, rc, "out of memory reading Azure metadata/instance");
+    rc = TW_OK;
     const cJSON *compute = cJSON_GetObjectItemCaseSensitive(root, "compute");
     const cJSON *location = cJSON_GetObjectItemCaseSensitive(compute, "location");
     const cJSON *zn = cJSON_GetObjectItemCaseSensitive(compute, "zone");

@@ -4,12 +4,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,26 +29,30 @@
 
 #include "internal.h"
 
-#define SA_DIR         "/var/run/secrets/kubernetes.io/serviceaccount"
-#define TOKEN_MAX      (64 * 1024)
-#define KUBECONFIG_MAX (4 * 1024 * 1024)
-#define PEM_MAX        (1024 * 1024)
-#define YAML_DEPTH_MAX 64
-#define YAML_NODES_MAX 100000
-#define EXEC_OUT_MAX   (1024 * 1024)
-#define EXEC_ERR_MAX   4096
+#define SA_DIR           "/var/run/secrets/kubernetes.io/serviceaccount"
+#define TOKEN_MAX        (64 * 1024)
+#define KUBECONFIG_MAX   (4 * 1024 * 1024)
+#define PEM_MAX          (1024 * 1024)
+#define YAML_DEPTH_MAX   64
+#define YAML_NODES_MAX   100000
+#define EXEC_OUT_MAX     (1024 * 1024)
+#define EXEC_ERR_MAX     4096
+#define EXEC_API_V1      "client.authentication.k8s.io/v1"
+#define EXEC_API_V1BETA1 "client.authentication.k8s.io/v1beta1"
 /* A cached exec credential is renewed this many seconds before it expires. */
 #define EXPIRY_SKEW_S 10
 
 /*
  * Reads a small file into a new string, with trailing whitespace removed when
- * trim is set. TW_ENOTFOUND when it does not exist, TW_ETOOBIG past max.
+ * trim is set. TW_ENOTFOUND when it does not exist, TW_ETOOBIG past max,
+ * TW_EIO when it is not a regular file: a FIFO or a device could block the
+ * caller forever, so it is opened without blocking and refused.
  */
 static int read_file(const char *path, size_t max, int trim, char **out, char *err)
 {
-    /* "e": no descriptor leaks into a credential plugin spawned by another thread. */
-    FILE *f = fopen(path, "rbe");
-    if (f == NULL) {
+    /* O_CLOEXEC: no descriptor leaks into a credential plugin spawned by another thread. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
         if (errno == ENOENT)
             return tw_seterr(err, TW_ENOTFOUND, "%s does not exist", path);
         return tw_seterr(err, TW_EIO, "cannot open %s: %s", path, strerror(errno));
@@ -53,20 +60,33 @@ static int read_file(const char *path, size_t max, int trim, char **out, char *e
     tw_buf b;
     tw_buf_init(&b, max);
     char chunk[4096];
-    size_t n;
     int rc = TW_OK;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        rc = tw_buf_append(&b, chunk, n);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = tw_seterr(err, TW_EIO, "%s is not a regular file", path);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        rc = tw_buf_append(&b, chunk, (size_t)n);
         if (rc == TW_ETOOBIG) {
             tw_seterr(err, rc, "%s is larger than %zu bytes", path, max);
             goto out;
         }
         if (rc != TW_OK)
             goto out;
-    }
-    if (ferror(f)) {
-        rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
-        goto out;
     }
     while (trim && b.len > 0 &&
            (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' || b.data[b.len - 1] == ' ' ||
@@ -76,7 +96,7 @@ static int read_file(const char *path, size_t max, int trim, char **out, char *e
     if (*out == NULL)
         rc = TW_ENOMEM;
 out:
-    fclose(f);
+    close(fd);
     tw_buf_free(&b);
     return rc;
 }
@@ -145,7 +165,30 @@ static void exec_free(tw_kube_exec *e)
     free_strv(e->env);
     free(e->api_version);
     free(e->cached_token);
+    for (size_t i = 0; i < e->n_retired; i++)
+        free(e->retired[i]);
+    free(e->retired);
+    pthread_cond_destroy(&e->done);
+    pthread_mutex_destroy(&e->mu);
     free(e);
+}
+
+/* Sets up e's lock; TW_ENOMEM when it cannot (e is then freed with free(), not exec_free). */
+static int exec_lock_init(tw_kube_exec *e)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return TW_ENOMEM;
+    int ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+             pthread_cond_init(&e->done, &ca) == 0;
+    pthread_condattr_destroy(&ca);
+    if (!ok)
+        return TW_ENOMEM;
+    if (pthread_mutex_init(&e->mu, NULL) != 0) {
+        pthread_cond_destroy(&e->done);
+        return TW_ENOMEM;
+    }
+    return TW_OK;
 }
 
 void tw_kube_config_free(tw_kube_config *cfg)
@@ -523,6 +566,10 @@ static int load_exec(loader *ld, yaml_node_t *ex, const char *where, const char 
     tw_kube_exec *e = calloc(1, sizeof(*e));
     if (e == NULL)
         return TW_ENOMEM;
+    if (exec_lock_init(e) != TW_OK) {
+        free(e);
+        return TW_ENOMEM;
+    }
     rc = TW_ENOMEM;
     /* A command with a '/' in it is a path, relative to the kubeconfig; else PATH finds it. */
     if (strchr(command, '/') != NULL) {
@@ -545,6 +592,14 @@ static int load_exec(loader *ld, yaml_node_t *ex, const char *where, const char 
         rc = (e->env = calloc(1, sizeof(char *))) ? TW_OK : TW_ENOMEM;
     if (rc != TW_OK)
         goto out;
+    /* kubectl dropped v1alpha1 in 1.24: run only what it still runs. */
+    if (strcmp(api_version, EXEC_API_V1) != 0 && strcmp(api_version, EXEC_API_V1BETA1) != 0) {
+        rc = tw_seterr(ld->err, TW_EINVAL,
+                       "kubeconfig %s: user \"%s\": exec apiVersion %.80s is not supported; use "
+                       "%s or %s",
+                       ld->path, name, api_version, EXEC_API_V1, EXEC_API_V1BETA1);
+        goto out;
+    }
     *out = e;
     e = NULL;
 out:
@@ -1197,49 +1252,111 @@ out:
     return rc;
 }
 
+/* Keeps p (may be NULL) until the config is freed; frees it at once when that fails. */
+static void retire(tw_kube_exec *e, char *p)
+{
+    if (p == NULL)
+        return;
+    char **v = realloc(e->retired, (e->n_retired + 1) * sizeof(*v));
+    if (v == NULL) {
+        /* Rather a leak-free race than a leak: this only happens out of memory. */
+        free(p);
+        return;
+    }
+    e->retired = v;
+    e->retired[e->n_retired++] = p;
+}
+
+/* True when e (locked) holds a credential that is still good. */
+static bool cache_fresh(const tw_kube_exec *e)
+{
+    return e->cached && (e->expires == 0 || (int64_t)time(NULL) + EXPIRY_SKEW_S < e->expires);
+}
+
+/* Copies the cached token (locked) into *out: TW_OK, or TW_ENOMEM. */
+static int cached_copy(const tw_kube_exec *e, char **out)
+{
+    char *ret = NULL;
+    if (e->cached_token != NULL && (ret = strdup(e->cached_token)) == NULL)
+        return TW_ENOMEM;
+    *out = ret;
+    return TW_OK;
+}
+
+/*
+ * The exec-plugin credential: the cached one while it is fresh, else one
+ * thread runs the plugin (without the lock held) while the others wait for
+ * its answer. A caller that asked for a refresh is satisfied by a run that
+ * ended after it arrived.
+ */
 static int exec_credentials(tw_kube_config *cfg, int refresh, uint64_t deadline, char **out,
                             char *err)
 {
     tw_kube_exec *e = cfg->exec;
     exec_cred cred = {0};
     char *ret = NULL;
-    if (refresh) {
+    int rc;
+    pthread_mutex_lock(&e->mu);
+    unsigned long seen = e->runs;
+    bool waited = false;
+    while (e->running) {
+        waited = true;
+        long left = tw_remaining_ms(deadline);
+        if (left <= 0) {
+            pthread_mutex_unlock(&e->mu);
+            return tw_seterr(err, TW_ETIMEDOUT, "no time left waiting for exec plugin %s",
+                             e->command);
+        }
+        struct timespec ts = tw_monotonic_in(left);
+        pthread_cond_timedwait(&e->done, &e->mu, &ts);
+    }
+    /* Someone else's run that ended while we waited answers a refresh too. */
+    if (refresh && !(waited && e->runs != seen)) {
         e->cached = 0;
         free(e->cached_token);
         e->cached_token = NULL;
     }
-    if (e->cached && (e->expires == 0 || (int64_t)time(NULL) + EXPIRY_SKEW_S < e->expires)) {
-        if (e->cached_token != NULL && (ret = strdup(e->cached_token)) == NULL)
-            return TW_ENOMEM;
-        *out = ret;
-        return TW_OK;
+    if (cache_fresh(e)) {
+        rc = cached_copy(e, out);
+        pthread_mutex_unlock(&e->mu);
+        return rc;
     }
-    if (tw_remaining_ms(deadline) == 0)
+    if (tw_remaining_ms(deadline) == 0) {
+        pthread_mutex_unlock(&e->mu);
         return tw_seterr(err, TW_ETIMEDOUT, "no time left to run exec plugin %s", e->command);
+    }
+    e->running = 1;
+    pthread_mutex_unlock(&e->mu);
+
     tw_buf b;
     tw_buf_init(&b, EXEC_OUT_MAX);
-    int rc = run_plugin(e, deadline, &b, err);
+    rc = run_plugin(e, deadline, &b, err);
     if (rc == TW_OK)
         rc = parse_exec_credential(e, &b, &cred, err);
     if (rc == TW_OK && cred.token != NULL && (ret = strdup(cred.token)) == NULL)
         rc = TW_ENOMEM;
-    if (rc != TW_OK)
-        goto out;
-    if (cred.cert != NULL) {
-        free(cfg->client_cert_pem);
-        free(cfg->client_key_pem);
-        cfg->client_cert_pem = cred.cert;
-        cfg->client_key_pem = cred.key;
-        cred.cert = cred.key = NULL;
+
+    pthread_mutex_lock(&e->mu);
+    if (rc == TW_OK) {
+        if (cred.cert != NULL) {
+            retire(e, cfg->client_cert_pem);
+            retire(e, cfg->client_key_pem);
+            cfg->client_cert_pem = cred.cert;
+            cfg->client_key_pem = cred.key;
+            cred.cert = cred.key = NULL;
+        }
+        free(e->cached_token);
+        e->cached_token = cred.token;
+        cred.token = NULL;
+        e->expires = cred.expires;
+        e->cached = 1;
+        e->runs++;
+        *out = ret;
+        ret = NULL;
     }
-    free(e->cached_token);
-    e->cached_token = cred.token;
-    cred.token = NULL;
-    e->expires = cred.expires;
-    e->cached = 1;
-    *out = ret;
-    ret = NULL;
-out:
+    e->running = 0;
+    pthread_cond_broadcast(&e->done);
+    pthread_mutex_unlock(&e->mu);
     free(ret);
     exec_cred_free(&cred);
     tw_buf_free(&b);
@@ -1274,5 +1391,25 @@ int tw_kube_config_credentials(tw_kube_config *cfg, int refresh, uint64_t deadli
     if (cfg->exec != NULL)
         return exec_credentials(cfg, refresh, deadline, out, err);
     *out = NULL;
+    return TW_OK;
+}
+
+int tw_kube_config_client_pair(tw_kube_config *cfg, char **cert, char **key)
+{
+    char *c = NULL, *k = NULL;
+    int rc = TW_OK;
+    if (cfg->exec != NULL)
+        pthread_mutex_lock(&cfg->exec->mu);
+    if (cfg->client_cert_pem != NULL && cfg->client_key_pem != NULL &&
+        ((c = strdup(cfg->client_cert_pem)) == NULL || (k = strdup(cfg->client_key_pem)) == NULL))
+        rc = TW_ENOMEM;
+    if (cfg->exec != NULL)
+        pthread_mutex_unlock(&cfg->exec->mu);
+    if (rc != TW_OK) {
+        free(c);
+        return rc;
+    }
+    *cert = c;
+    *key = k;
     return TW_OK;
 }

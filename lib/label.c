@@ -49,6 +49,11 @@ static bool subdomain_valid(const char *s, size_t n)
     return true;
 }
 
+bool tw_label_subdomain_valid(const char *s)
+{
+    return s != NULL && subdomain_valid(s, strlen(s));
+}
+
 bool tw_label_value_valid(const char *v)
 {
     return v != NULL && name_valid(v, strlen(v));

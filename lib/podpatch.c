@@ -15,8 +15,6 @@
 #define NAME_MAX_LEN  253
 /* How much of a user-supplied value a warning quotes. */
 #define QUOTE_MAX 64
-/* A patch is a few KiB; this only bounds a pod with thousands of containers. */
-#define PATCH_MAX (16 * 1024 * 1024)
 
 void tw_podpatch_config_defaults(tw_podpatch_config *cfg)
 {
@@ -307,11 +305,28 @@ static bool named_objects(const cJSON *arr)
     return true;
 }
 
+/* One app container's name and its index in spec.containers, for sorting. */
+typedef struct named_index {
+    const char *name;
+    size_t index;
+} named_index;
+
+static int named_index_cmp(const void *a, const void *b)
+{
+    const named_index *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c != 0)
+        return c;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
 /*
  * Chooses the app containers that get the mount from the
  * topowire.io/containers annotation (NULL when absent) into chosen[] (one
  * flag per container). Unknown names and an empty choice are warnings; an
- * empty choice falls back to every container.
+ * empty choice falls back to every container. The names are sorted once and
+ * each item of the list is looked up by binary search, so a pod naming
+ * thousands of containers costs O((n + items) log n), not n x items.
  */
 static int choose_containers(const cJSON *containers, const char *ann, bool *chosen, size_t n,
                              tw_podpatch_result *r)
@@ -319,7 +334,22 @@ static int choose_containers(const cJSON *containers, const char *ann, bool *cho
     char q[QUOTE_MAX + 4];
     int rc = TW_OK;
     size_t picked = 0;
+    named_index *sorted = NULL;
     if (ann != NULL) {
+        sorted = malloc((n ? n : 1) * sizeof(*sorted));
+        if (sorted == NULL)
+            return TW_ENOMEM;
+        size_t k = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, containers)
+        {
+            if (k == n)
+                break;
+            sorted[k].name = member_string(c, "name");
+            sorted[k].index = k;
+            k++;
+        }
+        qsort(sorted, k, sizeof(*sorted), named_index_cmp);
         const char *p = ann;
         while (*p != '\0' && rc == TW_OK) {
             const char *end = strchr(p, ',');
@@ -339,17 +369,21 @@ static int choose_containers(const cJSON *containers, const char *ann, bool *cho
             if (len <= NAME_MAX_LEN) {
                 memcpy(name, a, len);
                 name[len] = '\0';
-                size_t i = 0;
-                const cJSON *c;
-                cJSON_ArrayForEach(c, containers)
-                {
-                    if (strcmp(member_string(c, "name"), name) == 0) {
-                        if (!chosen[i])
-                            picked++;
-                        chosen[i] = true;
-                        found = true;
-                    }
-                    i++;
+                /* The first entry with this name (index 0 sorts first), then its duplicates. */
+                named_index key = {name, 0};
+                size_t lo = 0, hi = k;
+                while (lo < hi) {
+                    size_t mid = lo + (hi - lo) / 2;
+                    if (named_index_cmp(&sorted[mid], &key) < 0)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                for (; lo < k && strcmp(sorted[lo].name, name) == 0; lo++) {
+                    if (!chosen[sorted[lo].index])
+                        picked++;
+                    chosen[sorted[lo].index] = true;
+                    found = true;
                 }
             } else {
                 memcpy(name, a, NAME_MAX_LEN);
@@ -363,6 +397,7 @@ static int choose_containers(const cJSON *containers, const char *ann, bool *cho
             rc = warn(r, "%s selects no container of this pod; mounting %s in every container",
                       TW_POD_ANN_CONTAINERS, TW_POD_VOLUME);
     }
+    free(sorted);
     if (picked == 0)
         for (size_t i = 0; i < n; i++)
             chosen[i] = true;
@@ -696,28 +731,28 @@ int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *
     return TW_OK;
 }
 
-/* Appends one add operation; path holds only characters that need no JSON escaping. */
-static int op(tw_buf *b, size_t *n, const char *path, const char *pre, const char *value,
-              const char *post)
+/*
+ * Appends one add operation unless *rc already holds a failure, which then
+ * sticks (TW_ETOOBIG past the patch cap, TW_ENOMEM). path holds only
+ * characters that need no JSON escaping.
+ */
+static void op(tw_buf *b, int *rc, size_t *n, const char *path, const char *pre, const char *value,
+               const char *post)
 {
     /* Plain appends: printf would scan the kilobyte-long value twice. */
-    int rc = tw_buf_puts(b, *n ? ",{\"op\":\"add\",\"path\":\"" : "{\"op\":\"add\",\"path\":\"");
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, path);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, "\",\"value\":");
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, pre);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, value);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, post);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, "}");
+    const char *parts[] = {*n ? ",{\"op\":\"add\",\"path\":\"" : "{\"op\":\"add\",\"path\":\"",
+                           path,
+                           "\",\"value\":",
+                           pre,
+                           value,
+                           post,
+                           "}"};
+    for (size_t i = 0; *rc == TW_OK && i < sizeof(parts) / sizeof(parts[0]); i++)
+        *rc = tw_buf_puts(b, parts[i]);
     (*n)++;
-    return rc;
 }
 
+/* Builds r's patch; TW_ETOOBIG when it would pass TW_PODPATCH_PATCH_MAX, or TW_ENOMEM. */
 static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack,
                        const bool *chosen, tw_podpatch_result *r)
 {
@@ -726,7 +761,7 @@ static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack
     char path[96];
     size_t n = 0;
     tw_buf b;
-    tw_buf_init(&b, PATCH_MAX);
+    tw_buf_init(&b, TW_PODPATCH_PATCH_MAX);
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
     const cJSON *anns =
@@ -740,43 +775,45 @@ static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack
     int rc = tw_buf_puts(&b, "[");
     /* TW_POD_ANN_INJECTED escaped as a JSON Pointer token: '/' is "~1". */
     if (!cJSON_IsObject(meta))
-        rc |= op(&b, &n, "/metadata", "{\"annotations\":{\"" TW_POD_ANN_INJECTED "\":", pp->version,
-                 "}}");
+        op(&b, &rc, &n, "/metadata", "{\"annotations\":{\"" TW_POD_ANN_INJECTED "\":", pp->version,
+           "}}");
     else if (!cJSON_IsObject(anns))
-        rc |=
-            op(&b, &n, "/metadata/annotations", "{\"" TW_POD_ANN_INJECTED "\":", pp->version, "}");
+        op(&b, &rc, &n, "/metadata/annotations", "{\"" TW_POD_ANN_INJECTED "\":", pp->version, "}");
     else
-        rc |= op(&b, &n, "/metadata/annotations/topowire.io~1injected", "", pp->version, "");
+        op(&b, &rc, &n, "/metadata/annotations/topowire.io~1injected", "", pp->version, "");
 
     if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"))) {
-        rc |= op(&b, &n, "/spec/volumes", "[", pp->volumes, "]");
+        op(&b, &rc, &n, "/spec/volumes", "[", pp->volumes, "]");
     } else {
-        rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[0], "");
-        rc |= op(&b, &n, "/spec/volumes/-", "", pp->volume[1], "");
+        op(&b, &rc, &n, "/spec/volumes/-", "", pp->volume[0], "");
+        op(&b, &rc, &n, "/spec/volumes/-", "", pp->volume[1], "");
     }
 
     if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "initContainers")))
-        rc |= op(&b, &n, "/spec/initContainers/0", "", init, "");
+        op(&b, &rc, &n, "/spec/initContainers/0", "", init, "");
     else
-        rc |= op(&b, &n, "/spec/initContainers", "[", init, "]");
+        op(&b, &rc, &n, "/spec/initContainers", "[", init, "]");
 
     size_t i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
     {
+        /* Past the cap the rest is not worth walking. */
+        if (rc != TW_OK)
+            break;
         if (chosen[i]) {
             bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"));
             snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts%s", i, has ? "/-" : "");
-            rc |= op(&b, &n, path, has ? "" : "[", pp->mount, has ? "" : "]");
+            op(&b, &rc, &n, path, has ? "" : "[", pp->mount, has ? "" : "]");
         }
         i++;
     }
-    rc |= tw_buf_puts(&b, "]");
+    if (rc == TW_OK)
+        rc = tw_buf_puts(&b, "]");
     free(init_other);
-    /* Any failed append (the codes are negative, so OR-ing keeps them non-zero) spoils it. */
     if (rc != TW_OK) {
         tw_buf_free(&b);
-        return TW_ENOMEM;
+        return rc == TW_ETOOBIG ? TW_ETOOBIG : TW_ENOMEM;
     }
     r->n_ops = n;
     r->patch_len = b.len;
@@ -805,8 +842,17 @@ int tw_podpatch_build_prepared(const tw_podpatch *pp, const cJSON *pod, tw_podpa
         goto out;
     }
     rc = decide(pod, &pp->cfg, &r, &rack, chosen, &n);
-    if (rc == TW_OK && r.outcome == TW_PODPATCH_INJECTED)
+    if (rc == TW_OK && r.outcome == TW_PODPATCH_INJECTED) {
         rc = build_patch(pp, pod, rack, chosen, &r);
+        if (rc == TW_ETOOBIG) {
+            /* Too big to send, and too big for the API server to store: leave the pod alone. */
+            r.outcome = TW_PODPATCH_INVALID;
+            rc = warn(&r,
+                      "topowire: the patch for this pod's %zu containers would pass %d bytes; "
+                      "not injecting",
+                      n, TW_PODPATCH_PATCH_MAX);
+        }
+    }
 out:
     free(chosen);
     if (rc != TW_OK) {

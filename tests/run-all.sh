@@ -27,6 +27,17 @@ run_variant() { # name, make args...
 
 run_variant plain
 run_variant asan SAN=1
+# ThreadSanitizer: the tests that use one object from several threads (make tsan counts them).
+echo "== tsan"
+make --no-print-directory -j"$jobs" tsan >"$results/tsan.log" 2>&1
+if ! ls "$results"/count-tsan-* >/dev/null 2>&1; then
+    cat "$results/tsan.log"
+    echo "not ok - build (tsan)"
+    echo "0 1" >"$results/count-build-tsan"
+    echo "tsan: build failed" >>"$results/failures-tsan"
+else
+    grep -E '^tsan/|^# tsan/' "$results/tsan.log"
+fi
 # Static checks and a short run of every fuzz target (make fuzz runs them longer).
 echo "== lint"
 tests/lint.sh

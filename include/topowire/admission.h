@@ -47,12 +47,13 @@ typedef struct tw_admission_request {
  * Parses an AdmissionReview from body (len bytes, need not be NUL-terminated)
  * and checks its shape: a JSON object with apiVersion admission.k8s.io/v1 or
  * v1beta1, kind AdmissionReview, a request object whose uid is a non-empty
- * string, and every other field it reads of the type the API defines (a
- * field that is present with the wrong type is an error, an absent one is
- * not). Returns 0 and a new request in *out (free with
- * tw_admission_request_free), or: TW_EPARSE when the body is not one JSON
- * value, TW_EINVAL when it is JSON but not a review (err names the field),
- * TW_ENOMEM.
+ * string of valid UTF-8 without control characters or NUL (the reply must
+ * echo it exactly), and every other field it reads of the type the API
+ * defines (a field that is present with the wrong type is an error, an
+ * absent one is not). An escaped NUL ("\u0000") in any string reads as
+ * U+0001, never as the end of the string, so no value is silently cut. Returns 0 and a new request
+ * in *out (free with tw_admission_request_free), or: TW_EPARSE when the body is not one JSON value,
+ * TW_EINVAL when it is JSON but not a review (err names the field), TW_ENOMEM.
  */
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err);
 

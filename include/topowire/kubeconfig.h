@@ -2,6 +2,7 @@
 #ifndef TOPOWIRE_KUBECONFIG_H
 #define TOPOWIRE_KUBECONFIG_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 /*
@@ -14,10 +15,16 @@ typedef struct tw_kube_exec {
     char **args;       /* NULL-terminated */
     char **env;        /* NULL-terminated "NAME=value" added to the environment */
     char *api_version; /* client.authentication.k8s.io/v1 or v1beta1 */
-    /* Private: the plugin's last answer, kept until it expires or a refresh. */
-    int cached;         /* a credential is cached */
-    char *cached_token; /* NULL when the plugin answered with a certificate */
-    int64_t expires;    /* Unix seconds; 0 = no expiry, kept until a refresh */
+    /* Private, guarded by mu: the plugin's last answer, kept until it expires or a refresh. */
+    pthread_mutex_t mu;
+    pthread_cond_t done; /* broadcast when a run of the plugin ends */
+    int running;         /* a thread is running the plugin; the others wait for it */
+    unsigned long runs;  /* runs that ended with a credential */
+    int cached;          /* a credential is cached */
+    char *cached_token;  /* NULL when the plugin answered with a certificate */
+    int64_t expires;     /* Unix seconds; 0 = no expiry, kept until a refresh */
+    char **retired;      /* client certificates and keys replaced, freed with the config */
+    size_t n_retired;
 } tw_kube_exec;
 
 typedef struct tw_kube_config {
@@ -53,7 +60,9 @@ int tw_kube_config_incluster(const char *token_file, const char *ca_file, tw_kub
  * TW_ENOCONFIG (no such file), TW_EPARSE (YAML syntax error, with its line; a
  * field of the wrong type, named; bad base64), TW_ETOOBIG (file too big or too
  * many nodes), TW_EINVAL (unknown context, cluster or user, named; missing
- * server; auth-provider or basic auth, which are not supported), TW_EIO or
+ * server; auth-provider or basic auth, which are not supported; an exec
+ * plugin whose apiVersion is not client.authentication.k8s.io/v1 or v1beta1),
+ * TW_EIO (not a regular file: a FIFO is refused rather than waited on) or
  * TW_ENOMEM.
  */
 int tw_kube_config_load(const char *path, const char *context, tw_kube_config **out, char *err);
@@ -70,8 +79,13 @@ void tw_kube_config_free(tw_kube_config *cfg);
  * group) when deadline (tw_now_ms() time) passes; its answer is cached in cfg
  * until status.expirationTimestamp, or until a call with refresh set. A plugin
  * may instead return a client certificate: then cfg's client_cert_pem and
- * client_key_pem are replaced. Because of that cache a config with an exec
- * plugin must not be used from two threads at once. err never holds a token.
+ * client_key_pem are replaced (the old strings stay allocated until
+ * tw_kube_config_free, so a request still holding them is safe).
+ * Thread-safe: one config may serve many threads. The cache is guarded by a
+ * mutex and a refresh is single-flight: while one thread runs the plugin, the
+ * others (refresh or not) wait for its answer, up to their own deadline,
+ * instead of running it again. Other fields of the config are read-only after
+ * loading. err never holds a token.
  * Returns 0, TW_EIO, TW_EEXEC (the plugin could not run or exited non-zero;
  * the first line of its stderr is in err), TW_ETIMEDOUT, TW_EPARSE (not an
  * ExecCredential, or a token with control characters), TW_ETOOBIG (output
@@ -79,5 +93,14 @@ void tw_kube_config_free(tw_kube_config *cfg);
  */
 int tw_kube_config_credentials(tw_kube_config *cfg, int refresh, uint64_t deadline, char **out,
                                char *err);
+
+/*
+ * Copies the client certificate and key to use now into *cert and *key (new
+ * strings the caller frees; both NULL when the config has none). An exec
+ * plugin may replace the pair from another thread at any time; this reads
+ * it under the plugin's lock, so a request built from the copies never
+ * races with that. Returns 0 or TW_ENOMEM (nothing written).
+ */
+int tw_kube_config_client_pair(tw_kube_config *cfg, char **cert, char **key);
 
 #endif

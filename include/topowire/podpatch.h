@@ -21,6 +21,16 @@
 #define TW_PODPATCH_MAX_WARNINGS 8
 
 /*
+ * The largest patch a build produces, in bytes. A real pod's patch is a few
+ * KiB (about 130 bytes per mounted container with the default --out-dir, so
+ * this allows some 8,000); a pod whose patch would be larger is left alone
+ * as TW_PODPATCH_INVALID with a warning. The API server could not store it
+ * anyway (etcd's default object limit is 1.5 MiB), and the cap keeps the
+ * answer, base64 and all, well inside one review's memory.
+ */
+#define TW_PODPATCH_PATCH_MAX (1024 * 1024)
+
+/*
  * What to inject. Every string is borrowed and must outlive the build call.
  * tw_podpatch_config_defaults() fills every field; the program then
  * overrides what its flags set.
@@ -67,7 +77,7 @@ typedef enum tw_podpatch_outcome {
     TW_PODPATCH_NOT_SELECTED = 2, /* no topowire.io/inject=true label */
     TW_PODPATCH_OPTED_OUT = 3,    /* topowire.io/inject=false */
     TW_PODPATCH_CONFLICT = 4,     /* a volume, container or mount path of ours is taken */
-    TW_PODPATCH_INVALID = 5,      /* not a pod shape that can be patched safely */
+    TW_PODPATCH_INVALID = 5,      /* not a pod shape that can be patched safely, or too big */
 } tw_podpatch_outcome;
 #define TW_PODPATCH_OUTCOMES 6
 
@@ -108,7 +118,10 @@ typedef struct tw_podpatch_result {
  * The annotation topowire.io/rack overrides cfg->rack for this pod. An invalid
  * annotation falls back to the default with a warning. A pod already injected,
  * not opted in, opted out, with a name or mount-path clash, or of a shape
- * that cannot be patched safely gets no patch (the last two with a warning).
+ * that cannot be patched safely, or whose patch would pass
+ * TW_PODPATCH_PATCH_MAX, gets no patch (the last three with a warning).
+ * The work is O(n log n) in the pod's size: every array is walked a fixed
+ * number of times and each topowire.io/containers item is a binary search.
  * Returns 0 with *out filled (free it with tw_podpatch_result_free even when
  * no patch was made), TW_EINVAL (NULL pod or cfg, or a cfg that
  * tw_podpatch_config_check refuses) or TW_ENOMEM; on failure *out is left

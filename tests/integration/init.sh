@@ -254,6 +254,39 @@ run_init jsonlog -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward --lo
 jq -e -s 'length > 0 and all(.[]; has("time") and has("level") and has("msg"))' "$LOG" >/dev/null
 tap $? "--log-format json: every log line is a JSON object"
 
+# --- a hostile NODE_NAME, a --kubeconfig that never delivers ------------------
+# NODE_NAME is the pod's spec.nodeName: a value that is not a node name is rejected like any bad
+# source value (logged, treated as missing) and the pod still starts; --node is a usage error.
+run_init node-newline "NODE_NAME=$NODE"$'\nCLIENT_RACK=forged' -- \
+    --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward
+expect_eq "NODE_NAME with a newline: exit 0 (the pod still starts)" 0 "$RC"
+expect_eq "... topology.env holds exactly one CLIENT_RACK line" 1 "$(grep -c '^CLIENT_RACK=' "$OUT/topology.env")"
+expect_eq "... and it is the real rack" us-east-1b "$(envval "$OUT/topology.env" CLIENT_RACK)"
+expect_eq "... TOPOLOGY_NODE is empty" "" "$(envval "$OUT/topology.env" TOPOLOGY_NODE)"
+check "... and the log says the value was rejected" -- grep -q 'value rejected source=env.*NODE_NAME' "$LOG"
+long=$(head -c 130000 /dev/zero | tr '\0' a)
+run_init node-long "NODE_NAME=$long" -- --podinfo-dir "$TW_FIXTURES/podinfo" --sources downward
+expect_eq "a 130 KB NODE_NAME: exit 0, not cut but rejected" "0 :130000 bytes" \
+    "$RC $(envval "$OUT/topology.env" TOPOLOGY_NODE):$(grep -o '130000 bytes' "$LOG" | head -1)"
+run_init node-kube "NODE_NAME=Bad_Node" $(incluster) -- "${KFLAGS[@]}" --sources kubernetes --timeout 4s
+expect_eq "an invalid NODE_NAME skips the kubernetes source: exit 0, empty rack" "0 none" \
+    "$RC $(envval "$OUT/topology.env" TOPOLOGY_SOURCE)"
+run_init node-flag -- --node "$NODE"$'\nCLIENT_RACK=forged' --sources downward
+expect_eq "--node with a newline is a usage error: exit 2" 2 "$RC"
+check "... naming the flag" -- grep -q -- '--node: .* is not a node name' "$LOG"
+
+mkfifo "$TW_TMP/kubeconfig.fifo" "$TW_TMP/token.fifo"
+run_init kubeconfig-fifo -- --kubeconfig "$TW_TMP/kubeconfig.fifo" --sources kubernetes --timeout 2s
+[ "$MS" -lt 4000 ]; tap $? "a --kubeconfig FIFO nobody writes: the run ends within --timeout 2s (took ${MS} ms)"
+expect_eq "... exit 2, an unreadable --kubeconfig" 2 "$RC"
+check "... and the log says why" -- grep -q 'is not a regular file' "$LOG"
+run_init kubeconfig-fifo-env "KUBECONFIG=$TW_TMP/kubeconfig.fifo" -- --sources kubernetes --timeout 2s
+[ "$MS" -lt 4000 ]; tap $? "... the same through \$KUBECONFIG (took ${MS} ms, exit $RC)"
+run_init token-fifo $(incluster) -- --token-file "$TW_TMP/token.fifo" --ca-file "$KUBE_CA" \
+    --sources kubernetes --timeout 2s
+[ "$MS" -lt 4000 ] && [ "$RC" -eq 0 ]
+tap $? "an in-cluster token file that is a FIFO: exit 0 within --timeout 2s (took ${MS} ms, exit $RC)"
+
 # --- leaks: valgrind over the main paths (plain build only) ------------------
 if [ "$TW_VARIANT" = plain ] && command -v valgrind >/dev/null; then
     INIT_REAL=$INIT

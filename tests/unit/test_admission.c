@@ -304,9 +304,55 @@ static void round_trip_keeps_uid_and_version(void **state)
     tw_admission_request_free(r);
 }
 
+/*
+ * The response's uid must equal the request's: a uid that is not valid
+ * UTF-8 text, or holds an escaped NUL (which cJSON would cut), is refused
+ * instead of being echoed raw or cut.
+ */
+static void uid_must_be_text(void **state)
+{
+    (void)state;
+#define V1 "\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\""
+    static const char *const bad[] = {
+        "abc\\u0000def", "\\u0000",          "a\\u0000", "\xff\xfe",   "ab\xc3",  "\xc0\xaf",
+        "\xed\xa0\x80",  "\xf4\x90\x80\x80", "a\\nb",    "tab\\there", "del\x7f",
+    };
+    char text[256];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "{" V1 ",\"request\":{\"uid\":\"%s\"}}", bad[i]);
+        decode_fails(text, TW_EINVAL, "request.uid is not valid UTF-8 text");
+    }
+    /* Valid UTF-8, an escaped backslash before "u0000", and a NUL elsewhere are fine. */
+    static const struct {
+        const char *json, *uid;
+    } good[] = {
+        {"\"uid\":\"7c1f3b9e-a34c-4a2e-9d1c-8df309bcf846\"",
+         "7c1f3b9e-a34c-4a2e-9d1c-8df309bcf846"},
+        {"\"uid\":\"caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80\"",
+         "caf\xc3\xa9-\xe2\x82\xac-\xf0\x9f\x98\x80"},
+        {"\"uid\":\"a\\\\u0000\"", "a\\u0000"},
+        {"\"uid\":\"u\",\"name\":\"x\\u0000y\"", "u"},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        tw_admission_request *r = NULL;
+        snprintf(text, sizeof(text), "{" V1 ",\"request\":{%s}}", good[i].json);
+        assert_int_equal(tw_admission_decode(text, strlen(text), &r, NULL), TW_OK);
+        assert_string_equal(r->uid, good[i].uid);
+        tw_admission_request_free(r);
+    }
+    /* A NUL in another field is not cut either: it reads as a control character. */
+    tw_admission_request *r = NULL;
+    const char *nul = "{" V1 ",\"request\":{\"uid\":\"u\",\"name\":\"x\\u0000y\"}}";
+    assert_int_equal(tw_admission_decode(nul, strlen(nul), &r, NULL), TW_OK);
+    assert_string_equal(r->name, "x\x01y");
+    tw_admission_request_free(r);
+#undef V1
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(uid_must_be_text),
         cmocka_unit_test(every_fixture_decodes),
         cmocka_unit_test(namespace_and_v1beta1),
         cmocka_unit_test(body_need_not_be_terminated),

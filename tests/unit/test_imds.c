@@ -810,6 +810,11 @@ static void azure_malformed_answers(void **state)
         {"{\"compute\":{\"location\":\"eastuseastuseastuseastuseastuseastuseastuseastuseastuseas"
          "tuseastus\",\"zone\":\"2\"}}",
          TW_EBADVALUE},
+        /* An escaped NUL once cut the value short and "2\u0000junk" passed as "2". */
+        {"{\"compute\":{\"location\":\"eastus\",\"zone\":\"2\\u0000junk\"}}", TW_EBADVALUE},
+        {"{\"compute\":{\"location\":\"eastus\",\"zone\":\"2\\u0000\"}}", TW_EBADVALUE},
+        {"{\"compute\":{\"location\":\"eastus\\u0000x\",\"zone\":\"2\"}}", TW_EBADVALUE},
+        {"{\"compute\":{\"location\":\"eastus\",\"zone\":\"\\u0000\"}}", TW_EBADVALUE},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         stub st = {.azure = true, .azure_body = cases[i].body};

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,6 +389,36 @@ static void missing_file(void **state)
     assert_ptr_equal(cfg, (tw_kube_config *)&cfg);
 }
 
+/*
+ * A FIFO nobody ever writes once blocked the load (and topowire-init past its
+ * --timeout) in open(); it is refused at once, as is a token file that is one.
+ */
+static void fifo_is_refused_at_once(void **state)
+{
+    fx *f = *state;
+    pathbuf p;
+    tw_kube_config *cfg = (tw_kube_config *)&cfg;
+    char err[TW_ERRLEN] = "";
+    assert_int_equal(mkfifo(fx_path(f, "fifo", p), 0600), 0);
+    uint64_t t0 = tw_now_ms();
+    assert_int_equal(tw_kube_config_load(p, NULL, &cfg, err), TW_EIO);
+    assert_contains(err, "is not a regular file");
+    assert_ptr_equal(cfg, (tw_kube_config *)&cfg);
+    assert_int_equal(load_one(f, "    server: https://k\n", "    tokenFile: fifo\n", &cfg, err),
+                     TW_OK);
+    char *tok = (char *)"untouched";
+    assert_int_equal(tw_kube_config_credentials(cfg, 0, tw_deadline_in(1000), &tok, err), TW_EIO);
+    assert_contains(err, "is not a regular file");
+    assert_string_equal(tok, "untouched");
+    char *cert = (char *)"x", *key = (char *)"x";
+    assert_int_equal(tw_kube_config_client_pair(cfg, &cert, &key), TW_OK);
+    assert_null(cert);
+    assert_null(key);
+    tw_kube_config_free(cfg);
+    /* Both answers came without waiting for a writer (generous bound). */
+    assert_true(tw_now_ms() - t0 < 2000);
+}
+
 static void yaml_syntax_error(void **state)
 {
     fx *f = *state;
@@ -549,6 +580,22 @@ static void bad_user_entries(void **state)
                               &cfg, err),
                      TW_EINVAL);
     assert_contains(err, "exec.env[0] needs a valid name");
+    /* kubectl has not run v1alpha1 plugins since 1.24; neither does topowire. */
+    static const char *const unsupported[] = {
+        "client.authentication.k8s.io/v1alpha1",
+        "v1",
+        "client.authentication.k8s.io/v2",
+        "client.authentication.k8s.io/v1beta1x",
+    };
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+        char user[256];
+        snprintf(user, sizeof(user), "    exec: {command: x, apiVersion: \"%s\"}\n",
+                 unsupported[i]);
+        assert_int_equal(load_one(f, cl, user, &cfg, err), TW_EINVAL);
+        assert_contains(err, "is not supported; use client.authentication.k8s.io/v1 or");
+        assert_contains(err, unsupported[i]);
+        assert_ptr_equal(cfg, (tw_kube_config *)&cfg);
+    }
     assert_ptr_equal(cfg, (tw_kube_config *)&cfg);
 }
 
@@ -824,6 +871,12 @@ static void exec_client_certificate(void **state)
                         "-----BEGIN CERTIFICATE-----\nnew-cert\n-----END CERTIFICATE-----\n");
     assert_string_equal(cfg->client_key_pem,
                         "-----BEGIN EC PRIVATE KEY-----\nnew-key\n-----END EC PRIVATE KEY-----\n");
+    char *cert = NULL, *key = NULL;
+    assert_int_equal(tw_kube_config_client_pair(cfg, &cert, &key), TW_OK);
+    assert_string_equal(cert, cfg->client_cert_pem);
+    assert_string_equal(key, cfg->client_key_pem);
+    free(cert);
+    free(key);
     /* Cached: the second call answers without running the plugin. */
     write_file(f, "bin/plugin.sh", "#!/bin/sh\nexit 1\n", 0755);
     tok = (char *)"untouched";
@@ -1074,6 +1127,82 @@ static void exec_cache_until_expiry(void **state)
     tw_kube_config_free(cfg);
 }
 
+/* One config, many threads: what node-cache misses and the watch thread do. */
+typedef struct shared_cfg {
+    tw_kube_config *cfg;
+    pthread_barrier_t *start;
+    int refresh;
+    int calls;
+    int failures;
+    char first[32];
+} shared_cfg;
+
+static void *credentials_thread(void *arg)
+{
+    shared_cfg *sc = arg;
+    pthread_barrier_wait(sc->start);
+    for (int i = 0; i < sc->calls; i++) {
+        char *tok = NULL;
+        char err[TW_ERRLEN] = "";
+        int refresh = sc->refresh && i == 0;
+        if (tw_kube_config_credentials(sc->cfg, refresh, tw_deadline_in(20000), &tok, err) !=
+                TW_OK ||
+            tok == NULL || strncmp(tok, "run-", 4) != 0) {
+            sc->failures++;
+        } else if (i == 0) {
+            snprintf(sc->first, sizeof(sc->first), "%s", tok);
+        }
+        free(tok);
+    }
+    return NULL;
+}
+
+/* Runs n threads that each ask calls times (the first call a refresh when refresh is set). */
+static void run_threads(tw_kube_config *cfg, size_t n, int refresh, int calls, shared_cfg *sc)
+{
+    pthread_t th[16];
+    pthread_barrier_t start;
+    assert_true(n <= 16);
+    assert_int_equal(pthread_barrier_init(&start, NULL, (unsigned)n), 0);
+    for (size_t i = 0; i < n; i++) {
+        sc[i] = (shared_cfg){.cfg = cfg, .start = &start, .refresh = refresh, .calls = calls};
+        assert_int_equal(pthread_create(&th[i], NULL, credentials_thread, &sc[i]), 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(sc[i].failures, 0);
+}
+
+/*
+ * Eight threads ask one exec-plugin config for a token at once. The plugin
+ * runs once (single flight) and every thread gets its token; concurrent
+ * refreshes run it far fewer times than there are threads. Run under
+ * ThreadSanitizer by `make tsan`, which also proves the cache race-free.
+ */
+static void exec_credentials_shared_by_threads(void **state)
+{
+    fx *f = *state;
+    write_file(f, "expiry", "2099-01-01T00:00:00Z", 0600);
+    /* Slow enough that every thread arrives while the first run is on. */
+    static const char slow[] = "sleep 1\n";
+    char script[sizeof(slow) + sizeof(COUNTING_PLUGIN)];
+    snprintf(script, sizeof(script), "%s%s", slow, COUNTING_PLUGIN);
+    tw_kube_config *cfg = exec_setup(f, script, V1B1);
+    shared_cfg sc[8];
+    run_threads(cfg, 8, 0, 20, sc);
+    assert_int_equal(runs(f), 1);
+    for (size_t i = 0; i < 8; i++)
+        assert_string_equal(sc[i].first, "run-1");
+    /* All refresh at once: one run answers every refresh that waited for it. */
+    run_threads(cfg, 8, 1, 5, sc);
+    int refreshed = runs(f) - 1;
+    if (refreshed < 1 || refreshed > 3)
+        fail_msg("8 concurrent refreshes ran the plugin %d times", refreshed);
+    tw_kube_config_free(cfg);
+}
+
 /* ---- in-cluster ---------------------------------------------------------------------------- */
 
 static void incluster(void **state)
@@ -1141,6 +1270,7 @@ int main(void)
         T(json_kubeconfig_and_bare_server),
         T(insecure_flag),
         T(missing_file),
+        T(fifo_is_refused_at_once),
         T(yaml_syntax_error),
         T(unknown_names),
         T(wrong_types),
@@ -1157,6 +1287,7 @@ int main(void)
         T(exec_killed_at_deadline),
         T(exec_floods),
         T(exec_cache_until_expiry),
+        T(exec_credentials_shared_by_threads),
         T(incluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

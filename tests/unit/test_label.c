@@ -58,6 +58,46 @@ static void keys(void **state)
     assert_false(tw_label_key_valid(NULL));
 }
 
+/* Node names: what topowire-init accepts in NODE_NAME and --node. */
+static void subdomains(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"ip-10-0-41-17.ec2.internal",        "a",    "0", "node-1",
+                                       "aks-nodepool1-12345678-vmss000000", "a.b.c"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(tw_label_subdomain_valid(good[i]));
+    char long_ok[254], too_long[255];
+    /* 253 characters: four labels of 63 and a dot between each, then one more "a" label. */
+    memset(long_ok, 'a', 253);
+    long_ok[63] = long_ok[127] = long_ok[191] = '.';
+    long_ok[253] = '\0';
+    assert_true(tw_label_subdomain_valid(long_ok));
+    memcpy(too_long, long_ok, 253);
+    too_long[253] = 'a';
+    too_long[254] = '\0';
+    assert_false(tw_label_subdomain_valid(too_long));
+    static const char *const bad[] = {
+        "",
+        "Node",
+        "node_1",
+        "-node",
+        "node-",
+        "a..b",
+        ".a",
+        "a.",
+        "node\nCLIENT_RACK=x",
+        "node 1",
+        "n\x01",
+        "a/b",
+        "caf\xc3\xa9",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 64 */,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (tw_label_subdomain_valid(bad[i]))
+            fail_msg("\"%s\" accepted", bad[i]);
+    assert_false(tw_label_subdomain_valid(NULL));
+}
+
 static void kvlist_set_get_overwrite(void **state)
 {
     (void)state;
@@ -83,6 +123,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(values),
         cmocka_unit_test(keys),
+        cmocka_unit_test(subdomains),
         cmocka_unit_test(kvlist_set_get_overwrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "support/kubepatch.h"
 #include "support/testserver.h"
@@ -719,6 +720,145 @@ static void null_arguments(void **state)
     cJSON_Delete(pod);
 }
 
+/*
+ * A pod opted in with n app containers c0..c(n-1) and, when every > 0, the
+ * topowire.io/containers annotation naming every `every`-th of them, last
+ * first (the order that made the old matching walk the whole array per name).
+ */
+static cJSON *many_containers(size_t n, size_t every)
+{
+    cJSON *pod = cJSON_Parse("{\"metadata\":{\"name\":\"big\",\"labels\":{\"" TW_POD_LABEL_INJECT
+                             "\":\"true\"},\"annotations\":{}},\"spec\":{\"containers\":[]}}");
+    assert_non_null(pod);
+    cJSON *cs = path_get(pod, "spec", "containers");
+    char name[32];
+    for (size_t i = 0; i < n; i++) {
+        cJSON *c = cJSON_CreateObject();
+        snprintf(name, sizeof(name), "c%zu", i);
+        assert_non_null(cJSON_AddStringToObject(c, "name", name));
+        assert_non_null(cJSON_AddStringToObject(c, "image", "busybox"));
+        assert_true(cJSON_AddItemToArray(cs, c));
+    }
+    if (every > 0) {
+        char *ann = malloc(n * 12 + 1);
+        assert_non_null(ann);
+        size_t len = 0;
+        for (size_t i = n; i-- > 0;)
+            if (i % every == 0)
+                len += (size_t)snprintf(ann + len, 13, "%sc%zu", len ? "," : "", i);
+        ann[len] = '\0';
+        cJSON_AddStringToObject(path_get(pod, "metadata", "annotations"), TW_POD_ANN_CONTAINERS,
+                                ann);
+        free(ann);
+    }
+    return pod;
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * 30,000 containers named one by one in the annotation (a ~1 MB pod) once
+ * took 17-32 s of CPU; now a few tens of ms. The bound is generous (a loaded
+ * machine, a sanitizer build) and counts CPU time, not wall time.
+ */
+static void many_containers_are_decided_quickly(void **state)
+{
+    (void)state;
+    tw_podpatch_config cfg;
+    tw_podpatch_config_defaults(&cfg);
+    tw_podpatch *pp = NULL;
+    assert_int_equal(tw_podpatch_prepare(&cfg, &pp, NULL), TW_OK);
+    static const struct {
+        size_t every;
+        tw_podpatch_outcome want;
+        size_t mounts;
+    } cases[] = {
+        /* every container named: the patch would pass the cap */
+        {1, TW_PODPATCH_INVALID, 0},
+        /* every 10th: 3,000 mounts, under the cap */
+        {10, TW_PODPATCH_INJECTED, 3000},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        cJSON *pod = many_containers(30000, cases[k].every);
+        tw_podpatch_result r;
+        char err[TW_ERRLEN] = "";
+        double t0 = cpu_seconds();
+        assert_int_equal(tw_podpatch_build_prepared(pp, pod, &r, err), TW_OK);
+        double spent = cpu_seconds() - t0;
+        if (spent > 3.0)
+            fail_msg("30,000 containers took %.1f s of CPU", spent);
+        assert_int_equal(r.outcome, cases[k].want);
+        if (cases[k].want == TW_PODPATCH_INJECTED) {
+            /* the annotation, spec.volumes, the init container, a mount per chosen container */
+            assert_int_equal(r.n_ops, 3 + cases[k].mounts);
+            assert_int_equal(r.n_warnings, 0);
+            assert_non_null(strstr(r.patch, "\"/spec/containers/29990/volumeMounts\""));
+            assert_non_null(strstr(r.patch, "\"/spec/containers/0/volumeMounts\""));
+            assert_null(strstr(r.patch, "\"/spec/containers/29999/volumeMounts\""));
+            assert_null(strstr(r.patch, "\"/spec/containers/1/volumeMounts\""));
+        } else {
+            assert_null(r.patch);
+            assert_int_equal(r.n_warnings, 1);
+            assert_non_null(strstr(r.warnings[0], "30000 containers"));
+            assert_non_null(strstr(r.warnings[0], "not injecting"));
+        }
+        tw_podpatch_result_free(&r);
+        cJSON_Delete(pod);
+    }
+    tw_podpatch_free(pp);
+}
+
+/* The patch cap: the largest pod under it is injected, one container more is left alone. */
+static void patch_size_cap(void **state)
+{
+    (void)state;
+    tw_podpatch_config cfg;
+    tw_podpatch_config_defaults(&cfg);
+    tw_podpatch *pp = NULL;
+    assert_int_equal(tw_podpatch_prepare(&cfg, &pp, NULL), TW_OK);
+    /* Measure one mount operation, then find the container count at the cap. */
+    tw_podpatch_result r1, r2;
+    cJSON *p1 = many_containers(1000, 0), *p2 = many_containers(2000, 0);
+    assert_int_equal(tw_podpatch_build_prepared(pp, p1, &r1, NULL), TW_OK);
+    assert_int_equal(tw_podpatch_build_prepared(pp, p2, &r2, NULL), TW_OK);
+    assert_int_equal(r1.outcome, TW_PODPATCH_INJECTED);
+    assert_int_equal(r2.outcome, TW_PODPATCH_INJECTED);
+    /* Indexes 1000-1999 have four digits, as every index near the cap does. */
+    size_t per = (r2.patch_len - r1.patch_len) / 1000;
+    size_t fixed = r2.patch_len - 2000 * per;
+    size_t fit = (TW_PODPATCH_PATCH_MAX - fixed) / per;
+    assert_true(fit > 5000 && fit < 10000);
+    tw_podpatch_result_free(&r1);
+    tw_podpatch_result_free(&r2);
+    cJSON_Delete(p1);
+    cJSON_Delete(p2);
+
+    tw_podpatch_result r;
+    cJSON *pod = many_containers(fit, 0);
+    assert_int_equal(tw_podpatch_build_prepared(pp, pod, &r, NULL), TW_OK);
+    assert_int_equal(r.outcome, TW_PODPATCH_INJECTED);
+    assert_true(r.patch_len <= TW_PODPATCH_PATCH_MAX);
+    assert_true(r.patch_len + per > TW_PODPATCH_PATCH_MAX);
+    tw_podpatch_result_free(&r);
+    cJSON_Delete(pod);
+
+    pod = many_containers(fit + 1, 0);
+    assert_int_equal(tw_podpatch_build_prepared(pp, pod, &r, NULL), TW_OK);
+    assert_int_equal(r.outcome, TW_PODPATCH_INVALID);
+    assert_null(r.patch);
+    assert_int_equal(r.n_ops, 0);
+    assert_int_equal(r.n_warnings, 1);
+    assert_non_null(strstr(r.warnings[0], "would pass 1048576 bytes; not injecting"));
+    tw_podpatch_result_free(&r);
+    cJSON_Delete(pod);
+    tw_podpatch_free(pp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -739,6 +879,8 @@ int main(void)
         cmocka_unit_test(quantities_and_racks),
         cmocka_unit_test(prepared_config_gives_the_same_patch),
         cmocka_unit_test(null_arguments),
+        cmocka_unit_test(many_containers_are_decided_quickly),
+        cmocka_unit_test(patch_size_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
