@@ -12,6 +12,7 @@
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/json.h"
 #include "topowire/kube.h"
 
 #define KUBE_MAX_BODY (4u * 1024 * 1024)
@@ -217,11 +218,16 @@ static void swap_responses(tw_http_response *a, tw_http_response *b)
     *b = t;
 }
 
-/* A request to the API server with the config's TLS settings and the client's limits. */
-static tw_http_request api_request(const tw_kube_client *c, const char *url,
-                                   const char *const *headers, const char *token, uint64_t deadline)
+/*
+ * A request to the API server with the config's TLS settings and the client's
+ * limits. With an exec plugin, which may swap the client certificate from
+ * another thread, the pair is copied under the plugin's lock into pair[0] and
+ * pair[1] (free with free_pair after the request). Returns 0 or TW_ENOMEM.
+ */
+static int api_request(const tw_kube_client *c, const char *url, const char *const *headers,
+                       const char *token, uint64_t deadline, tw_http_request *req, char *pair[2])
 {
-    tw_http_request req = {
+    *req = (tw_http_request){
         .url = url,
         .headers = headers,
         .bearer_token = token,
@@ -236,7 +242,21 @@ static tw_http_request api_request(const tw_kube_client *c, const char *url,
         .low_speed_ms = KUBE_LOW_SPEED_MS,
         .max_body = KUBE_MAX_BODY,
     };
-    return req;
+    pair[0] = pair[1] = NULL;
+    if (c->cfg->exec == NULL)
+        return TW_OK;
+    if (tw_kube_config_client_pair(c->cfg, &pair[0], &pair[1]) != TW_OK)
+        return TW_ENOMEM;
+    req->client_cert_pem = pair[0];
+    req->client_key_pem = pair[1];
+    return TW_OK;
+}
+
+static void free_pair(char *pair[2])
+{
+    free(pair[0]);
+    free_token(pair[1]); /* the key: wiped like a token */
+    pair[0] = pair[1] = NULL;
 }
 
 int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const char *accept,
@@ -276,7 +296,12 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
     for (;;) {
         attempt++;
         /* Built per attempt: an exec plugin may have swapped the client certificate. */
-        tw_http_request req = api_request(c, url, headers, token, deadline);
+        tw_http_request req;
+        char *pair[2];
+        if (api_request(c, url, headers, token, deadline, &req, pair) != TW_OK) {
+            rc = TW_ENOMEM;
+            goto out;
+        }
         req.method = method;
         req.body = body;
         req.body_len = body_len;
@@ -284,6 +309,7 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
         req.abort_ud = c->abort_ud;
         char herr[TW_ERRLEN] = "";
         int hrc = tw_http_do(c->http, &req, &cur, herr);
+        free_pair(pair);
         /* resp keeps the last answer actually received. */
         long status = cur.status;
         if (status != 0)
@@ -448,7 +474,12 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
     if (rc != TW_OK)
         goto out;
     for (int attempt = 0; attempt < 2; attempt++) {
-        tw_http_request req = api_request(c, url, headers, token, deadline);
+        tw_http_request req;
+        char *pair[2];
+        if (api_request(c, url, headers, token, deadline, &req, pair) != TW_OK) {
+            rc = TW_ENOMEM;
+            goto out;
+        }
         req.low_speed_ms = KUBE_WATCH_IDLE_MS;
         req.on_data = on_stream_data;
         req.on_data_ud = &ls;
@@ -458,6 +489,7 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
         tw_buf_reset(&ls.line);
         tw_buf_reset(&ls.other);
         rc = tw_http_do(c->http, &req, &resp, herr);
+        free_pair(pair);
         if (ls.stopped) {
             rc = TW_OK;
             goto out;
@@ -622,9 +654,11 @@ int tw_kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, c
 {
     int rc = TW_OK;
     tw_kvlist out = {0};
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (root == NULL) {
-        rc = tw_seterr(err, TW_EPARSE, "the node is not valid JSON");
+    cJSON *root = NULL;
+    /* tw_json_parse: an escaped NUL must not cut a label value short. */
+    rc = tw_json_parse(json, len, &root, NULL);
+    if (rc != TW_OK) {
+        rc = rc == TW_ENOMEM ? TW_ENOMEM : tw_seterr(err, TW_EPARSE, "the node is not valid JSON");
         goto out;
     }
     if (!cJSON_IsObject(root)) {

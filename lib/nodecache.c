@@ -13,6 +13,7 @@
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/json.h"
 #include "topowire/kube.h"
 #include "topowire/label.h"
 #include "topowire/nodecache.h"
@@ -304,7 +305,12 @@ static int parse_list(tw_nodecache *c, const char *json, size_t len, table *t,
 {
     int rc = TW_OK;
     const char *got_rv = NULL;
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = NULL;
+    /* tw_json_parse: an escaped NUL must not cut a label value short. */
+    if (tw_json_parse(json, len, &root, NULL) == TW_ENOMEM) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
     if (!cJSON_IsObject(root)) {
         rc = tw_seterr(err, TW_EPARSE, "the node list is not a JSON object");
         goto out;
@@ -389,7 +395,11 @@ int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len,
 {
     int rc = TW_OK;
     const char *got_rv = NULL;
-    cJSON *ev = cJSON_ParseWithLength(line, len);
+    cJSON *ev = NULL;
+    if (tw_json_parse(line, len, &ev, NULL) == TW_ENOMEM) {
+        rc = TW_ENOMEM;
+        goto out;
+    }
     if (!cJSON_IsObject(ev)) {
         rc = tw_seterr(err, TW_EPARSE, "watch event is not a JSON object");
         goto out;

@@ -358,6 +358,13 @@ static void parse_checks_types(void **state)
     }
     /* Length is respected: the same text cut short is not JSON. */
     assert_int_equal(tw_kube_parse_node_labels(mixed, 20, &l, err), TW_EPARSE);
+    /* An escaped NUL does not cut a value to a clean-looking zone. */
+    const char *nul = "{\"kind\":\"Node\",\"metadata\":{\"labels\":"
+                      "{\"topology.kubernetes.io/zone\":\"us-east-1a\\u0000junk\"}}}";
+    assert_int_equal(tw_kube_parse_node_labels(nul, strlen(nul), &l, err), TW_OK);
+    const char *z = tw_kvlist_get(&l, "topology.kubernetes.io/zone");
+    assert_true(z == NULL || strcmp(z, "us-east-1a") != 0);
+    tw_kvlist_free(&l);
     /* A full Node whose status carries "names": null parses. */
     assert_int_equal(tw_kube_parse_node_labels(fx_eks, strlen(fx_eks), &l, err), TW_OK);
     assert_int_equal(l.n, 17);

@@ -101,6 +101,24 @@ static void events_add_relabel_delete_bookmark(void **state)
     tw_nodecache_free(c);
 }
 
+/* An escaped NUL in a label value must not cut it to a valid-looking zone. */
+static void escaped_nul_in_a_label_is_refused(void **state)
+{
+    (void)state;
+    tw_nodecache *c = new_cache(NULL);
+    char rv[TW_NODECACHE_RV_MAX + 1] = "";
+    assert_int_equal(tw_nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
+    const char *ev = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\","
+                     "\"resourceVersion\":\"102\",\"labels\":{\"topology.kubernetes.io/zone\":"
+                     "\"us-east-1f\\u0000junk\"}}}}";
+    assert_int_equal(tw_nodecache_apply_event(c, ev, strlen(ev), rv, NULL), TW_OK);
+    tw_kvlist l = {0};
+    assert_int_equal(tw_nodecache_get(c, "a", 0, &l, NULL), TW_OK);
+    assert_null(tw_kvlist_get(&l, "topology.kubernetes.io/zone"));
+    tw_kvlist_free(&l);
+    tw_nodecache_free(c);
+}
+
 static void gone_and_malformed_events(void **state)
 {
     (void)state;
@@ -613,6 +631,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(list_fills_and_keeps_only_valid_kept_keys),
         cmocka_unit_test(events_add_relabel_delete_bookmark),
+        cmocka_unit_test(escaped_nul_in_a_label_is_refused),
         cmocka_unit_test(gone_and_malformed_events),
         cmocka_unit_test(many_nodes_stay_small),
         cmocka_unit_test(miss_asks_the_api_once_then_caches),
