@@ -131,7 +131,7 @@ fuzz:
 
 # ThreadSanitizer: the unit tests that use one object from several threads at once, built
 # into build/tsan and run with TAP output (tests/run-tsan.sh); run-all.sh counts them.
-TSAN_TESTS := test_kubeconfig
+TSAN_TESTS := test_kubeconfig test_kube test_nodecache test_binding
 .PHONY: tsan
 tsan:
 	@$(MAKE) --no-print-directory TSAN=1 $(addprefix build/tsan/tests/,$(TSAN_TESTS))

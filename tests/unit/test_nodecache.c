@@ -575,7 +575,9 @@ static void misses_against_an_api(int mode)
     tw_kvlist l = {0};
     assert_int_equal(tw_nodecache_get(c, "a", tw_deadline_in(1500), &l, NULL), TW_OK);
     tw_kvlist_free(&l);
-    assert_true(tw_now_ms() - t0 < 100);
+    /* Bounds below are far under the 1.5 s a blocked caller would take, with room
+     * for a loaded machine and the sanitizers. */
+    assert_true(tw_now_ms() - t0 < 500);
     int waited = 0, quick = 0;
     if (mode == MODE_SLOW_GET) {
         /* A healthy API server: the burst of misses all get the answer of one GET. */
@@ -593,7 +595,7 @@ static void misses_against_an_api(int mode)
         assert_int_not_equal(a[i].rc, TW_OK);
         if (a[i].ms >= 1000)
             waited++;
-        else if (a[i].ms < 500)
+        else
             quick++;
     }
     if (waited != 1 || quick != 5)
@@ -601,7 +603,7 @@ static void misses_against_an_api(int mode)
     /* Asked again right away: the failure is remembered, no new GET. */
     t0 = tw_now_ms();
     assert_int_not_equal(tw_nodecache_get(c, "new-node", tw_deadline_in(1500), &l, NULL), TW_OK);
-    assert_true(tw_now_ms() - t0 < 100);
+    assert_true(tw_now_ms() - t0 < 500);
     tw_sleep_ms(300, tw_deadline_in(300));
     assert_int_equal(atomic_load(&f.gets), 1);
     tw_nodecache_stats st;
