@@ -847,8 +847,6 @@ fail:
         MHD_stop_daemon(s->plain);
     hook_metrics_set_extra(NULL, NULL);
     hook_topology_free(s->topo);
-    hook_metrics_set_extra(NULL, NULL);
-    hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
     tw_podpatch_free(s->pods);
     free(s);
