@@ -43,7 +43,9 @@ void hook_certstore_free(hook_certstore *s);
  * min_interval_ms. Returns 1 when a new pair was loaded, 0 when nothing
  * changed or the check was skipped, or a negative TW_E* code when the files
  * changed but could not be loaded (err says why; the same change is
- * reported once, not at every check).
+ * reported once, not at every check). A certificate that has expired or is
+ * not valid yet is not loaded (TW_EINVAL): the pair in use stays, and a
+ * not-yet-valid one is tried again once its notBefore has passed.
  */
 int hook_certstore_check(hook_certstore *s, long min_interval_ms, char *err);
 

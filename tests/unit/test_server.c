@@ -103,10 +103,89 @@ static void start_on_a_taken_port_fails_cleanly(void **state)
     close(fd);
 }
 
+/*
+ * Writes a self-signed ECDSA certificate valid from now+from_s to now+to_s and
+ * its key to cert_path and key_path (through a rename, so the store sees a new
+ * file). Returns the serial it used.
+ */
+static long write_pair(const char *cert_path, const char *key_path, long from_s, long to_s)
+{
+    static long serial = 1000;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(key);
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), ++serial);
+    X509_gmtime_adj(X509_getm_notBefore(x), from_s);
+    X509_gmtime_adj(X509_getm_notAfter(x), to_s);
+    X509_set_pubkey(x, key);
+    X509_NAME *n = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"test", -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    char tmp[160];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", key_path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    assert_true(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1);
+    fclose(f);
+    assert_int_equal(rename(tmp, key_path), 0);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", cert_path);
+    f = fopen(tmp, "w");
+    assert_non_null(f);
+    assert_true(PEM_write_X509(f, x) == 1);
+    fclose(f);
+    assert_int_equal(rename(tmp, cert_path), 0);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return serial;
+}
+
+/* An expired or not-yet-valid certificate is not hot-loaded: the old pair stays, an error. */
+static void certstore_refuses_expired_and_future_certificates(void **state)
+{
+    (void)state;
+    char c[160], k[160], err[TW_ERRLEN] = "", serial[80], want[80];
+    snprintf(c, sizeof(c), "%s/rot.pem", dir);
+    snprintf(k, sizeof(k), "%s/rot-key.pem", dir);
+    long first = write_pair(c, k, -60, 3600);
+    hook_certstore *cs = NULL;
+    assert_int_equal(hook_certstore_open(c, k, &cs, err), TW_OK);
+    int64_t not_after = 0;
+    snprintf(want, sizeof(want), "%04lX", first);
+    hook_certstore_info(cs, serial, sizeof(serial), &not_after);
+    assert_string_equal(serial, want);
+
+    write_pair(c, k, -7200, -60); /* expired a minute ago */
+    assert_int_equal(hook_certstore_check(cs, 0, err), TW_EINVAL);
+    if (strstr(err, "expired") == NULL)
+        fail_msg("err: %s", err);
+    hook_certstore_info(cs, serial, sizeof(serial), &not_after);
+    assert_string_equal(serial, want);
+    assert_int_equal(hook_certstore_check(cs, 0, err), 0); /* reported once */
+
+    write_pair(c, k, 3600, 7200); /* valid in an hour */
+    err[0] = '\0';
+    assert_int_equal(hook_certstore_check(cs, 0, err), TW_EINVAL);
+    if (strstr(err, "not valid until") == NULL)
+        fail_msg("err: %s", err);
+    hook_certstore_info(cs, serial, sizeof(serial), &not_after);
+    assert_string_equal(serial, want);
+
+    long good = write_pair(c, k, -60, 3600);
+    assert_int_equal(hook_certstore_check(cs, 0, err), 1);
+    snprintf(want, sizeof(want), "%04lX", good);
+    hook_certstore_info(cs, serial, sizeof(serial), &not_after);
+    assert_string_equal(serial, want);
+    hook_certstore_free(cs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(start_on_a_taken_port_fails_cleanly),
+        cmocka_unit_test(certstore_refuses_expired_and_future_certificates),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
