@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -181,11 +182,198 @@ static void certstore_refuses_expired_and_future_certificates(void **state)
     hook_certstore_free(cs);
 }
 
+/* ---- the connection guard, on socket pairs ---------------------------------------------- */
+
+typedef struct pair_fds {
+    int ours;   /* what the guard shuts down */
+    int client; /* the client's end */
+} pair_fds;
+
+static pair_fds new_pair(void)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    return (pair_fds){sv[0], sv[1]};
+}
+
+static void close_pair(pair_fds p)
+{
+    close(p.ours);
+    close(p.client);
+}
+
+/* True when the guard shut the server's end: the client reads the end of the stream. */
+static bool shut(pair_fds p)
+{
+    char c;
+    return recv(p.client, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+static struct sockaddr_in addr_of(const char *ip)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+    return sa;
+}
+
+#define SA(x) ((const struct sockaddr *)&(x))
+
+static hook_guard *new_guard(unsigned max, unsigned per_addr, size_t budget)
+{
+    hook_guard_config cfg = {
+        .listener = HOOK_LISTENER_WEBHOOK,
+        .max_connections = max,
+        .max_per_address = per_addr,
+        .head_timeout_ms = 400,
+        .idle_timeout_ms = 10000,
+        .request_timeout_ms = 400,
+        .body_budget = budget,
+    };
+    hook_guard *g = NULL;
+    assert_int_equal(hook_guard_new(&cfg, &g), TW_OK);
+    return g;
+}
+
+/* At the limit a newcomer is let in by closing the oldest connection still waiting for a head. */
+static void guard_makes_room_with_the_oldest_head_waiter(void **state)
+{
+    (void)state;
+    struct sockaddr_in a1 = addr_of("127.0.0.1"), a2 = addr_of("127.0.0.2");
+    hook_guard *g = new_guard(2, 10, 1 << 20);
+    pair_fds p1 = new_pair(), p2 = new_pair(), p3 = new_pair();
+    hook_conn *c1 = hook_guard_opened(g, p1.ours, SA(a1));
+    hook_conn *c2 = hook_guard_opened(g, p2.ours, SA(a2));
+    assert_true(hook_guard_admit(g, SA(a2)));
+    assert_true(shut(p1));
+    assert_false(shut(p2));
+    hook_conn *c3 = hook_guard_opened(g, p3.ours, SA(a2));
+    hook_guard_closed(g, c1);
+    /* Both left are mid-request: nothing may be closed for a newcomer, who is refused. */
+    hook_guard_head_done(g, c2, true);
+    hook_guard_head_done(g, c3, false);
+    assert_false(hook_guard_admit(g, SA(a1)));
+    assert_false(shut(p2));
+    assert_false(shut(p3));
+    unsigned open = 0;
+    hook_guard_stats(g, &open, NULL);
+    assert_int_equal(open, 2);
+    hook_guard_closed(g, c2);
+    hook_guard_closed(g, c3);
+    hook_guard_free(g);
+    close_pair(p1);
+    close_pair(p2);
+    close_pair(p3);
+}
+
+/* One address at its limit is refused (or makes room among its own); others are not. */
+static void guard_limits_each_address(void **state)
+{
+    (void)state;
+    struct sockaddr_in a1 = addr_of("127.0.0.1"), a2 = addr_of("127.0.0.2");
+    hook_guard *g = new_guard(100, 2, 1 << 20);
+    pair_fds p1 = new_pair(), p2 = new_pair(), p3 = new_pair();
+    hook_conn *c1 = hook_guard_opened(g, p1.ours, SA(a1));
+    hook_conn *c2 = hook_guard_opened(g, p2.ours, SA(a1));
+    hook_conn *c3 = hook_guard_opened(g, p3.ours, SA(a2));
+    hook_guard_head_done(g, c1, true);
+    assert_true(hook_guard_admit(g, SA(a1))); /* c2 still waits for its head: it goes */
+    assert_true(shut(p2));
+    assert_false(shut(p1));
+    assert_false(shut(p3));
+    hook_guard_closed(g, c2);
+    hook_conn *c4 = hook_guard_opened(g, -1, SA(a1));
+    hook_guard_head_done(g, c4, true);
+    assert_false(hook_guard_admit(g, SA(a1)));
+    assert_true(hook_guard_admit(g, SA(a2)));
+    assert_false(shut(p3));
+    hook_guard_closed(g, c1);
+    hook_guard_closed(g, c3);
+    hook_guard_closed(g, c4);
+    hook_guard_free(g);
+    close_pair(p1);
+    close_pair(p2);
+    close_pair(p3);
+}
+
+/* A head or a body past its deadline is closed whether or not bytes keep coming. */
+static void guard_sweeps_heads_and_bodies_past_their_deadline(void **state)
+{
+    (void)state;
+    struct sockaddr_in a1 = addr_of("127.0.0.1");
+    hook_guard *g = new_guard(10, 10, 1 << 20);
+    pair_fds head = new_pair(), body = new_pair(), busy = new_pair();
+    hook_conn *ch = hook_guard_opened(g, head.ours, SA(a1));
+    hook_conn *cb = hook_guard_opened(g, body.ours, SA(a1));
+    hook_conn *cu = hook_guard_opened(g, busy.ours, SA(a1));
+    hook_guard_head_done(g, cb, true);
+    hook_guard_head_done(g, cu, true);
+    hook_guard_body_done(g, cu);
+    hook_guard_sweep(g);
+    assert_false(shut(head));
+    assert_false(shut(body));
+    usleep(250 * 1000);
+    assert_int_equal(hook_guard_body_reserve(g, cb, 100), TW_OK); /* data arrived */
+    usleep(250 * 1000);
+    hook_guard_sweep(g);
+    assert_true(shut(head));
+    assert_true(shut(body)); /* 500 ms after its head, data or not */
+    assert_false(shut(busy)); /* being answered: no deadline of ours */
+    hook_guard_closed(g, ch);
+    hook_guard_closed(g, cb);
+    hook_guard_closed(g, cu);
+    hook_guard_free(g);
+    close_pair(head);
+    close_pair(body);
+    close_pair(busy);
+}
+
+/* Bodies share one budget; a body that needs room takes it from the one stalled longest. */
+static void guard_body_budget_takes_from_the_stalled(void **state)
+{
+    (void)state;
+    struct sockaddr_in a1 = addr_of("127.0.0.1");
+    hook_guard *g = new_guard(10, 10, 1000);
+    pair_fds p1 = new_pair(), p2 = new_pair(), p3 = new_pair();
+    hook_conn *c1 = hook_guard_opened(g, p1.ours, SA(a1));
+    hook_conn *c2 = hook_guard_opened(g, p2.ours, SA(a1));
+    hook_conn *c3 = hook_guard_opened(g, p3.ours, SA(a1));
+    hook_guard_head_done(g, c1, true);
+    hook_guard_head_done(g, c2, true);
+    hook_guard_head_done(g, c3, true);
+    assert_int_equal(hook_guard_body_reserve(g, c1, 600), TW_OK);
+    usleep(20 * 1000);
+    assert_int_equal(hook_guard_body_reserve(g, c2, 300), TW_OK);
+    size_t used = 0;
+    hook_guard_stats(g, NULL, &used);
+    assert_int_equal(used, 900);
+    assert_int_equal(hook_guard_body_reserve(g, c3, 500), TW_OK); /* c1 stalled longest */
+    assert_true(shut(p1));
+    assert_false(shut(p2));
+    hook_guard_closed(g, c1);
+    hook_guard_stats(g, NULL, &used);
+    assert_int_equal(used, 800);
+    assert_int_equal(hook_guard_body_reserve(g, c3, 2000), TW_ETOOBIG); /* more than it all */
+    assert_true(shut(p2));
+    hook_guard_request_done(g, c3);
+    hook_guard_closed(g, c2);
+    hook_guard_stats(g, NULL, &used);
+    assert_int_equal(used, 0);
+    hook_guard_closed(g, c3);
+    hook_guard_free(g);
+    close_pair(p1);
+    close_pair(p2);
+    close_pair(p3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(start_on_a_taken_port_fails_cleanly),
         cmocka_unit_test(certstore_refuses_expired_and_future_certificates),
+        cmocka_unit_test(guard_makes_room_with_the_oldest_head_waiter),
+        cmocka_unit_test(guard_limits_each_address),
+        cmocka_unit_test(guard_sweeps_heads_and_bodies_past_their_deadline),
+        cmocka_unit_test(guard_body_budget_takes_from_the_stalled),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
