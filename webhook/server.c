@@ -111,8 +111,8 @@ void hook_config_defaults(hook_config *cfg)
     cfg->key_file = "/etc/topowire-webhook/tls/tls.key";
     cfg->tls_min_version = "1.2";
     cfg->threads = 0;
-    cfg->max_connections = 1024;
-    cfg->max_connections_per_address = 256;
+    cfg->max_connections = 512;
+    cfg->max_connections_per_address = 128;
     cfg->connection_timeout_s = 30;
     cfg->header_timeout_s = 10;
     cfg->request_timeout_s = 10;

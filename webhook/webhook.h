@@ -19,7 +19,7 @@
 /* The API server's request body limit; a bigger review is answered 413. */
 #define HOOK_MAX_BODY (3 * 1024 * 1024)
 /* What all request bodies being received may hold together, by default. */
-#define HOOK_DEFAULT_BODY_MEMORY_MIB 32
+#define HOOK_DEFAULT_BODY_MEMORY_MIB 16
 
 /* ---- certificate store (certstore.c) ---------------------------------- */
 
@@ -337,10 +337,14 @@ void hook_arena_install(void);
 int hook_arena_begin(void);
 void hook_arena_end(void);
 
+/* What all arenas may hold together beyond each thread's first 64 KiB. */
+#define HOOK_ARENA_SHARED_MIB 32
+
 /*
  * True when, since hook_arena_begin() on this thread, an allocation was
- * refused because the review went past the arena's cap (24 MiB): the
- * review holds too many JSON values, and it is refused rather than let
+ * refused because the review went past the arena's cap (24 MiB), or past
+ * what is left of the allowance all threads share (HOOK_ARENA_SHARED_MIB):
+ * the review holds too many JSON values, and it is refused rather than let
  * memory grow.
  */
 bool hook_arena_exhausted(void);

@@ -72,7 +72,7 @@ field() { sed -n "s/.*$1=\([-0-9.]*\).*/\1/p" "$2"; }
 
 # ---- 1. stalled uploads: bodies sent but for their last byte, then silence -----------------
 start_hook "$TW_TMP/bodies.log" --threads 2
-tap $? "serve starts (defaults: --max-body-memory 32)"
+tap $? "serve starts (defaults: --max-body-memory 16)"
 peak=0
 $ATTACK stall-bodies --port "$PORT" --ca "$CERTS/ca.pem" --count 40 --hold 8 >"$TW_TMP/bodies.out" 2>&1 &
 apid=$!
@@ -96,7 +96,7 @@ refused=$(metric 'topowire_webhook_errors_total{reason="body_memory"}')
 check "... uploads beyond --max-body-memory are closed and counted (evicted ${evicted:-?}, refused ${refused:-?})" -- \
     test $(( ${evicted:-0} + ${refused:-0} )) -gt 0
 check "... the body memory gauge stays within the budget" -- \
-    test "$(metric topowire_webhook_body_memory_bytes)" -le $((32 * 1024 * 1024 + 4 * 1024 * 1024))
+    test "$(metric topowire_webhook_body_memory_bytes)" -le $((16 * 1024 * 1024 + 4 * 1024 * 1024))
 stop_hook
 
 # ---- 2. a body that stops arriving is cut at --request-timeout, data or not ---------------
@@ -147,8 +147,9 @@ sleep 1
 ok=$(reviews 3)
 wait "$apid"
 echo "# 10 uploads from one address, limit 8: $(cat "$TW_TMP/peraddr.out")"
+# Connections still in their TLS handshake are made room with, so which two go depends on timing.
 expect_eq "10 held uploads from one address with a limit of 8: 2 turned away at once, 8 kept" \
-    "2 8" "$(field refused "$TW_TMP/peraddr.out") $(field open "$TW_TMP/peraddr.out")"
+    "2 8" "$(( $(field refused "$TW_TMP/peraddr.out") + $(field closed "$TW_TMP/peraddr.out") )) $(field open "$TW_TMP/peraddr.out")"
 expect_eq "... reviews from another address are answered" 3 "$ok"
 refused=$(metric 'topowire_webhook_connections_closed_total{listener="webhook",reason="refused_per_address"}')
 evicted=$(metric 'topowire_webhook_connections_closed_total{listener="webhook",reason="evicted"}')

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <stdbool.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -365,6 +367,57 @@ static void guard_body_budget_takes_from_the_stalled(void **state)
     close_pair(p3);
 }
 
+/* ---- the JSON arenas' shared allowance ----------------------------------------------------- */
+
+static pthread_barrier_t arena_barrier;
+
+/* Takes n MiB in 1 MiB pieces from this thread's arena; returns how many it got. */
+static size_t take_mib(size_t n)
+{
+    size_t got = 0;
+    while (got < n && cJSON_malloc(1024 * 1024) != NULL)
+        got++;
+    return got;
+}
+
+static void *hold_20_mib(void *arg)
+{
+    size_t *got = arg;
+    hook_arena_begin();
+    *got = take_mib(20);
+    pthread_barrier_wait(&arena_barrier); /* held while the other thread tries */
+    pthread_barrier_wait(&arena_barrier);
+    hook_arena_end();
+    return NULL;
+}
+
+/* All threads' arenas together stay within the shared allowance, however many threads parse. */
+static void arenas_share_one_allowance(void **state)
+{
+    (void)state;
+    hook_arena_install();
+    pthread_barrier_init(&arena_barrier, NULL, 2);
+    size_t held = 0;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_20_mib, &held), 0);
+    pthread_barrier_wait(&arena_barrier);
+    assert_int_equal(held, 20);
+    assert_int_equal(hook_arena_begin(), 0);
+    size_t got = take_mib(20);
+    bool exhausted = hook_arena_exhausted();
+    hook_arena_end();
+    pthread_barrier_wait(&arena_barrier);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&arena_barrier);
+    if (got + held > HOOK_ARENA_SHARED_MIB || !exhausted)
+        fail_msg("two arenas took %zu + %zu MiB (allowance %d MiB)", held, got,
+                 HOOK_ARENA_SHARED_MIB);
+    /* Given back at the end of the review: the whole per-review cap is there again. */
+    assert_int_equal(hook_arena_begin(), 0);
+    assert_int_equal(take_mib(20), 20);
+    hook_arena_end();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +427,7 @@ int main(void)
         cmocka_unit_test(guard_limits_each_address),
         cmocka_unit_test(guard_sweeps_heads_and_bodies_past_their_deadline),
         cmocka_unit_test(guard_body_budget_takes_from_the_stalled),
+        cmocka_unit_test(arenas_share_one_allowance),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
