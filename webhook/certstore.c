@@ -255,7 +255,8 @@ int hook_certstore_check(hook_certstore *s, long min_interval_ms, char *err)
     pair *p = NULL;
     int64_t retry_at = 0;
     rc = pair_load(s->cert_file, s->key_file, &p, err);
-    if (rc == TW_OK && (rc = pair_valid_at(p, s->cert_file, wall, &retry_at, err)) != TW_OK) {
+    if (rc == TW_OK && p != NULL &&
+        (rc = pair_valid_at(p, s->cert_file, wall, &retry_at, err)) != TW_OK) {
         pair_free(p);
         p = NULL;
     }

@@ -47,12 +47,12 @@ struct hook_conn {
     unsigned char addr[16]; /* IPv4 as v4-mapped IPv6 */
     conn_state state;
     uint64_t opened_ms;
-    uint64_t deadline_ms;   /* of the current state; 0 = none */
-    uint64_t last_data_ms;  /* last body bytes received */
-    size_t charged;         /* body bytes taken from the budget */
-    bool served;            /* answered a request already (a keep-alive connection) */
-    bool closing;           /* shut down by the guard */
-    hook_guard_reason why;  /* ... and why */
+    uint64_t deadline_ms;  /* of the current state; 0 = none */
+    uint64_t last_data_ms; /* last body bytes received */
+    size_t charged;        /* body bytes taken from the budget */
+    bool served;           /* answered a request already (a keep-alive connection) */
+    bool closing;          /* shut down by the guard */
+    hook_guard_reason why; /* ... and why */
 };
 
 struct hook_guard {

@@ -43,15 +43,10 @@ static atomic_long connections;
 static atomic_ullong reloads_ok, reloads_failed;
 static atomic_llong cert_expiry;
 
-static const char *const error_names[HOOK_ERR_COUNT] = {"not_found",
-                                                        "method_not_allowed",
-                                                        "unsupported_media_type",
-                                                        "too_large",
-                                                        "invalid_json",
-                                                        "not_a_review",
-                                                        "timeout",
-                                                        "body_memory",
-                                                        "internal"};
+static const char *const error_names[HOOK_ERR_COUNT] = {
+    "not_found", "method_not_allowed", "unsupported_media_type",
+    "too_large", "invalid_json",       "not_a_review",
+    "timeout",   "body_memory",        "internal"};
 _Static_assert(sizeof(error_names) / sizeof(error_names[0]) == HOOK_ERR_COUNT, "error names");
 
 static atomic_ullong guard_events[HOOK_LISTENERS][HOOK_GUARD_REASONS];

@@ -518,8 +518,8 @@ static const hook_route *find_route(const char *url)
     return NULL;
 }
 
-static enum MHD_Result refuse_body_memory(hook_server *s, struct MHD_Connection *c,
-                                          hook_request *r, const char *url)
+static enum MHD_Result refuse_body_memory(hook_server *s, struct MHD_Connection *c, hook_request *r,
+                                          const char *url)
 {
     hook_guard_head_done(s->guard, r->conn, false);
     return refuse(s, c, r, MHD_HTTP_SERVICE_UNAVAILABLE, HOOK_ERR_BODY_MEMORY, url,
@@ -563,8 +563,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return refuse(s, c, r, MHD_HTTP_CONTENT_TOO_LARGE, HOOK_ERR_TOO_LARGE, url,
                               "the body is over 3 MiB");
             /* The memory the whole body will take is taken from the budget now. */
-            if (n > 0 && hook_guard_body_reserve(s->guard, r->conn, body_cap_for((size_t)n)) !=
-                             TW_OK)
+            if (n > 0 &&
+                hook_guard_body_reserve(s->guard, r->conn, body_cap_for((size_t)n)) != TW_OK)
                 return refuse_body_memory(s, c, r, url);
         }
         hook_guard_head_done(s->guard, r->conn, true);
@@ -583,8 +583,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         }
         if (!r->too_big && r->body.len + *upload_size <= HOOK_MAX_BODY &&
-            hook_guard_body_reserve(s->guard, r->conn,
-                                    body_cap_for(r->body.len + *upload_size)) != TW_OK) {
+            hook_guard_body_reserve(s->guard, r->conn, body_cap_for(r->body.len + *upload_size)) !=
+                TW_OK) {
             hook_metrics_error(HOOK_ERR_BODY_MEMORY);
             tw_log_kv(TW_LOG_WARN,
                       "no room for the request body in --max-body-memory; closing the connection",
@@ -638,9 +638,9 @@ static void guard_notify(hook_guard *g, struct MHD_Connection *c, void **socket_
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         const union MHD_ConnectionInfo *addr =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        *socket_context = fd != NULL ? hook_guard_opened(g, fd->connect_fd,
-                                                         addr ? addr->client_addr : NULL)
-                                     : NULL;
+        *socket_context =
+            fd != NULL ? hook_guard_opened(g, fd->connect_fd, addr ? addr->client_addr : NULL)
+                       : NULL;
     } else {
         hook_guard_closed(g, *socket_context);
         *socket_context = NULL;

@@ -71,7 +71,11 @@ int hook_certstore_retrieve(gnutls_session_t session, const struct gnutls_cert_r
 /* ---- connection guard (guard.c) ---------------------------------------- */
 
 /* The two listeners, for the guard's metrics. */
-typedef enum hook_listener { HOOK_LISTENER_WEBHOOK = 0, HOOK_LISTENER_METRICS, HOOK_LISTENERS } hook_listener;
+typedef enum hook_listener {
+    HOOK_LISTENER_WEBHOOK = 0,
+    HOOK_LISTENER_METRICS,
+    HOOK_LISTENERS
+} hook_listener;
 
 /* Why the guard refused or closed a connection. */
 typedef enum hook_guard_reason {
@@ -206,7 +210,7 @@ typedef struct hook_config {
     unsigned header_timeout_s;            /* accept to a complete first request head */
     unsigned request_timeout_s;           /* end of the head to the end of the body */
     size_t max_body_memory;               /* bytes all request bodies may hold together */
-    unsigned shutdown_grace_s;     /* SIGTERM: how long in-flight requests may take */
+    unsigned shutdown_grace_s;            /* SIGTERM: how long in-flight requests may take */
     tw_podpatch_config pod;
     /* binding mode (binding.c) */
     int binding;             /* serve /mutate/binding and keep the node cache */

@@ -318,7 +318,7 @@ static void guard_sweeps_heads_and_bodies_past_their_deadline(void **state)
     usleep(250 * 1000);
     hook_guard_sweep(g);
     assert_true(shut(head));
-    assert_true(shut(body)); /* 500 ms after its head, data or not */
+    assert_true(shut(body));  /* 500 ms after its head, data or not */
     assert_false(shut(busy)); /* being answered: no deadline of ours */
     hook_guard_closed(g, ch);
     hook_guard_closed(g, cb);
