@@ -132,6 +132,10 @@ def trickle(args, tally):
                 if entry[2] and closed_now(entry[0]):
                     entry[2] = False
                     tally.close()
+    for entry in socks:  # the set-up may have taken the whole hold
+        if entry[2] and closed_now(entry[0]):
+            entry[2] = False
+            tally.close()
     return sum(1 for e in socks if e[2])
 
 
