@@ -418,6 +418,32 @@ static void arenas_share_one_allowance(void **state)
     hook_arena_end();
 }
 
+/* The new limits have sane defaults and are checked before anything starts. */
+static void config_check_covers_the_limits(void **state)
+{
+    (void)state;
+    hook_config cfg;
+    char err[TW_ERRLEN] = "";
+    hook_config_defaults(&cfg);
+    assert_int_equal(hook_config_check(&cfg, err), TW_OK);
+    assert_int_equal(cfg.max_connections, 512);
+    assert_int_equal(cfg.max_connections_per_address, 128);
+    assert_int_equal(cfg.header_timeout_s, 10);
+    assert_int_equal(cfg.max_body_memory, 16u << 20);
+    cfg.max_connections_per_address = 0;
+    assert_int_equal(hook_config_check(&cfg, err), TW_EINVAL);
+    hook_config_defaults(&cfg);
+    cfg.header_timeout_s = 0;
+    assert_int_equal(hook_config_check(&cfg, err), TW_EINVAL);
+    hook_config_defaults(&cfg);
+    cfg.max_body_memory = 3u << 20; /* one 3 MiB body needs a 4 MiB buffer */
+    assert_int_equal(hook_config_check(&cfg, err), TW_EINVAL);
+    if (strstr(err, "--max-body-memory") == NULL)
+        fail_msg("err: %s", err);
+    cfg.max_body_memory = 4u << 20;
+    assert_int_equal(hook_config_check(&cfg, err), TW_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +454,7 @@ int main(void)
         cmocka_unit_test(guard_sweeps_heads_and_bodies_past_their_deadline),
         cmocka_unit_test(guard_body_budget_takes_from_the_stalled),
         cmocka_unit_test(arenas_share_one_allowance),
+        cmocka_unit_test(config_check_covers_the_limits),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
