@@ -328,8 +328,8 @@ sleep 0.5
 expect_eq "with every slot held by silent clients a new client is still served" 200 \
     "$(code_of --max-time 2 -H 'Content-Type: application/json' --data-binary @"$FIX/pod-create-dryrun.json" "$URL")"
 wait "${pids[@]}"
-check "... the oldest silent client made room for it at once" -- \
-    grep -q 'closed after 0\.' "$TW_TMP/s1.out"
+check "... one silent client made room for it at once (not at the 2 s timeout)" -- \
+    grep -qE 'closed after [01]\.' "$TW_TMP/s1.out" "$TW_TMP/s2.out" "$TW_TMP/s3.out"
 expect_eq "once they time out, reviews are served again" 200 \
     "$(code_of -H 'Content-Type: application/json' --data-binary @"$FIX/pod-create-dryrun.json" "$URL")"
 kill -TERM "$HOOK_PID"
