@@ -900,7 +900,8 @@ static int start_guards(hook_server *s, char *err)
                                ? cfg->max_connections_per_address
                                : cfg->max_connections,
         .head_timeout_ms = (long)cfg->header_timeout_s * 1000L,
-        .idle_timeout_ms = (long)cfg->connection_timeout_s * 1000L,
+        /* libmicrohttpd closes idle connections after N to N+1 s; a trickled next head at N+1. */
+        .idle_timeout_ms = (long)cfg->connection_timeout_s * 1000L + 1000L,
         .request_timeout_ms = (long)cfg->request_timeout_s * 1000L,
         .body_budget = cfg->max_body_memory,
     };
@@ -909,7 +910,7 @@ static int start_guards(hook_server *s, char *err)
         .max_connections = METRICS_MAX_CONNECTIONS,
         .max_per_address = METRICS_MAX_PER_ADDRESS,
         .head_timeout_ms = METRICS_HEAD_TIMEOUT_MS,
-        .idle_timeout_ms = METRICS_IDLE_TIMEOUT_S * 1000L,
+        .idle_timeout_ms = METRICS_IDLE_TIMEOUT_S * 1000L + 1000L,
         .request_timeout_ms = METRICS_HEAD_TIMEOUT_MS,
         .evict_any = true,
     };
