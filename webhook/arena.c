@@ -1,5 +1,6 @@
 /* arena.c - a per-thread bump allocator for the JSON trees of one review (cJSON's hooks). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,7 +28,14 @@
  * refused, so memory stays bounded by threads x cap.
  */
 #define ARENA_MAX (24 * 1024 * 1024)
-#define ALIGN     16
+/*
+ * What all threads' arenas may take together beyond their first chunk, so
+ * that memory does not grow with the number of worker threads (one per core
+ * by default): one review at the per-review cap still leaves room for the
+ * ordinary reviews of every other thread.
+ */
+#define ARENA_SHARED_MAX (HOOK_ARENA_SHARED_MIB * 1024 * 1024)
+#define ALIGN            16
 
 typedef struct chunk {
     struct chunk *next;
@@ -38,13 +46,15 @@ typedef struct chunk {
 typedef struct arena {
     chunk *first; /* kept between reviews */
     chunk *cur;
-    size_t taken; /* bytes of chunks in use for this review */
+    size_t taken;  /* bytes of chunks in use for this review */
+    size_t shared; /* ... of which taken from the shared allowance */
     int active;
     int exhausted; /* an allocation was refused for being past ARENA_MAX */
 } arena;
 
 /* Each thread's arena; the key's destructor frees it when the thread ends. */
 static __thread arena *thread_arena;
+static atomic_size_t shared_taken;
 static pthread_key_t arena_key;
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 
@@ -70,13 +80,20 @@ static void *arena_malloc(size_t n)
         return malloc(n);
     n = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
     if (a->cur == NULL || a->cur->size - a->cur->used < n) {
-        if (a->taken + n > ARENA_MAX) {
+        size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
+        if (a->taken + n > ARENA_MAX ||
+            atomic_fetch_add(&shared_taken, size) + size > ARENA_SHARED_MAX) {
+            if (a->taken + n <= ARENA_MAX)
+                atomic_fetch_sub(&shared_taken, size);
             a->exhausted = 1;
             return NULL;
         }
         chunk *c = chunk_new(n);
-        if (c == NULL)
+        if (c == NULL) {
+            atomic_fetch_sub(&shared_taken, size);
             return NULL;
+        }
+        a->shared += size;
         if (a->cur == NULL)
             a->first = c;
         else
@@ -110,6 +127,7 @@ static void arena_free(void *p)
 static void arena_destroy(void *p)
 {
     arena *a = p;
+    atomic_fetch_sub(&shared_taken, a->shared);
     chunk *c = a->first;
     while (c != NULL) {
         chunk *next = c->next;
@@ -170,6 +188,8 @@ void hook_arena_end(void)
     a->first->next = NULL;
     a->first->used = 0;
     a->cur = a->first;
+    atomic_fetch_sub(&shared_taken, a->shared);
+    a->shared = 0;
 }
 
 bool hook_arena_exhausted(void)

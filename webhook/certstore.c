@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include <gnutls/abstract.h>
@@ -35,6 +36,7 @@ typedef struct pair {
     unsigned n_certs;
     gnutls_datum_t key;
     char serial[80];
+    int64_t not_before;
     int64_t not_after;
 } pair;
 
@@ -46,6 +48,7 @@ struct hook_certstore {
     pthread_mutex_t check_lock;    /* one check at a time; guards the fields below */
     stamp cert_st, key_st;         /* of the loaded pair */
     stamp bad_cert_st, bad_key_st; /* of the last change that failed to load */
+    int64_t bad_retry_at;          /* that change was not yet valid: try it again from then */
     uint64_t last_check_ms;
 };
 
@@ -144,6 +147,7 @@ static int pair_load(const char *cert_file, const char *key_file, pair **out, ch
         for (size_t i = 0; i < sl && 2 * i + 2 < sizeof(p->serial); i++)
             snprintf(p->serial + 2 * i, 3, "%02X", serial[i]);
     }
+    p->not_before = (int64_t)gnutls_x509_crt_get_activation_time(crts[0]);
     p->not_after = (int64_t)gnutls_x509_crt_get_expiration_time(crts[0]);
     *out = p;
     p = NULL;
@@ -201,6 +205,38 @@ void hook_certstore_free(hook_certstore *s)
     free(s);
 }
 
+/* "2026-11-22T03:42:29Z" */
+static void format_time(int64_t t, char *out, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, len, "%lld", (long long)t);
+}
+
+/*
+ * A pair the API server would reject is no replacement for the one in use:
+ * returns TW_EINVAL (err says why) when the leaf certificate has expired or
+ * is not valid yet at now, and sets *retry_at to when it will be (or 0).
+ */
+static int pair_valid_at(const pair *p, const char *cert_file, int64_t now, int64_t *retry_at,
+                         char *err)
+{
+    char when[40];
+    *retry_at = 0;
+    if (p->not_after <= now) {
+        format_time(p->not_after, when, sizeof(when));
+        return tw_seterr(err, TW_EINVAL, "the certificate in %s expired at %s", cert_file, when);
+    }
+    if (p->not_before > now) {
+        format_time(p->not_before, when, sizeof(when));
+        *retry_at = p->not_before;
+        return tw_seterr(err, TW_EINVAL, "the certificate in %s is not valid until %s", cert_file,
+                         when);
+    }
+    return TW_OK;
+}
+
 int hook_certstore_check(hook_certstore *s, long min_interval_ms, char *err)
 {
     int rc = 0;
@@ -212,13 +248,22 @@ int hook_certstore_check(hook_certstore *s, long min_interval_ms, char *err)
     stamp c = stamp_of(s->cert_file), k = stamp_of(s->key_file);
     if (stamp_eq(&c, &s->cert_st) && stamp_eq(&k, &s->key_st))
         goto out;
-    if (stamp_eq(&c, &s->bad_cert_st) && stamp_eq(&k, &s->bad_key_st))
+    int64_t wall = (int64_t)time(NULL);
+    if (stamp_eq(&c, &s->bad_cert_st) && stamp_eq(&k, &s->bad_key_st) &&
+        (s->bad_retry_at == 0 || wall < s->bad_retry_at))
         goto out; /* this change was reported already */
     pair *p = NULL;
+    int64_t retry_at = 0;
     rc = pair_load(s->cert_file, s->key_file, &p, err);
+    if (rc == TW_OK && p != NULL &&
+        (rc = pair_valid_at(p, s->cert_file, wall, &retry_at, err)) != TW_OK) {
+        pair_free(p);
+        p = NULL;
+    }
     if (rc != TW_OK) {
         s->bad_cert_st = c;
         s->bad_key_st = k;
+        s->bad_retry_at = retry_at;
         goto out;
     }
     pthread_rwlock_wrlock(&s->rw);
@@ -230,6 +275,7 @@ int hook_certstore_check(hook_certstore *s, long min_interval_ms, char *err)
     s->key_st = k;
     memset(&s->bad_cert_st, 0, sizeof(s->bad_cert_st));
     memset(&s->bad_key_st, 0, sizeof(s->bad_key_st));
+    s->bad_retry_at = 0;
     rc = 1;
 out:
     pthread_mutex_unlock(&s->check_lock);

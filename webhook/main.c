@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,14 @@ static void usage(FILE *f)
         "  --tls-key-file FILE           its private key, PEM\n"
         "  --tls-min-version 1.2|1.3     (default 1.2)\n"
         "  --threads N                   worker threads (default: one per core)\n"
-        "  --max-connections N           (default 1024)\n"
+        "  --max-connections N           (default 512)\n"
+        "  --max-connections-per-address N   from one client address (default 128)\n"
         "  --connection-timeout SECONDS  close idle or stalled connections (default 30)\n"
+        "  --header-timeout SECONDS      a new connection's request head must arrive within\n"
+        "                                this, TLS handshake included (default 10)\n"
         "  --request-timeout SECONDS     a request body must arrive within this (default 10)\n"
+        "  --max-body-memory MIB         memory all request bodies may hold together (default "
+        "16)\n"
         "  --shutdown-grace SECONDS      SIGTERM: time to finish requests in flight (default 25)\n"
         "  --init-image IMAGE            the topowire-init image\n"
         "  --init-image-pull-policy P    Always|IfNotPresent|Never|\"\" (default IfNotPresent)\n"
@@ -123,6 +129,9 @@ enum {
     OPT_TLS_MIN,
     OPT_THREADS,
     OPT_MAX_CONN,
+    OPT_MAX_CONN_ADDR,
+    OPT_HEADER_TIMEOUT,
+    OPT_BODY_MEMORY,
     OPT_CONN_TIMEOUT,
     OPT_REQ_TIMEOUT,
     OPT_GRACE,
@@ -186,6 +195,9 @@ static int serve(int argc, char **argv)
         {"tls-min-version", required_argument, NULL, OPT_TLS_MIN},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"max-connections-per-address", required_argument, NULL, OPT_MAX_CONN_ADDR},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+        {"max-body-memory", required_argument, NULL, OPT_BODY_MEMORY},
         {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
         {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
         {"shutdown-grace", required_argument, NULL, OPT_GRACE},
@@ -242,6 +254,19 @@ static int serve(int argc, char **argv)
         case OPT_MAX_CONN:
             bad = parse_uint("--max-connections", optarg, 1000000, &cfg.max_connections);
             break;
+        case OPT_MAX_CONN_ADDR:
+            bad = parse_uint("--max-connections-per-address", optarg, 1000000,
+                             &cfg.max_connections_per_address);
+            break;
+        case OPT_HEADER_TIMEOUT:
+            bad = parse_uint("--header-timeout", optarg, 3600, &cfg.header_timeout_s);
+            break;
+        case OPT_BODY_MEMORY: {
+            unsigned mib = 0;
+            bad = parse_uint("--max-body-memory", optarg, 65536, &mib);
+            cfg.max_body_memory = (size_t)mib * 1024 * 1024;
+            break;
+        }
         case OPT_CONN_TIMEOUT:
             bad = parse_uint("--connection-timeout", optarg, 3600, &cfg.connection_timeout_s);
             break;
@@ -640,14 +665,14 @@ int main(int argc, char **argv)
         return 0;
     }
     int status;
-    if (strcmp(cmd, "serve") == 0) {
-        status = serve(argc - 1, argv + 1);
-    } else if (strcmp(cmd, "certgen") == 0) {
+    bool serving = strcmp(cmd, "serve") == 0;
+    if (serving || strcmp(cmd, "certgen") == 0) {
+        /* Before any thread starts: serve's node cache and certgen both use libcurl. */
         if (tw_http_global_init() != TW_OK) {
             fprintf(stderr, PROG ": cannot initialise the HTTP client\n");
             return 1;
         }
-        status = certgen(argc - 1, argv + 1);
+        status = serving ? serve(argc - 1, argv + 1) : certgen(argc - 1, argv + 1);
         tw_http_global_cleanup();
     } else {
         fprintf(stderr, PROG ": unknown command \"%s\"\n", cmd);

@@ -43,14 +43,20 @@ static atomic_long connections;
 static atomic_ullong reloads_ok, reloads_failed;
 static atomic_llong cert_expiry;
 
-static const char *const error_names[HOOK_ERR_COUNT] = {"not_found",
-                                                        "method_not_allowed",
-                                                        "unsupported_media_type",
-                                                        "too_large",
-                                                        "invalid_json",
-                                                        "not_a_review",
-                                                        "timeout",
-                                                        "internal"};
+static const char *const error_names[HOOK_ERR_COUNT] = {
+    "not_found", "method_not_allowed", "unsupported_media_type",
+    "too_large", "invalid_json",       "not_a_review",
+    "timeout",   "body_memory",        "internal"};
+_Static_assert(sizeof(error_names) / sizeof(error_names[0]) == HOOK_ERR_COUNT, "error names");
+
+static atomic_ullong guard_events[HOOK_LISTENERS][HOOK_GUARD_REASONS];
+static atomic_size_t body_bytes;
+static const char *const listener_names[HOOK_LISTENERS] = {"webhook", "metrics"};
+static const char *const guard_names[HOOK_GUARD_REASONS] = {
+    "refused_limit", "refused_per_address", "evicted",      "header_timeout",
+    "idle_timeout",  "body_timeout",        "body_evicted",
+};
+_Static_assert(sizeof(guard_names) / sizeof(guard_names[0]) == HOOK_GUARD_REASONS, "guard names");
 
 int hook_metrics_outcome(const char *route, const char *outcome)
 {
@@ -123,6 +129,17 @@ void hook_metrics_cert_expiry(int64_t not_after)
     atomic_store(&cert_expiry, not_after);
 }
 
+void hook_metrics_guard(hook_listener l, hook_guard_reason why)
+{
+    if (l < HOOK_LISTENERS && why < HOOK_GUARD_REASONS)
+        atomic_fetch_add_explicit(&guard_events[l][why], 1, memory_order_relaxed);
+}
+
+void hook_metrics_body_bytes(size_t n)
+{
+    atomic_store_explicit(&body_bytes, n, memory_order_relaxed);
+}
+
 /* More metrics from another part (the node cache), rendered last. */
 static void (*extra_fn)(tw_buf *b, void *ud);
 static void *extra_ud;
@@ -191,6 +208,20 @@ char *hook_metrics_render(size_t *len)
     tw_buf_printf(&b, "topowire_webhook_inflight_requests %ld\n", atomic_load(&inflight));
     header(&b, "topowire_webhook_open_connections", "gauge", "Open TLS connections.");
     tw_buf_printf(&b, "topowire_webhook_open_connections %ld\n", atomic_load(&connections));
+
+    header(&b, "topowire_webhook_connections_closed_total", "counter",
+           "Connections refused at accept or closed by the server's limits, by listener and "
+           "reason.");
+    for (int l = 0; l < HOOK_LISTENERS; l++)
+        for (int e = 0; e < HOOK_GUARD_REASONS; e++)
+            tw_buf_printf(&b,
+                          "topowire_webhook_connections_closed_total{listener=\"%s\","
+                          "reason=\"%s\"} %llu\n",
+                          listener_names[l], guard_names[e],
+                          (unsigned long long)atomic_load(&guard_events[l][e]));
+    header(&b, "topowire_webhook_body_memory_bytes", "gauge",
+           "Memory held by request bodies being received (bounded by --max-body-memory).");
+    tw_buf_printf(&b, "topowire_webhook_body_memory_bytes %zu\n", atomic_load(&body_bytes));
 
     header(&b, "topowire_webhook_certificate_reloads_total", "counter",
            "Serving certificate reloads after its files changed, by result.");

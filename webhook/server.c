@@ -1,6 +1,7 @@
 /* server.c - the HTTPS admission listener and its routes; the plain-HTTP health/metrics one. */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -32,6 +33,13 @@ struct hook_server {
     hook_certstore *certs;
     tw_podpatch *pods;   /* the prepared injection */
     hook_topology *topo; /* binding mode's node cache, or NULL */
+    hook_guard *guard;   /* the TLS listener's connections */
+    hook_guard *mguard;  /* the metrics listener's */
+    pthread_t sweeper;   /* closes connections past their deadlines */
+    bool sweeping;
+    pthread_mutex_t sweep_lock;
+    pthread_cond_t sweep_cond;
+    bool sweep_stop;
     atomic_int draining;
     int port;
     int metrics_port;
@@ -41,6 +49,7 @@ struct hook_server {
 /* One request on the TLS listener, from its headers to its completion. */
 typedef struct hook_request {
     uint64_t start_ns;
+    hook_conn *conn; /* its connection in the guard (NULL when untracked) */
     const hook_route *route;
     tw_buf body;
     bool too_big;
@@ -79,6 +88,17 @@ static const char *const bind_names[BIND_OUTCOMES] = {
 static int bind_ids[BIND_OUTCOMES];
 static int pod_topology_id = -1; /* a pod with spec.nodeName got topology, no injection */
 
+/*
+ * The metrics listener: kubelet probes and a scraper. Its connections may hold
+ * little: a request head within 2 s, and when it is full the oldest connection
+ * of any kind makes room, so probes are answered whatever other clients do.
+ */
+#define METRICS_MAX_CONNECTIONS 64
+#define METRICS_MAX_PER_ADDRESS 16
+#define METRICS_HEAD_TIMEOUT_MS 2000L
+#define METRICS_IDLE_TIMEOUT_S  10
+#define SWEEP_INTERVAL_MS       250
+
 /* MHD's own messages are debug noise once serving (TLS alerts from scanners ...). */
 static atomic_int mhd_serving;
 
@@ -91,9 +111,12 @@ void hook_config_defaults(hook_config *cfg)
     cfg->key_file = "/etc/topowire-webhook/tls/tls.key";
     cfg->tls_min_version = "1.2";
     cfg->threads = 0;
-    cfg->max_connections = 1024;
+    cfg->max_connections = 512;
+    cfg->max_connections_per_address = 128;
     cfg->connection_timeout_s = 30;
+    cfg->header_timeout_s = 10;
     cfg->request_timeout_s = 10;
+    cfg->max_body_memory = (size_t)HOOK_DEFAULT_BODY_MEMORY_MIB * 1024 * 1024;
     cfg->shutdown_grace_s = 25;
     tw_podpatch_config_defaults(&cfg->pod);
     cfg->binding = 1;
@@ -318,6 +341,33 @@ static int decide_binding(hook_server *srv, const tw_admission_request *req, hoo
     return TW_OK;
 }
 
+/* ---- request bodies ------------------------------------------------- */
+
+/*
+ * The capacity a tw_buf holding n bytes has grown to (it doubles from 64),
+ * which is what a body of n bytes takes from the memory budget.
+ */
+static size_t body_cap_for(size_t n)
+{
+    size_t cap = 64;
+    while (cap < n + 1)
+        cap *= 2;
+    return cap;
+}
+
+static hook_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void body_freed(hook_server *s, hook_request *r)
+{
+    tw_buf_free(&r->body);
+    hook_guard_release_body(s->guard, r->conn);
+}
+
 /* ---- answering -------------------------------------------------------- */
 
 static enum MHD_Result send_response(hook_server *s, struct MHD_Connection *c, hook_request *r,
@@ -393,7 +443,7 @@ static enum MHD_Result answer_in_arena(hook_server *s, struct MHD_Connection *c,
     char *out = NULL;
     size_t out_len = 0;
     int rc = tw_admission_decode(tw_buf_cstr(&r->body), r->body.len, &req, err);
-    tw_buf_free(&r->body);
+    body_freed(s, r);
     if (rc != TW_OK && hook_arena_exhausted())
         return refuse(s, c, r, MHD_HTTP_CONTENT_TOO_LARGE, HOOK_ERR_TOO_LARGE, url,
                       "the review holds too many JSON values");
@@ -468,6 +518,14 @@ static const hook_route *find_route(const char *url)
     return NULL;
 }
 
+static enum MHD_Result refuse_body_memory(hook_server *s, struct MHD_Connection *c, hook_request *r,
+                                          const char *url)
+{
+    hook_guard_head_done(s->guard, r->conn, false);
+    return refuse(s, c, r, MHD_HTTP_SERVICE_UNAVAILABLE, HOOK_ERR_BODY_MEMORY, url,
+                  "too many request bodies in flight; retry");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -480,10 +538,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r == NULL)
             return MHD_NO;
         r->start_ns = now_ns();
+        r->conn = conn_of(c);
         tw_buf_init(&r->body, HOOK_MAX_BODY);
         *con_cls = r;
         hook_metrics_inflight(1);
         r->route = find_route(url);
+        /* A refused request's body is discarded: only an accepted one has the body deadline. */
+        hook_guard_head_done(s->guard, r->conn, false);
         if (r->route == NULL)
             return refuse(s, c, r, MHD_HTTP_NOT_FOUND, HOOK_ERR_NOT_FOUND, url, "no such path");
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -501,7 +562,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (errno != 0 || end == cl || n > HOOK_MAX_BODY)
                 return refuse(s, c, r, MHD_HTTP_CONTENT_TOO_LARGE, HOOK_ERR_TOO_LARGE, url,
                               "the body is over 3 MiB");
+            /* The memory the whole body will take is taken from the budget now. */
+            if (n > 0 &&
+                hook_guard_body_reserve(s->guard, r->conn, body_cap_for((size_t)n)) != TW_OK)
+                return refuse_body_memory(s, c, r, url);
         }
+        hook_guard_head_done(s->guard, r->conn, true);
         return MHD_YES;
     }
     if (r->responded) {
@@ -516,13 +582,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                       NULL);
             return MHD_NO;
         }
+        if (!r->too_big && r->body.len + *upload_size <= HOOK_MAX_BODY &&
+            hook_guard_body_reserve(s->guard, r->conn, body_cap_for(r->body.len + *upload_size)) !=
+                TW_OK) {
+            hook_metrics_error(HOOK_ERR_BODY_MEMORY);
+            tw_log_kv(TW_LOG_WARN,
+                      "no room for the request body in --max-body-memory; closing the connection",
+                      "path", url, NULL);
+            return MHD_NO;
+        }
         if (!r->too_big && tw_buf_append(&r->body, upload, *upload_size) != TW_OK) {
             r->too_big = true;
-            tw_buf_free(&r->body);
+            body_freed(s, r);
         }
         *upload_size = 0;
         return MHD_YES;
     }
+    hook_guard_body_done(s->guard, r->conn);
     if (r->too_big)
         return refuse(s, c, r, MHD_HTTP_CONTENT_TOO_LARGE, HOOK_ERR_TOO_LARGE, url,
                       "the body is over 3 MiB");
@@ -532,7 +608,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
+    hook_server *s = cls;
     (void)c;
     hook_request *r = *con_cls;
     if (r == NULL)
@@ -540,18 +616,59 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && !r->responded)
         hook_metrics_error(HOOK_ERR_TIMEOUT);
     tw_buf_free(&r->body);
+    hook_guard_request_done(s->guard, r->conn);
     free(r);
     *con_cls = NULL;
     hook_metrics_inflight(-1);
 }
 
+/* Admission by the guard: at a limit, room is made or the newcomer is closed at once. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addrlen;
+    return hook_guard_admit(cls, addr) ? MHD_YES : MHD_NO;
+}
+
+/* Puts a new connection in guard g, or takes a closing one out. */
+static void guard_notify(hook_guard *g, struct MHD_Connection *c, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe)
+{
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        *socket_context =
+            fd != NULL ? hook_guard_opened(g, fd->connect_fd, addr ? addr->client_addr : NULL)
+                       : NULL;
+    } else {
+        hook_guard_closed(g, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)cls;
-    (void)c;
-    (void)socket_context;
+    hook_server *s = cls;
+    guard_notify(s->guard, c, socket_context, toe);
     hook_metrics_connections(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+static void on_plain_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                enum MHD_ConnectionNotificationCode toe)
+{
+    hook_server *s = cls;
+    guard_notify(s->mguard, c, socket_context, toe);
+}
+
+static void on_plain_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                               enum MHD_RequestTerminationCode toe)
+{
+    hook_server *s = cls;
+    (void)con_cls;
+    (void)toe;
+    hook_guard_request_done(s->mguard, conn_of(c));
 }
 
 /* ---- health and metrics ------------------------------------------------ */
@@ -565,6 +682,7 @@ static enum MHD_Result on_plain(void *cls, struct MHD_Connection *c, const char 
     (void)upload;
     if (*con_cls == NULL) {
         *con_cls = (void *)1;
+        hook_guard_head_done(s->mguard, conn_of(c), false);
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -682,29 +800,34 @@ static int start_tls(hook_server *s, char *err)
     unsigned threads = cfg->threads ? cfg->threads : online_cores();
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem opts[16];
+    struct MHD_OptionItem opts[20];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK2, 0,
                                         (void *)hook_certstore_retrieve};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, s->priorities};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL};
+    /*
+     * The guard holds connections to --max-connections (closing the surplus at
+     * once); libmicrohttpd's own limit, which would leave newcomers waiting in
+     * the backlog, is only headroom for connections being closed.
+     */
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                        (intptr_t)cfg->max_connections * 2 + 64, NULL};
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->connection_timeout_s, NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL};
-    opts[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
     if (threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
     if (!any)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-    s->tls = MHD_start_daemon(flags | (any ? MHD_USE_DUAL_STACK : 0), (uint16_t)port, NULL, NULL,
-                              on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    s->tls = MHD_start_daemon(flags | (any ? MHD_USE_DUAL_STACK : 0), (uint16_t)port, on_accept,
+                              s->guard, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (s->tls == NULL && any) /* no IPv6 here: the IPv4 wildcard */
-        s->tls = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+        s->tls = MHD_start_daemon(flags, (uint16_t)port, on_accept, s->guard, on_request, s,
                                   MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (s->tls == NULL)
         return tw_seterr(err, TW_EIO, "cannot listen on %s (see the libmicrohttpd line above)",
@@ -726,21 +849,104 @@ static int start_plain(hook_server *s, char *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, 64, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS * 2 + 16, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, METRICS_IDLE_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_plain_connection, s},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_plain_completed, s},
         {any ? MHD_OPTION_END : MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_END, 0, NULL},
     };
-    s->plain = MHD_start_daemon(flags | (any ? MHD_USE_DUAL_STACK : 0), (uint16_t)port, NULL, NULL,
-                                on_plain, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    s->plain = MHD_start_daemon(flags | (any ? MHD_USE_DUAL_STACK : 0), (uint16_t)port, on_accept,
+                                s->mguard, on_plain, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (s->plain == NULL && any)
-        s->plain = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_plain, s,
+        s->plain = MHD_start_daemon(flags, (uint16_t)port, on_accept, s->mguard, on_plain, s,
                                     MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (s->plain == NULL)
         return tw_seterr(err, TW_EIO, "cannot listen on %s (see the libmicrohttpd line above)",
                          cfg->metrics_listen);
     s->metrics_port = bound_port(s->plain);
     return TW_OK;
+}
+
+/* Closes connections past their deadlines, four times a second, until told to stop. */
+static void *sweep_main(void *arg)
+{
+    hook_server *s = arg;
+    pthread_mutex_lock(&s->sweep_lock);
+    while (!s->sweep_stop) {
+        struct timespec at = tw_monotonic_in(SWEEP_INTERVAL_MS);
+        pthread_cond_timedwait(&s->sweep_cond, &s->sweep_lock, &at);
+        if (s->sweep_stop)
+            break;
+        hook_guard_sweep(s->guard);
+        hook_guard_sweep(s->mguard);
+        size_t body = 0;
+        hook_guard_stats(s->guard, NULL, &body);
+        hook_metrics_body_bytes(body);
+    }
+    pthread_mutex_unlock(&s->sweep_lock);
+    return NULL;
+}
+
+/* The guards of both listeners and the thread that enforces their deadlines. */
+static int start_guards(hook_server *s, char *err)
+{
+    const hook_config *cfg = s->cfg;
+    hook_guard_config g = {
+        .listener = HOOK_LISTENER_WEBHOOK,
+        .max_connections = cfg->max_connections,
+        .max_per_address = cfg->max_connections_per_address < cfg->max_connections
+                               ? cfg->max_connections_per_address
+                               : cfg->max_connections,
+        .head_timeout_ms = (long)cfg->header_timeout_s * 1000L,
+        /* libmicrohttpd closes idle connections after N to N+1 s; a trickled next head at N+1. */
+        .idle_timeout_ms = (long)cfg->connection_timeout_s * 1000L + 1000L,
+        .request_timeout_ms = (long)cfg->request_timeout_s * 1000L,
+        .body_budget = cfg->max_body_memory,
+    };
+    hook_guard_config m = {
+        .listener = HOOK_LISTENER_METRICS,
+        .max_connections = METRICS_MAX_CONNECTIONS,
+        .max_per_address = METRICS_MAX_PER_ADDRESS,
+        .head_timeout_ms = METRICS_HEAD_TIMEOUT_MS,
+        .idle_timeout_ms = METRICS_IDLE_TIMEOUT_S * 1000L + 1000L,
+        .request_timeout_ms = METRICS_HEAD_TIMEOUT_MS,
+        .evict_any = true,
+    };
+    if (hook_guard_new(&g, &s->guard) != TW_OK || hook_guard_new(&m, &s->mguard) != TW_OK)
+        return tw_seterr(err, TW_ENOMEM, "out of memory");
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->sweep_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&s->sweep_lock, NULL);
+    if (pthread_create(&s->sweeper, NULL, sweep_main, s) != 0) {
+        pthread_cond_destroy(&s->sweep_cond);
+        pthread_mutex_destroy(&s->sweep_lock);
+        return tw_seterr(err, TW_ENOMEM, "cannot start a thread");
+    }
+    s->sweeping = true;
+    return TW_OK;
+}
+
+/* Stops the sweeper and frees the guards; the listeners must be stopped already. */
+static void stop_guards(hook_server *s)
+{
+    if (s->sweeping) {
+        pthread_mutex_lock(&s->sweep_lock);
+        s->sweep_stop = true;
+        pthread_cond_signal(&s->sweep_cond);
+        pthread_mutex_unlock(&s->sweep_lock);
+        pthread_join(s->sweeper, NULL);
+        pthread_cond_destroy(&s->sweep_cond);
+        pthread_mutex_destroy(&s->sweep_lock);
+        s->sweeping = false;
+    }
+    hook_guard_free(s->guard);
+    hook_guard_free(s->mguard);
+    s->guard = s->mguard = NULL;
 }
 
 static void register_metrics(void)
@@ -786,8 +992,15 @@ int hook_config_check(const hook_config *cfg, char *err)
         return rc;
     if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0)
         return tw_seterr(err, TW_EINVAL, "the minimum TLS version must be 1.2 or 1.3");
-    if (cfg->max_connections == 0 || cfg->connection_timeout_s == 0 || cfg->request_timeout_s == 0)
+    if (cfg->max_connections == 0 || cfg->connection_timeout_s == 0 ||
+        cfg->request_timeout_s == 0 || cfg->header_timeout_s == 0)
         return tw_seterr(err, TW_EINVAL, "connection limit and timeouts must be positive");
+    if (cfg->max_connections_per_address == 0)
+        return tw_seterr(err, TW_EINVAL, "--max-connections-per-address must be positive");
+    if (cfg->max_body_memory < body_cap_for(HOOK_MAX_BODY))
+        return tw_seterr(err, TW_EINVAL,
+                         "--max-body-memory must be at least %zu MiB (one 3 MiB review)",
+                         body_cap_for(HOOK_MAX_BODY) >> 20);
     if (cfg->timeout_ms <= 0)
         return tw_seterr(err, TW_EINVAL, "--timeout must be positive");
     char buf[1024];
@@ -828,7 +1041,8 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
         hook_metrics_set_extra(topology_metrics, s->topo);
     }
     atomic_store(&mhd_serving, 0);
-    if ((rc = start_tls(s, err)) != TW_OK || (rc = start_plain(s, err)) != TW_OK)
+    if ((rc = start_guards(s, err)) != TW_OK || (rc = start_tls(s, err)) != TW_OK ||
+        (rc = start_plain(s, err)) != TW_OK)
         goto fail;
     atomic_store(&mhd_serving, 1);
     char p1[16], p2[16], th[16];
@@ -845,8 +1059,7 @@ fail:
         MHD_stop_daemon(s->tls);
     if (s->plain)
         MHD_stop_daemon(s->plain);
-    hook_metrics_set_extra(NULL, NULL);
-    hook_topology_free(s->topo);
+    stop_guards(s);
     hook_metrics_set_extra(NULL, NULL);
     hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
@@ -900,6 +1113,7 @@ long hook_server_shutdown(hook_server *s)
     MHD_stop_daemon(s->tls);
     if (s->plain)
         MHD_stop_daemon(s->plain);
+    stop_guards(s);
     hook_metrics_set_extra(NULL, NULL);
     hook_topology_free(s->topo);
     hook_certstore_free(s->certs);

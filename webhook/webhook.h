@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <gnutls/abstract.h>
 
@@ -17,6 +18,8 @@
 
 /* The API server's request body limit; a bigger review is answered 413. */
 #define HOOK_MAX_BODY (3 * 1024 * 1024)
+/* What all request bodies being received may hold together, by default. */
+#define HOOK_DEFAULT_BODY_MEMORY_MIB 16
 
 /* ---- certificate store (certstore.c) ---------------------------------- */
 
@@ -43,7 +46,9 @@ void hook_certstore_free(hook_certstore *s);
  * min_interval_ms. Returns 1 when a new pair was loaded, 0 when nothing
  * changed or the check was skipped, or a negative TW_E* code when the files
  * changed but could not be loaded (err says why; the same change is
- * reported once, not at every check).
+ * reported once, not at every check). A certificate that has expired or is
+ * not valid yet is not loaded (TW_EINVAL): the pair in use stays, and a
+ * not-yet-valid one is tried again once its notBefore has passed.
  */
 int hook_certstore_check(hook_certstore *s, long min_interval_ms, char *err);
 
@@ -63,6 +68,85 @@ int hook_certstore_retrieve(gnutls_session_t session, const struct gnutls_cert_r
                             gnutls_ocsp_data_st **ocsp, unsigned int *n_ocsp,
                             gnutls_privkey_t *pkey, unsigned int *flags);
 
+/* ---- connection guard (guard.c) ---------------------------------------- */
+
+/* The two listeners, for the guard's metrics. */
+typedef enum hook_listener {
+    HOOK_LISTENER_WEBHOOK = 0,
+    HOOK_LISTENER_METRICS,
+    HOOK_LISTENERS
+} hook_listener;
+
+/* Why the guard refused or closed a connection. */
+typedef enum hook_guard_reason {
+    HOOK_GUARD_REFUSED_LIMIT = 0,   /* at the connection limit, nothing to make room with */
+    HOOK_GUARD_REFUSED_PER_ADDRESS, /* its address at its limit, nothing to make room with */
+    HOOK_GUARD_EVICTED,             /* closed to make room for a new connection */
+    HOOK_GUARD_HEAD_TIMEOUT,        /* no complete request head within the deadline */
+    HOOK_GUARD_IDLE_TIMEOUT,        /* keep-alive: no next request head within the deadline */
+    HOOK_GUARD_BODY_TIMEOUT,        /* the body did not arrive within the deadline */
+    HOOK_GUARD_BODY_EVICTED,        /* its stalled body's memory went to another request */
+    HOOK_GUARD_REASONS
+} hook_guard_reason;
+
+typedef struct hook_guard_config {
+    hook_listener listener;
+    unsigned max_connections;
+    unsigned max_per_address;
+    long head_timeout_ms;    /* accept to a complete first request head */
+    long idle_timeout_ms;    /* keep-alive: an answer to the next complete head */
+    long request_timeout_ms; /* end of the head to the end of the body */
+    size_t body_budget;      /* bytes all bodies held may take together */
+    bool evict_any;          /* make room with any connection, not only those waiting for a head */
+} hook_guard_config;
+
+/*
+ * A listener's connections and what they hold. Every function is
+ * thread-safe; a NULL connection (one the guard could not track) is ignored.
+ */
+typedef struct hook_guard hook_guard;
+typedef struct hook_conn hook_conn;
+
+/* Returns 0 and a new guard (cfg copied; free with hook_guard_free) or TW_ENOMEM. */
+int hook_guard_new(const hook_guard_config *cfg, hook_guard **out);
+/* Frees the guard and whatever connections it still tracks. NULL-safe. */
+void hook_guard_free(hook_guard *g);
+
+/*
+ * Before accepting a connection from addr: true to accept. At the limit of
+ * its address or overall, first closes the oldest connection still waiting
+ * for a request head (of that address, or any); false (counted) only when
+ * there is none.
+ */
+bool hook_guard_admit(hook_guard *g, const struct sockaddr *addr);
+
+/* A connection was accepted on socket fd: starts its head deadline. NULL on out-of-memory. */
+hook_conn *hook_guard_opened(hook_guard *g, int fd, const struct sockaddr *addr);
+/* The connection is closing (before its socket is closed); frees c. */
+void hook_guard_closed(hook_guard *g, hook_conn *c);
+
+/* Its request head arrived; with a body to come, the body deadline starts. */
+void hook_guard_head_done(hook_guard *g, hook_conn *c, bool body_expected);
+/* The whole body arrived (the request is being answered). */
+void hook_guard_body_done(hook_guard *g, hook_conn *c);
+/* The body's memory was freed before the request ended. */
+void hook_guard_release_body(hook_guard *g, hook_conn *c);
+/* The request ended: body memory given back; the next head must come within the idle deadline. */
+void hook_guard_request_done(hook_guard *g, hook_conn *c);
+
+/*
+ * Raises what c's body may hold to total bytes, and notes that data arrived.
+ * When the budget has no room, closes the other bodies that have gone longest
+ * without data until there is; returns TW_ETOOBIG when that is not enough.
+ */
+int hook_guard_body_reserve(hook_guard *g, hook_conn *c, size_t total);
+
+/* Closes the connections past their deadline. Call a few times a second. */
+void hook_guard_sweep(hook_guard *g);
+
+/* Open connections (not counting those being closed) and body bytes held. */
+void hook_guard_stats(hook_guard *g, unsigned *open, size_t *body_bytes);
+
 /* ---- metrics (metrics.c) ---------------------------------------------- */
 
 /* Why a request was refused before any review was made. */
@@ -74,6 +158,7 @@ typedef enum hook_error {
     HOOK_ERR_BAD_JSON,     /* 400: not JSON */
     HOOK_ERR_NOT_REVIEW,   /* 400: JSON but not an AdmissionReview */
     HOOK_ERR_TIMEOUT,      /* the body did not arrive in time */
+    HOOK_ERR_BODY_MEMORY,  /* no room for the body in the memory budget (closed) */
     HOOK_ERR_INTERNAL,     /* 500: out of memory */
     HOOK_ERR_COUNT
 } hook_error;
@@ -97,6 +182,9 @@ long hook_metrics_inflight_now(void);
 void hook_metrics_connections(int delta);
 void hook_metrics_cert_reload(bool ok);
 void hook_metrics_cert_expiry(int64_t not_after);
+void hook_metrics_guard(hook_listener l, hook_guard_reason why);
+/* Body bytes held by requests being received, for the gauge. */
+void hook_metrics_body_bytes(size_t n);
 
 /*
  * Renders every metric in the Prometheus text exposition format (0.0.4).
@@ -117,9 +205,12 @@ typedef struct hook_config {
     const char *tls_min_version; /* "1.2" or "1.3" */
     unsigned threads;            /* 0 = one per online core */
     unsigned max_connections;
-    unsigned connection_timeout_s; /* idle connections and stalled clients */
-    unsigned request_timeout_s;    /* the whole body must arrive within this */
-    unsigned shutdown_grace_s;     /* SIGTERM: how long in-flight requests may take */
+    unsigned max_connections_per_address; /* from one client address */
+    unsigned connection_timeout_s;        /* idle connections and stalled clients */
+    unsigned header_timeout_s;            /* accept to a complete first request head */
+    unsigned request_timeout_s;           /* end of the head to the end of the body */
+    size_t max_body_memory;               /* bytes all request bodies may hold together */
+    unsigned shutdown_grace_s;            /* SIGTERM: how long in-flight requests may take */
     tw_podpatch_config pod;
     /* binding mode (binding.c) */
     int binding;             /* serve /mutate/binding and keep the node cache */
@@ -264,10 +355,14 @@ void hook_arena_install(void);
 int hook_arena_begin(void);
 void hook_arena_end(void);
 
+/* What all arenas may hold together beyond each thread's first 64 KiB. */
+#define HOOK_ARENA_SHARED_MIB 32
+
 /*
  * True when, since hook_arena_begin() on this thread, an allocation was
- * refused because the review went past the arena's cap (24 MiB): the
- * review holds too many JSON values, and it is refused rather than let
+ * refused because the review went past the arena's cap (24 MiB), or past
+ * what is left of the allowance all threads share (HOOK_ARENA_SHARED_MIB):
+ * the review holds too many JSON values, and it is refused rather than let
  * memory grow.
  */
 bool hook_arena_exhausted(void);
