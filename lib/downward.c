@@ -57,7 +57,9 @@ int tw_downward_config_check(const tw_downward_config *cfg, char *err)
         return tw_seterr(err, TW_EINVAL, "the output directory must be an absolute path");
     if (cfg->version == NULL || cfg->version[0] == '\0')
         return tw_seterr(err, TW_EINVAL, "the version annotation value is empty");
-    if (cfg->copied != NULL && !copied_has(cfg->copied, key))
+    /* label:KEY names its key outright; the built-in kinds are warned about per pod instead. */
+    if (cfg->copied != NULL && strncmp(cfg->rack, "label:", 6) == 0 &&
+        !copied_has(cfg->copied, key))
         return tw_seterr(err, TW_EINVAL,
                          "the rack's label %s is not among the labels binding mode copies, so "
                          "the pods' client.rack would always be empty",
@@ -242,8 +244,8 @@ static int decide(const cJSON *pod, const tw_downward_config *cfg, tw_podpatch_r
 static cJSON *field_ref(const tw_downward_config *cfg, const char *key)
 {
     char path[400];
-    snprintf(path, sizeof(path), "metadata.%s['%s']",
-             cfg->from_labels ? "labels" : "annotations", key);
+    snprintf(path, sizeof(path), "metadata.%s['%s']", cfg->from_labels ? "labels" : "annotations",
+             key);
     cJSON *ref = cJSON_CreateObject();
     if (ref == NULL || !cJSON_AddStringToObject(ref, "apiVersion", "v1") ||
         !cJSON_AddStringToObject(ref, "fieldPath", path)) {

@@ -54,9 +54,9 @@ const char *tw_downward_rack_key(const char *rack);
 
 /*
  * Checks a configuration: a valid rack, an absolute out_dir, a version; and,
- * when copied is set, that the rack's key is among the copied keys (else its
- * annotation would never exist). Returns 0 or TW_EINVAL with the setting in
- * err.
+ * when copied is set and the rack is label:KEY, that KEY is among the copied
+ * keys (else its annotation would never exist; for zone, zone-id and region
+ * each build warns instead). Returns 0 or TW_EINVAL with the setting in err.
  */
 int tw_downward_config_check(const tw_downward_config *cfg, char *err);
 

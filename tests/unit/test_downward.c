@@ -1,4 +1,5 @@
-/* test_downward.c - the Downward-API injection, its patches applied by kubectl's JSON Patch code. */
+/* test_downward.c - the Downward-API injection, its patches applied by kubectl's JSON Patch code.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,7 +134,8 @@ static void want_ref(const cJSON *holder, const tw_downward_config *cfg, const c
         fail_msg("fieldPath %s, want %s", got ? got : "(none)", want);
 }
 
-/* Puts key of obj back as orig_parent had it when that was not an array or object (absent, null). */
+/* Puts key of obj back as orig_parent had it when that was not an array or object (absent, null).
+ */
 static void restore(cJSON *obj, const cJSON *orig_parent, const char *key)
 {
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(orig_parent, key);
@@ -158,8 +160,8 @@ static cJSON *inject_and_check(const cJSON *orig, const tw_downward_config *cfg,
     cJSON *patched = tw_test_kubectl_patch(orig, r.patch);
     assert_non_null(patched);
     tw_podpatch_result_free(&r);
-    const char *keys[TW_DOWNWARD_VALUES] = {rack_key, TW_DOWNWARD_KEY_ZONE,
-                                            TW_DOWNWARD_KEY_ZONE_ID, TW_DOWNWARD_KEY_REGION};
+    const char *keys[TW_DOWNWARD_VALUES] = {rack_key, TW_DOWNWARD_KEY_ZONE, TW_DOWNWARD_KEY_ZONE_ID,
+                                            TW_DOWNWARD_KEY_REGION};
     cJSON *strip = cJSON_Duplicate(patched, 1);
 
     cJSON *meta = cJSON_GetObjectItem(strip, "metadata");
@@ -327,8 +329,8 @@ static void variables_a_container_sets_are_left_alone(void **state)
     cJSON_Delete(out);
 
     /* A container that sets all four gets the mount and no variable. */
-    cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers"),
-                                  1);
+    cJSON *c =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers"), 1);
     cJSON *e = cJSON_GetObjectItem(c, "env");
     for (int k = 1; k < TW_DOWNWARD_VALUES; k++) {
         cJSON *v = cJSON_CreateObject();
@@ -394,8 +396,8 @@ static void clashes_are_warned(void **state)
     cJSON_Delete(pod);
 
     pod = executor();
-    cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers"),
-                                  1);
+    cJSON *c =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(pod, "spec"), "containers"), 1);
     cJSON *mounts = cJSON_AddArrayToObject(c, "volumeMounts");
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "name", "config");
@@ -436,9 +438,11 @@ static void shapes_that_cannot_be_patched(void **state)
         cJSON_Delete(pod);
     }
     /* The smallest pod that can be patched: no metadata.annotations, env, mounts or volumes. */
-    cJSON *pod = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
-                             "\"p\",\"labels\":{\"topowire.io/inject\":\"downward\"}},\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"env\":"
-                             "null}],\"volumes\":null}}");
+    cJSON *pod = cJSON_Parse(
+        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
+        "\"p\",\"labels\":{\"topowire.io/"
+        "inject\":\"downward\"}},\"spec\":{\"containers\":[{\"name\":\"a\",\"image\":\"x\",\"env\":"
+        "null}],\"volumes\":null}}");
     cJSON_Delete(inject_and_check(pod, &cfg, TW_DOWNWARD_KEY_ZONE));
     cJSON_Delete(pod);
 }
@@ -494,8 +498,15 @@ static void configuration_is_checked(void **state)
     assert_int_equal(tw_downward_config_check(&cfg, err), TW_OK);
     static const char *const only_zone[] = {TW_DOWNWARD_KEY_ZONE, NULL};
     cfg.copied = only_zone;
-    cfg.rack = "zone-id";
-    assert_int_equal(tw_downward_config_check(&cfg, err), TW_EINVAL);
+    cfg.rack = "zone-id"; /* not refused: pods are warned, and an init injection still works */
+    assert_int_equal(tw_downward_config_check(&cfg, err), TW_OK);
+    tw_podpatch_result w;
+    cJSON *p = executor();
+    build_ok(p, &cfg, &w);
+    assert_int_equal(w.outcome, TW_PODPATCH_INJECTED);
+    assert_true(has_warning(&w, "does not copy the node label topology.k8s.aws/zone-id"));
+    tw_podpatch_result_free(&w);
+    cJSON_Delete(p);
     cfg.rack = "zone";
     assert_int_equal(tw_downward_config_check(&cfg, err), TW_OK);
     cfg.rack = "moon";
