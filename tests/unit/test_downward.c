@@ -51,7 +51,7 @@ static cJSON *load_object(const char *file)
 /* The downward fixture: a Spark executor and a log shipper that sets TOPOLOGY_ZONE itself. */
 static cJSON *executor(void)
 {
-    return load_object("pod-create-downward.json");
+    return load_object("downward/pod-create.json");
 }
 
 /* Any fixture pod, relabelled for the downward injection. */
@@ -230,7 +230,7 @@ static void every_pod_fixture_is_injected(void **state)
 {
     (void)state;
     static const char *const fixtures[] = {
-        "pod-create-downward.json",
+        "downward/pod-create.json",
         "pod-create-spark-executor.json",
         "pod-create-generatename-restricted.json",
         "pod-create-dryrun.json",
