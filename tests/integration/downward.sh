@@ -46,7 +46,7 @@ start_hook() {
         i=$((i + 1)); [ $i -gt 200 ] && return 1; sleep 0.05
     done
 }
-stop_hook() { kill "$HOOK_PID"; wait "$HOOK_PID" 2>/dev/null; }
+stop_hook() { kill "$HOOK_PID"; wait "$HOOK_PID" 2>/dev/null; }  # returns the exit status
 metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 post() { # post PATH FILE: the response review
     curl -sS --max-time 10 --cacert "$CERTS/ca.crt" --resolve "$NAME:$PORT:127.0.0.1" \
@@ -175,6 +175,7 @@ run_pod "$POD" bind
 expect_eq "--copy-as labels --out-dir /etc/rack: read from the labels, mounted there" "us-east-1b us-east-1b" \
     "$(view "$exe | \"\(.files[\"/etc/rack/client.rack\"]) \(.env.CLIENT_RACK)\"")"
 stop_hook
+expect_eq "SIGTERM: the server exits 0 (no sanitizer report in the sanitized build)" 0 "$?"
 
 # --- the start-up refusal ------------------------------------------------------------------
 "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen "" --tls-cert-file "$CERTS/tls.crt" \
