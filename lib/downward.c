@@ -6,10 +6,12 @@
 
 #include "topowire/downward.h"
 #include "topowire/error.h"
-#include "topowire/jsonpatch.h"
+#include "topowire/buf.h"
 
 /* How much of a user-supplied value a warning quotes. */
 #define QUOTE_MAX 64
+/* A patch is a few KiB; this only bounds a pod with thousands of containers. */
+#define PATCH_MAX (16 * 1024 * 1024)
 
 const char *const tw_downward_files[TW_DOWNWARD_VALUES] = {"client.rack", "zone", "zone-id",
                                                            "region"};
@@ -326,57 +328,133 @@ static cJSON *env_json(const tw_downward_config *cfg, const char *name, const ch
     return e;
 }
 
-/* One value for the annotation op: the map, or the metadata holding the map, or the string. */
-static int annotation_op(tw_jsonpatch *p, const cJSON *pod, const char *version)
+/* Renders item (taken, even on failure) as compact JSON in malloc'd storage; NULL on failure. */
+static char *render(cJSON *item)
 {
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-    const cJSON *anns = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
-    if (cJSON_IsObject(anns))
-        return tw_jsonpatch_add(p, "/metadata/annotations/topowire.io~1injected",
-                                cJSON_CreateString(version));
-    cJSON *map = cJSON_CreateObject();
-    if (map == NULL || !cJSON_AddStringToObject(map, TW_POD_ANN_INJECTED, version)) {
-        cJSON_Delete(map);
-        return TW_ENOMEM;
+    char *text = NULL;
+    char *s = item ? cJSON_PrintUnformatted(item) : NULL;
+    if (s != NULL)
+        text = strdup(s);
+    cJSON_free(s);
+    cJSON_Delete(item);
+    return text;
+}
+
+/*
+ * The parts of the patch that depend on the configuration only, rendered
+ * once as JSON text for cfg.rack; a build then only joins texts.
+ */
+struct tw_downward {
+    tw_downward_config cfg;
+    char *volume;                  /* the downwardAPI volume */
+    char *mount;                   /* the read-only mount */
+    char *env[TW_DOWNWARD_VALUES]; /* one env entry per variable */
+    char *version;                 /* cfg.version as a JSON string */
+};
+
+void tw_downward_free(tw_downward *d)
+{
+    if (d == NULL)
+        return;
+    free(d->volume);
+    free(d->mount);
+    for (int k = 0; k < TW_DOWNWARD_VALUES; k++)
+        free(d->env[k]);
+    free(d->version);
+    free(d);
+}
+
+/* Renders the volume and the variables for rack into d's texts. Returns 0 or TW_ENOMEM. */
+static int render_rack(const tw_downward_config *cfg, const char *rack, char **volume,
+                       char *env[TW_DOWNWARD_VALUES])
+{
+    const char *keys[TW_DOWNWARD_VALUES] = {tw_downward_rack_key(rack), TW_DOWNWARD_KEY_ZONE,
+                                            TW_DOWNWARD_KEY_ZONE_ID, TW_DOWNWARD_KEY_REGION};
+    *volume = render(volume_json(cfg, keys));
+    int rc = *volume ? TW_OK : TW_ENOMEM;
+    for (int k = 0; k < TW_DOWNWARD_VALUES; k++)
+        if ((env[k] = render(env_json(cfg, tw_downward_env[k], keys[k]))) == NULL)
+            rc = TW_ENOMEM;
+    return rc;
+}
+
+int tw_downward_prepare(const tw_downward_config *cfg, tw_downward **out, char *err)
+{
+    int rc = tw_downward_config_check(cfg, err);
+    if (rc != TW_OK)
+        return rc;
+    tw_downward *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return tw_seterr(err, TW_ENOMEM, "out of memory preparing the downward patch");
+    d->cfg = *cfg;
+    rc = render_rack(cfg, cfg->rack, &d->volume, d->env);
+    d->mount = render(mount_json(cfg));
+    d->version = render(cJSON_CreateString(cfg->version));
+    if (rc != TW_OK || d->mount == NULL || d->version == NULL) {
+        tw_downward_free(d);
+        return tw_seterr(err, TW_ENOMEM, "out of memory preparing the downward patch");
     }
-    if (cJSON_IsObject(meta))
-        return tw_jsonpatch_add(p, "/metadata/annotations", map);
-    cJSON *m = cJSON_CreateObject();
-    if (m == NULL || !cJSON_AddItemToObject(m, "annotations", map)) {
-        cJSON_Delete(m);
-        cJSON_Delete(map);
-        return TW_ENOMEM;
-    }
-    return tw_jsonpatch_add(p, "/metadata", m);
+    *out = d;
+    return TW_OK;
+}
+
+/* Opens one add operation up to its value; path holds only characters that need no escaping. */
+static int op_open(tw_buf *b, size_t *n, const char *path)
+{
+    int rc = tw_buf_puts(b, *n ? ",{\"op\":\"add\",\"path\":\"" : "{\"op\":\"add\",\"path\":\"");
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, path);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, "\",\"value\":");
+    (*n)++;
+    return rc;
+}
+
+/* Appends one add operation whose value is pre, value and post joined. */
+static int op(tw_buf *b, size_t *n, const char *path, const char *pre, const char *value,
+              const char *post)
+{
+    int rc = op_open(b, n, path);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, pre);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, value);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, post);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(b, "}");
+    return rc;
 }
 
 /* The env operations of container i; names it already sets are skipped with a warning. */
-static int env_ops(tw_jsonpatch *p, const cJSON *c, size_t i, const tw_downward_config *cfg,
-                   const char *const keys[], tw_podpatch_result *r)
+static int env_ops(tw_buf *b, size_t *n, const cJSON *c, size_t i, char *const env[],
+                   tw_podpatch_result *r)
 {
     char path[96], q[QUOTE_MAX + 4], skipped[160] = "";
-    const cJSON *env = cJSON_GetObjectItemCaseSensitive(c, "env");
-    bool has = cJSON_IsArray(env);
-    cJSON *list = has ? NULL : cJSON_CreateArray();
-    int rc = has || list ? TW_OK : TW_ENOMEM;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(c, "env");
+    bool has = cJSON_IsArray(list);
+    bool any = false;
+    int rc = TW_OK;
     snprintf(path, sizeof(path), "/spec/containers/%zu/env%s", i, has ? "/-" : "");
     for (int k = 0; rc == TW_OK && k < TW_DOWNWARD_VALUES; k++) {
-        if (has_name(env, tw_downward_env[k])) {
-            size_t n = strlen(skipped);
-            snprintf(skipped + n, sizeof(skipped) - n, "%s%s", n ? ", " : "", tw_downward_env[k]);
-            continue;
+        if (has_name(list, tw_downward_env[k])) {
+            size_t l = strlen(skipped);
+            snprintf(skipped + l, sizeof(skipped) - l, "%s%s", l ? ", " : "", tw_downward_env[k]);
+        } else if (has) {
+            rc = op(b, n, path, "", env[k], "");
+        } else {
+            /* No env yet: one operation creates the list with every entry. */
+            if (!any && (rc = op_open(b, n, path)) == TW_OK)
+                rc = tw_buf_puts(b, "[");
+            else if (any)
+                rc = tw_buf_puts(b, ",");
+            if (rc == TW_OK)
+                rc = tw_buf_puts(b, env[k]);
+            any = true;
         }
-        cJSON *e = env_json(cfg, tw_downward_env[k], keys[k]);
-        if (has)
-            rc = tw_jsonpatch_add(p, path, e);
-        else if (!push(list, e))
-            rc = TW_ENOMEM;
     }
-    if (rc == TW_OK && list != NULL && cJSON_GetArraySize(list) > 0) {
-        rc = tw_jsonpatch_add(p, path, list);
-        list = NULL;
-    }
-    cJSON_Delete(list);
+    if (rc == TW_OK && any)
+        rc = tw_buf_puts(b, "]}");
     if (rc == TW_OK && skipped[0] != '\0')
         rc = warn(r,
                   "topowire: container \"%s\" already sets %s; left as it is, not taken from "
@@ -385,32 +463,39 @@ static int env_ops(tw_jsonpatch *p, const cJSON *c, size_t i, const tw_downward_
     return rc;
 }
 
-static int build_patch(const cJSON *pod, const tw_downward_config *cfg, const char *rack,
+static int build_patch(const tw_downward *d, const cJSON *pod, const char *rack,
                        tw_podpatch_result *r)
 {
-    const char *keys[TW_DOWNWARD_VALUES] = {tw_downward_rack_key(rack), TW_DOWNWARD_KEY_ZONE,
-                                            TW_DOWNWARD_KEY_ZONE_ID, TW_DOWNWARD_KEY_REGION};
+    char *other_volume = NULL, *other_env[TW_DOWNWARD_VALUES] = {NULL};
+    const char *volume = d->volume;
+    char *const *env = d->env;
     char path[96];
-    char *text = NULL;
-    size_t len = 0;
-    tw_jsonpatch p;
-    if (tw_jsonpatch_init(&p) != TW_OK)
-        return TW_ENOMEM;
+    size_t n = 0;
+    tw_buf b;
+    tw_buf_init(&b, PATCH_MAX);
+    int rc = TW_OK;
+    if (strcmp(rack, d->cfg.rack) != 0) {
+        rc = render_rack(&d->cfg, rack, &other_volume, other_env);
+        volume = other_volume;
+        env = other_env;
+    }
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
-    int rc = annotation_op(&p, pod, cfg->version);
+    const cJSON *anns = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    if (rc == TW_OK)
+        rc = tw_buf_puts(&b, "[");
+    /* TW_POD_ANN_INJECTED escaped as a JSON Pointer token: '/' is "~1". */
+    if (rc == TW_OK && cJSON_IsObject(anns))
+        rc = op(&b, &n, "/metadata/annotations/topowire.io~1injected", "", d->version, "");
+    else if (rc == TW_OK && cJSON_IsObject(meta))
+        rc = op(&b, &n, "/metadata/annotations", "{\"" TW_POD_ANN_INJECTED "\":", d->version, "}");
+    else if (rc == TW_OK)
+        rc = op(&b, &n, "/metadata", "{\"annotations\":{\"" TW_POD_ANN_INJECTED "\":", d->version,
+                "}}");
     if (rc == TW_OK) {
-        cJSON *vol = volume_json(cfg, keys);
-        if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"))) {
-            rc = tw_jsonpatch_add(&p, "/spec/volumes/-", vol);
-        } else {
-            cJSON *vols = cJSON_CreateArray();
-            if (push(vols, vol)) {
-                rc = tw_jsonpatch_add(&p, "/spec/volumes", vols);
-            } else {
-                cJSON_Delete(vols);
-                rc = TW_ENOMEM;
-            }
-        }
+        bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"));
+        rc = op(&b, &n, has ? "/spec/volumes/-" : "/spec/volumes", has ? "" : "[", volume,
+                has ? "" : "]");
     }
     size_t i = 0;
     const cJSON *c;
@@ -420,56 +505,55 @@ static int build_patch(const cJSON *pod, const tw_downward_config *cfg, const ch
             break;
         bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"));
         snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts%s", i, has ? "/-" : "");
-        cJSON *m = mount_json(cfg);
-        if (has) {
-            rc = tw_jsonpatch_add(&p, path, m);
-        } else {
-            cJSON *ms = cJSON_CreateArray();
-            if (push(ms, m)) {
-                rc = tw_jsonpatch_add(&p, path, ms);
-            } else {
-                cJSON_Delete(ms);
-                rc = TW_ENOMEM;
-            }
-        }
+        rc = op(&b, &n, path, has ? "" : "[", d->mount, has ? "" : "]");
         if (rc == TW_OK)
-            rc = env_ops(&p, c, i, cfg, keys, r);
+            rc = env_ops(&b, &n, c, i, env, r);
         i++;
     }
-    /* tw_jsonpatch_add fails only for want of memory (its values are never NULL here). */
-    if (rc != TW_OK || tw_jsonpatch_render(&p, &text, &len) != TW_OK) {
-        tw_jsonpatch_free(&p);
+    if (rc == TW_OK)
+        rc = tw_buf_puts(&b, "]");
+    free(other_volume);
+    for (int k = 0; k < TW_DOWNWARD_VALUES; k++)
+        free(other_env[k]);
+    if (rc != TW_OK) {
+        tw_buf_free(&b);
         return TW_ENOMEM;
     }
-    r->n_ops = tw_jsonpatch_count(&p);
-    tw_jsonpatch_free(&p);
-    r->patch = malloc(len + 1);
-    if (r->patch != NULL) {
-        memcpy(r->patch, text, len + 1);
-        r->patch_len = len;
-    }
-    cJSON_free(text);
+    r->n_ops = n;
+    r->patch_len = b.len;
+    r->patch = tw_buf_detach(&b);
     return r->patch ? TW_OK : TW_ENOMEM;
 }
 
-int tw_downward_build(const cJSON *pod, const tw_downward_config *cfg, tw_podpatch_result *out,
-                      char *err)
+int tw_downward_build_prepared(const tw_downward *d, const cJSON *pod, tw_podpatch_result *out,
+                               char *err)
 {
     tw_podpatch_result r = {0};
     const char *rack = NULL;
     memset(out, 0, sizeof(*out));
-    if (pod == NULL || cfg == NULL)
+    if (pod == NULL || d == NULL)
         return tw_seterr(err, TW_EINVAL, "no pod or no configuration");
-    int rc = tw_downward_config_check(cfg, err);
-    if (rc != TW_OK)
-        return rc;
-    rc = decide(pod, cfg, &r, &rack);
+    int rc = decide(pod, &d->cfg, &r, &rack);
     if (rc == TW_OK && r.outcome == TW_PODPATCH_INJECTED)
-        rc = build_patch(pod, cfg, rack, &r);
+        rc = build_patch(d, pod, rack, &r);
     if (rc != TW_OK) {
         tw_podpatch_result_free(&r);
         return tw_seterr(err, rc, "out of memory building the downward patch");
     }
     *out = r;
     return TW_OK;
+}
+
+int tw_downward_build(const cJSON *pod, const tw_downward_config *cfg, tw_podpatch_result *out,
+                      char *err)
+{
+    tw_downward *d = NULL;
+    memset(out, 0, sizeof(*out));
+    if (pod == NULL || cfg == NULL)
+        return tw_seterr(err, TW_EINVAL, "no pod or no configuration");
+    int rc = tw_downward_prepare(cfg, &d, err);
+    if (rc == TW_OK)
+        rc = tw_downward_build_prepared(d, pod, out, err);
+    tw_downward_free(d);
+    return rc;
 }

@@ -234,9 +234,9 @@ static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hoo
     /* Both kinds build from the pod as the topology operations leave it: one patch, in order. */
     const cJSON *pod = after ? after : req->object;
     bool downward = tw_downward_selected(pod);
-    int rc = downward
-                 ? tw_downward_build(pod, bound ? &srv->down.bound : &srv->down.unbound, &r, err)
-                 : tw_podpatch_build_prepared(srv->pods, pod, &r, err);
+    int rc = downward ? tw_downward_build_prepared(bound ? srv->down.bound : srv->down.unbound, pod,
+                                                   &r, err)
+                      : tw_podpatch_build_prepared(srv->pods, pod, &r, err);
     if (rc != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot build the pod patch", "uid", req->uid, "error", err, NULL);
         tw_jsonpatch_free(&topo_ops);
@@ -884,6 +884,7 @@ fail:
     hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
     tw_podpatch_free(s->pods);
+    hook_downward_free(&s->down);
     free(s);
     return rc;
 }
@@ -937,6 +938,7 @@ long hook_server_shutdown(hook_server *s)
     hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
     tw_podpatch_free(s->pods);
+    hook_downward_free(&s->down);
     free(s);
     return left;
 }

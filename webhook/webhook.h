@@ -302,8 +302,8 @@ char *hook_base64(const void *data, size_t n);
 typedef struct hook_downward {
     char keys_text[1024];
     const char *keys[17];
-    tw_downward_config bound;   /* namespaces binding mode serves */
-    tw_downward_config unbound; /* the others: the files stay empty */
+    tw_downward *bound;   /* namespaces binding mode serves */
+    tw_downward *unbound; /* the others: the files stay empty */
 } hook_downward;
 
 /*
@@ -314,9 +314,13 @@ typedef struct hook_downward {
 int hook_downward_check(const hook_config *cfg, char *err);
 
 /*
- * Fills d from cfg (borrowed; its strings must outlive d). binding says
- * whether binding mode runs. Returns 0 or TW_EINVAL.
+ * Prepares d from cfg (borrowed; its strings must outlive d). binding says
+ * whether binding mode runs. Returns 0, TW_EINVAL or TW_ENOMEM; free with
+ * hook_downward_free (also after a failure).
  */
 int hook_downward_init(const hook_config *cfg, bool binding, hook_downward *d, char *err);
+
+/* Frees what hook_downward_init prepared. NULL-safe. */
+void hook_downward_free(hook_downward *d);
 
 #endif

@@ -79,9 +79,37 @@ int tw_downward_config_check(const tw_downward_config *cfg, char *err);
  * cannot be patched safely (the last two with a warning). Returns 0 with *out
  * filled (free with tw_podpatch_result_free even without a patch), TW_EINVAL
  * (NULL pod or cfg, or a cfg tw_downward_config_check refuses) or
- * TW_ENOMEM; on failure *out is left zeroed.
+ * TW_ENOMEM; on failure *out is left zeroed. This prepares cfg for the one
+ * call; a server builds with tw_downward_build_prepared instead.
  */
 int tw_downward_build(const cJSON *pod, const tw_downward_config *cfg, tw_podpatch_result *out,
                       char *err);
+
+/*
+ * A configuration made ready for many builds: checked, and the parts of the
+ * patch that depend only on it (volume, mount, variables, version) rendered
+ * once. Read-only after tw_downward_prepare, so one may serve many threads.
+ * It keeps a copy of the config struct; the strings (and the copied list)
+ * it points to are borrowed and must outlive it.
+ */
+typedef struct tw_downward tw_downward;
+
+/*
+ * Checks cfg (tw_downward_config_check) and prepares it. Returns 0 and a new
+ * prepared config in *out (free with tw_downward_free), TW_EINVAL with the
+ * setting in err, or TW_ENOMEM.
+ */
+int tw_downward_prepare(const tw_downward_config *cfg, tw_downward **out, char *err);
+
+/* Frees a prepared config. NULL-safe. */
+void tw_downward_free(tw_downward *d);
+
+/*
+ * tw_downward_build with a prepared config: the same decisions and the same
+ * patch text, without rendering the configured parts again. Returns 0,
+ * TW_EINVAL (NULL pod or d) or TW_ENOMEM.
+ */
+int tw_downward_build_prepared(const tw_downward *d, const cJSON *pod, tw_podpatch_result *out,
+                               char *err);
 
 #endif

@@ -532,6 +532,46 @@ static void configuration_is_checked(void **state)
     cJSON_Delete(pod);
 }
 
+static void prepared_config_gives_the_same_patch(void **state)
+{
+    (void)state;
+    char err[TW_ERRLEN];
+    tw_downward_config cfg = config();
+    tw_downward *d = NULL;
+    assert_int_equal(tw_downward_prepare(&cfg, &d, err), TW_OK);
+    for (int with_rack = 0; with_rack < 2; with_rack++) {
+        cJSON *pod = executor();
+        if (with_rack)
+            cJSON_AddStringToObject(
+                cJSON_AddObjectToObject(cJSON_GetObjectItem(pod, "metadata"), "annotations"),
+                TW_POD_ANN_RACK, "region");
+        tw_podpatch_result a, b;
+        build_ok(pod, &cfg, &a);
+        assert_int_equal(tw_downward_build_prepared(d, pod, &b, err), TW_OK);
+        assert_string_equal(a.patch, b.patch);
+        assert_int_equal(a.n_ops, b.n_ops);
+        assert_int_equal(a.n_warnings, b.n_warnings);
+        /* The override reaches client.rack only; the prepared texts stay for the next pod. */
+        assert_int_equal(strstr(b.patch, "\"path\":\"client.rack\",\"fieldRef\":{\"apiVersion\":"
+                                         "\"v1\",\"fieldPath\":\"metadata.annotations['"
+                                         "topology.kubernetes.io/region']") != NULL,
+                         with_rack);
+        tw_podpatch_result_free(&a);
+        tw_podpatch_result_free(&b);
+        cJSON_Delete(pod);
+    }
+    tw_podpatch_result r;
+    assert_int_equal(tw_downward_build_prepared(NULL, NULL, &r, NULL), TW_EINVAL);
+    assert_int_equal(tw_downward_build_prepared(d, NULL, &r, NULL), TW_EINVAL);
+    assert_null(r.patch);
+    tw_downward_free(d);
+    tw_downward_free(NULL);
+    cfg.rack = "moon";
+    d = (tw_downward *)0x1;
+    assert_int_equal(tw_downward_prepare(&cfg, &d, err), TW_EINVAL);
+    assert_ptr_equal(d, (tw_downward *)0x1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +586,7 @@ int main(void)
         cmocka_unit_test(shapes_that_cannot_be_patched),
         cmocka_unit_test(namespaces_without_binding_are_warned),
         cmocka_unit_test(configuration_is_checked),
+        cmocka_unit_test(prepared_config_gives_the_same_patch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
