@@ -529,10 +529,10 @@ int tw_downward_build_prepared(const tw_downward *d, const cJSON *pod, tw_podpat
                                char *err)
 {
     tw_podpatch_result r = {0};
-    const char *rack = NULL;
     memset(out, 0, sizeof(*out));
     if (pod == NULL || d == NULL)
         return tw_seterr(err, TW_EINVAL, "no pod or no configuration");
+    const char *rack = d->cfg.rack;
     int rc = decide(pod, &d->cfg, &r, &rack);
     if (rc == TW_OK && r.outcome == TW_PODPATCH_INJECTED)
         rc = build_patch(d, pod, rack, &r);
