@@ -566,8 +566,8 @@ static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_r
     }
     if (strcmp(inject, "true") != 0) {
         r->outcome = TW_PODPATCH_NOT_SELECTED;
-        return warn(r, "topowire: label %s is \"%s\"; only \"true\" injects", TW_POD_LABEL_INJECT,
-                    quoted(inject, q));
+        return warn(r, "topowire: label %s is \"%s\"; only \"true\" or \"downward\" injects",
+                    TW_POD_LABEL_INJECT, quoted(inject, q));
     }
     if (anns && cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_INJECTED) != NULL) {
         r->outcome = TW_PODPATCH_ALREADY;

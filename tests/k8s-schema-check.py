@@ -413,7 +413,7 @@ def check_pod(doc):
     spec = b.get("spec") or {}
     labels = (b.get("metadata") or {}).get("labels") or {}
     at = f"{doc.describe()}: spec"
-    if labels.get("topowire.io/inject") == "true" and not spec.get("initContainers"):
+    if labels.get("topowire.io/inject") in ("true", "downward") and not spec.get("initContainers"):
         return []  # the webhook variant: the webhook adds the rest
     mounts = [(f"{at}.containers[{i}] ({c.get('name')})", c.get("volumeMounts"))
               for i, c in enumerate(spec.get("containers") or [])]

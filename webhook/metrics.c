@@ -42,6 +42,7 @@ static atomic_long inflight;
 static atomic_long connections;
 static atomic_ullong reloads_ok, reloads_failed;
 static atomic_llong cert_expiry;
+static atomic_ullong topology_added[2]; /* [0] pods with spec.nodeName, [1] Bindings */
 
 static const char *const error_names[HOOK_ERR_COUNT] = {
     "not_found", "method_not_allowed", "unsupported_media_type",
@@ -140,6 +141,11 @@ void hook_metrics_body_bytes(size_t n)
     atomic_store_explicit(&body_bytes, n, memory_order_relaxed);
 }
 
+void hook_metrics_topology_added(bool binding)
+{
+    atomic_fetch_add_explicit(&topology_added[binding ? 1 : 0], 1, memory_order_relaxed);
+}
+
 /* More metrics from another part (the node cache), rendered last. */
 static void (*extra_fn)(tw_buf *b, void *ud);
 static void *extra_ud;
@@ -233,6 +239,13 @@ char *hook_metrics_render(size_t *len)
            "When the serving certificate in use expires (Unix time).");
     tw_buf_printf(&b, "topowire_webhook_certificate_expiry_timestamp_seconds %lld\n",
                   (long long)atomic_load(&cert_expiry));
+    header(&b, "topowire_webhook_topology_added_total", "counter",
+           "Objects binding mode added node topology to: Bindings, and pods created with "
+           "spec.nodeName.");
+    tw_buf_printf(&b, "topowire_webhook_topology_added_total{object=\"binding\"} %llu\n",
+                  (unsigned long long)atomic_load(&topology_added[1]));
+    tw_buf_printf(&b, "topowire_webhook_topology_added_total{object=\"pod\"} %llu\n",
+                  (unsigned long long)atomic_load(&topology_added[0]));
     if (extra_fn != NULL)
         extra_fn(&b, extra_ud);
     if (b.data == NULL) {

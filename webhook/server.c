@@ -20,6 +20,7 @@
 #include "topowire/admission.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
+#include "topowire/downward.h"
 #include "topowire/error.h"
 #include "topowire/log.h"
 #include "topowire/podpatch.h"
@@ -40,6 +41,7 @@ struct hook_server {
     pthread_mutex_t sweep_lock;
     pthread_cond_t sweep_cond;
     bool sweep_stop;
+    hook_downward down;  /* what topowire.io/inject: "downward" pods get */
     atomic_int draining;
     int port;
     int metrics_port;
@@ -57,11 +59,14 @@ typedef struct hook_request {
 } hook_request;
 
 static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_decision *d);
+static int decide_pods_unbound(hook_server *srv, const tw_admission_request *req, hook_decision *d);
 static int decide_binding(hook_server *srv, const tw_admission_request *req, hook_decision *d);
 
 /* The routes of the TLS listener. A new admission endpoint is one more line. */
 static const hook_route routes[] = {
     {"/mutate/pods", "pods", decide_pods},
+    /* The same, from namespaces binding mode does not serve: no topology will come there. */
+    {"/mutate/pods/no-binding", "pods", decide_pods_unbound},
     {"/mutate/binding", "binding", decide_binding},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -69,6 +74,7 @@ static const hook_route routes[] = {
 /* Metric ids of the pods route: one per podpatch outcome, then not_applicable. */
 static int pod_ids[TW_PODPATCH_OUTCOMES];
 static int pod_not_applicable_id = -1;
+static int pod_downward_id = -1; /* a topowire.io/inject: "downward" pod got its volume and env */
 /* Every route's "error" outcome: its handler failed and the review was allowed unchanged. */
 static int route_error_ids[N_ROUTES];
 
@@ -213,7 +219,9 @@ static int merge_ops(tw_jsonpatch *ops, tw_podpatch_result *r)
     return render_patch(ops, &r->patch, &r->patch_len);
 }
 
-static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_decision *d)
+/* bound: the pod's namespace is served by binding mode (its Binding will get topology). */
+static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hook_decision *d,
+                          bool bound)
 {
     char err[TW_ERRLEN] = "";
     if (strcmp(req->kind, "Pod") != 0 || req->kind_group[0] != '\0' ||
@@ -233,8 +241,8 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
     tw_jsonpatch topo_ops = {0};
     cJSON *after = NULL;
     bool topology_only = false;
-    if (srv->topo != NULL && node != NULL && node[0] != '\0' && tw_jsonpatch_init(&topo_ops) == 0 &&
-        (after = cJSON_Duplicate(req->object, 1)) != NULL) {
+    if (bound && srv->topo != NULL && node != NULL && node[0] != '\0' &&
+        tw_jsonpatch_init(&topo_ops) == 0 && (after = cJSON_Duplicate(req->object, 1)) != NULL) {
         uint64_t deadline = tw_deadline_in(srv->cfg->timeout_ms);
         int trc =
             hook_topology_patch(srv->topo, node, req->object, deadline, &topo_ops, after, err);
@@ -246,7 +254,12 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
         }
     }
     tw_podpatch_result r;
-    int rc = tw_podpatch_build_prepared(srv->pods, after ? after : req->object, &r, err);
+    /* Both kinds build from the pod as the topology operations leave it: one patch, in order. */
+    const cJSON *pod = after ? after : req->object;
+    bool downward = tw_downward_selected(pod);
+    int rc = downward ? tw_downward_build_prepared(bound ? srv->down.bound : srv->down.unbound, pod,
+                                                   &r, err)
+                      : tw_podpatch_build_prepared(srv->pods, pod, &r, err);
     if (rc != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot build the pod patch", "uid", req->uid, "error", err, NULL);
         tw_jsonpatch_free(&topo_ops);
@@ -255,6 +268,7 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
     }
     cJSON_Delete(after);
     if (tw_jsonpatch_count(&topo_ops) > 0) {
+        hook_metrics_topology_added(false);
         rc = merge_ops(&topo_ops, &r);
         tw_jsonpatch_free(&topo_ops);
         if (rc != TW_OK) {
@@ -267,6 +281,9 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
     if (topology_only) {
         d->outcome_id = pod_topology_id;
         d->outcome = "topology_added";
+    } else if (downward && r.outcome == TW_PODPATCH_INJECTED) {
+        d->outcome_id = pod_downward_id;
+        d->outcome = "downward_injected";
     } else {
         d->outcome_id = pod_ids[r.outcome];
         d->outcome = tw_podpatch_outcome_name(r.outcome);
@@ -280,6 +297,16 @@ static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_d
     }
     tw_podpatch_result_free(&r);
     return TW_OK;
+}
+
+static int decide_pods(hook_server *srv, const tw_admission_request *req, hook_decision *d)
+{
+    return decide_pods_in(srv, req, d, true);
+}
+
+static int decide_pods_unbound(hook_server *srv, const tw_admission_request *req, hook_decision *d)
+{
+    return decide_pods_in(srv, req, d, false);
 }
 
 /* ---- the binding route -------------------------------------------------- */
@@ -338,6 +365,7 @@ static int decide_binding(hook_server *srv, const tw_admission_request *req, hoo
         return rc;
     d->outcome_id = bind_ids[BIND_PATCHED];
     d->outcome = bind_names[BIND_PATCHED];
+    hook_metrics_topology_added(true);
     return TW_OK;
 }
 
@@ -959,6 +987,7 @@ static void register_metrics(void)
     for (int o = 0; o < BIND_OUTCOMES; o++)
         bind_ids[o] = hook_metrics_outcome("binding", bind_names[o]);
     pod_topology_id = hook_metrics_outcome("pods", "topology_added");
+    pod_downward_id = hook_metrics_outcome("pods", "downward_injected");
 }
 
 static void topology_metrics(tw_buf *b, void *ud)
@@ -1009,7 +1038,10 @@ int hook_config_check(const hook_config *cfg, char *err)
     if ((rc = hook_topology_parse_keys(cfg->copy_labels, buf, sizeof(buf), keys, err)) != TW_OK ||
         (rc = hook_topology_parse_copy_as(cfg->copy_as, &a, &l, err)) != TW_OK)
         return rc;
-    return tw_podpatch_config_check(&cfg->pod, err);
+    if ((rc = tw_podpatch_config_check(&cfg->pod, err)) != TW_OK)
+        return rc;
+    /* Last: it assumes the rack and the binding flags are valid. */
+    return hook_downward_check(cfg, err);
 }
 
 int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
@@ -1031,6 +1063,7 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
     register_metrics();
     hook_arena_install();
     if ((rc = tw_podpatch_prepare(&cfg->pod, &s->pods, err)) != TW_OK ||
+        (rc = hook_downward_init(cfg, cfg->binding != 0, &s->down, err)) != TW_OK ||
         (rc = hook_certstore_open(cfg->cert_file, cfg->key_file, &s->certs, err)) != TW_OK)
         goto fail;
     hook_certstore_set_current(s->certs);
@@ -1064,6 +1097,7 @@ fail:
     hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
     tw_podpatch_free(s->pods);
+    hook_downward_free(&s->down);
     free(s);
     return rc;
 }
@@ -1118,6 +1152,7 @@ long hook_server_shutdown(hook_server *s)
     hook_topology_free(s->topo);
     hook_certstore_free(s->certs);
     tw_podpatch_free(s->pods);
+    hook_downward_free(&s->down);
     free(s);
     return left;
 }

@@ -12,6 +12,7 @@
 #include "topowire/admission.h"
 #include "topowire/buf.h"
 #include "topowire/certgen.h"
+#include "topowire/downward.h"
 #include "topowire/jsonpatch.h"
 #include "topowire/kube.h"
 #include "topowire/podpatch.h"
@@ -185,6 +186,8 @@ void hook_metrics_cert_expiry(int64_t not_after);
 void hook_metrics_guard(hook_listener l, hook_guard_reason why);
 /* Body bytes held by requests being received, for the gauge. */
 void hook_metrics_body_bytes(size_t n);
+/* Counts one object binding mode added node topology to: a Binding, or a pod with spec.nodeName. */
+void hook_metrics_topology_added(bool binding);
 
 /*
  * Renders every metric in the Prometheus text exposition format (0.0.4).
@@ -397,5 +400,36 @@ int hook_write_tls_secret(tw_kube_client *c, const char *namespace, const char *
 
 /* Base64 of n bytes as a new string (caller frees), or NULL on out-of-memory. */
 char *hook_base64(const void *data, size_t n);
+
+/* ---- the downward injection's settings (inject_downward.c) --------------- */
+
+/*
+ * What a pod labelled topowire.io/inject: "downward" gets, from the flags:
+ * --rack, --out-dir, the version, and, from the binding flags, which keys
+ * the pod will carry and whether as annotations or labels.
+ */
+typedef struct hook_downward {
+    char keys_text[1024];
+    const char *keys[17];
+    tw_downward *bound;   /* namespaces binding mode serves */
+    tw_downward *unbound; /* the others: the files stay empty */
+} hook_downward;
+
+/*
+ * Refuses, in binding mode, a --rack label:KEY whose KEY is not among
+ * --copy-labels: no pod would ever carry it. Returns 0 or TW_EINVAL with a
+ * sentence naming both flags in err.
+ */
+int hook_downward_check(const hook_config *cfg, char *err);
+
+/*
+ * Prepares d from cfg (borrowed; its strings must outlive d). binding says
+ * whether binding mode runs. Returns 0, TW_EINVAL or TW_ENOMEM; free with
+ * hook_downward_free (also after a failure).
+ */
+int hook_downward_init(const hook_config *cfg, bool binding, hook_downward *d, char *err);
+
+/* Frees what hook_downward_init prepared. NULL-safe. */
+void hook_downward_free(hook_downward *d);
 
 #endif
