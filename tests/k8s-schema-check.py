@@ -259,9 +259,10 @@ def check_webhooks(doc):
     out = []
     hooks = doc.body.get("webhooks") or []
     names = {h.get("name"): h for h in hooks}
-    if set(names) != {"inject.topowire.io", "binding.topowire.io", "nodename.topowire.io"}:
+    if set(names) != {"inject.topowire.io", "binding.topowire.io", "nodename.topowire.io",
+                      "downward.topowire.io"}:
         out.append(f"{doc.describe()}: webhooks: expected inject.topowire.io, "
-                   f"binding.topowire.io and nodename.topowire.io, found "
+                   f"binding.topowire.io, nodename.topowire.io and downward.topowire.io, found "
                    f"{sorted(n for n in names if n)}")
     for i, h in enumerate(hooks):
         at = f"{doc.describe()}: webhooks[{i}] ({h.get('name')})"
@@ -296,6 +297,18 @@ def check_webhooks(doc):
                 out.append(f"{at}.rules: must match pods CREATE only, matches {sorted(ops)}")
             if sel_labels.get("topowire.io/binding") != "enabled":
                 out.append(f"{at}.namespaceSelector: must require topowire.io/binding: enabled")
+        if h.get("name") == "downward.topowire.io":
+            if ops != {("CREATE", "pods")}:
+                out.append(f"{at}.rules: must match pods CREATE only, matches {sorted(ops)}")
+            obj_labels = (h.get("objectSelector") or {}).get("matchLabels") or {}
+            if obj_labels.get("topowire.io/inject") != "downward":
+                out.append(f'{at}.objectSelector: must require topowire.io/inject: "downward"')
+            not_bound = any(e.get("key") == "topowire.io/binding" and e.get("operator") == "NotIn"
+                            and "enabled" in (e.get("values") or [])
+                            for e in (h.get("namespaceSelector") or {}).get("matchExpressions") or [])
+            if not not_bound:
+                out.append(f"{at}.namespaceSelector: must leave out binding namespaces "
+                           "(topowire.io/binding NotIn [enabled]): nodename.topowire.io serves those")
         if h.get("name") == "binding.topowire.io":
             if ops != {("CREATE", "pods/binding")}:
                 out.append(f"{at}.rules: must match pods/binding CREATE only, matches {sorted(ops)}")

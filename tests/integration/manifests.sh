@@ -222,11 +222,11 @@ expect_eq "the webhook's ClusterRole is get, list, watch on nodes and nothing el
 expect_eq "init-only's ClusterRole is get on nodes and nothing else" \
     '[{"apiGroups":[""],"resources":["nodes"],"verbs":["get"]}]' \
     "$(q "$INIT" '[.[] | select(.kind == "ClusterRole")][0].rules | tojson')"
-expect_eq "all three webhooks fail open, have no side effects and time out within 10 s" \
-    "Ignore None true|Ignore None true|Ignore None true" \
+expect_eq "all four webhooks fail open, have no side effects and time out within 10 s" \
+    "Ignore None true|Ignore None true|Ignore None true|Ignore None true" \
     "$(q "$BASE" '[.[] | select(.kind == "MutatingWebhookConfiguration") | .webhooks[] |
         "\(.failurePolicy) \(.sideEffects) \(.timeoutSeconds <= 10)"] | join("|")')"
-expect_eq "all three webhooks exclude kube-system and topowire-system" "true|true|true" \
+expect_eq "all four webhooks exclude kube-system and topowire-system" "true|true|true|true" \
     "$(q "$BASE" '[.[] | select(.kind == "MutatingWebhookConfiguration") | .webhooks[] |
         [.namespaceSelector.matchExpressions[] | select(.key == "kubernetes.io/metadata.name"
           and .operator == "NotIn") | .values | contains(["kube-system", "topowire-system"])]
@@ -274,8 +274,8 @@ svc_port=$(q "$BASE" '.[] | select(.kind == "Service") | .spec.ports[] | select(
 expect_eq "Service 443 targets the container's https port 8443" 8443 \
     "$(q "$BASE" ".[] | select(.kind == \"Deployment\") | .spec.template.spec.containers[0].ports[] |
         select(.name == \"$svc_port\") | .containerPort")"
-expect_eq "all three webhooks call the Service, at their paths" \
-    "topowire-webhook.topowire-system:443/mutate/pods topowire-webhook.topowire-system:443/mutate/binding topowire-webhook.topowire-system:443/mutate/pods" \
+expect_eq "all four webhooks call the Service, at their paths" \
+    "topowire-webhook.topowire-system:443/mutate/pods topowire-webhook.topowire-system:443/mutate/binding topowire-webhook.topowire-system:443/mutate/pods topowire-webhook.topowire-system:443/mutate/pods/no-binding" \
     "$(q "$BASE" '[.[] | select(.kind == "MutatingWebhookConfiguration") | .webhooks[].clientConfig.service |
         "\(.name).\(.namespace):\(.port)\(.path)"] | join(" ")')"
 expect_eq "the Service selects the Deployment's pods" "true" \
@@ -462,6 +462,12 @@ expect_problem "a binding webhook without the namespace opt-in is caught" \
 mutate "$BASE" "$m" 'del find("MutatingWebhookConfiguration")["webhooks"][0]["objectSelector"]'
 expect_problem "an injection webhook without the pod opt-in is caught" \
     'objectSelector: must require topowire.io/inject: "true"' $CHECK --policy "$m"
+mutate "$BASE" "$m" 'find("MutatingWebhookConfiguration")["webhooks"][3]["objectSelector"]["matchLabels"]["topowire.io/inject"] = "true"'
+expect_problem "a downward webhook that selects init-injected pods is caught" \
+    'objectSelector: must require topowire.io/inject: "downward"' $CHECK --policy "$m"
+mutate "$BASE" "$m" 'del find("MutatingWebhookConfiguration")["webhooks"][3]["namespaceSelector"]["matchExpressions"][0]'
+expect_problem "a downward webhook that also takes binding namespaces (served twice) is caught" \
+    'must leave out binding namespaces' $CHECK --policy "$m"
 mutate "$BASE" "$m" 'find("ClusterRole")["rules"][0]["verbs"].append("patch")'
 expect_problem "a ClusterRole granting more than node reads is caught" \
     'ClusterRole topowire-webhook (document 3): rules: grants "patch" on core/nodes, beyond what it needs' \
