@@ -498,6 +498,20 @@ static enum MHD_Result answer_in_arena(hook_server *s, struct MHD_Connection *c,
                                 .warnings = (const char *const *)d.warnings,
                                 .n_warnings = d.n_warnings};
     rc = tw_admission_encode(req->version, &reply, &out, &out_len, err);
+    if (rc != TW_OK && d.patch != NULL) {
+        /* The answer with its patch cannot be made (memory): allow unchanged, with a warning. */
+        free_decision(&d);
+        d.outcome_id = route_error_ids[r->route - routes];
+        d.outcome = "error";
+        d.warnings[0] = strdup("topowire: the patch could not be sent; the object was admitted "
+                               "unchanged");
+        d.n_warnings = d.warnings[0] ? 1 : 0;
+        reply.patch = NULL;
+        reply.patch_len = 0;
+        reply.warnings = (const char *const *)d.warnings;
+        reply.n_warnings = d.n_warnings;
+        rc = tw_admission_encode(req->version, &reply, &out, &out_len, err);
+    }
     enum MHD_Result ok;
     if (rc != TW_OK) {
         ok = refuse(s, c, r, MHD_HTTP_INTERNAL_SERVER_ERROR, HOOK_ERR_INTERNAL, url, err);

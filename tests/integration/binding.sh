@@ -154,7 +154,9 @@ expect_eq "a binding to an unknown node is allowed unchanged" "true null" \
     "$(jq -r '"\(.response.allowed) \(.response.patch)"' <<<"$resp")"
 jq -r '.response.warnings[0]' <<<"$resp" | grep -q 'ip-10-9-9-9'
 tap $? "... with a warning naming the node"
-[ "$ms" -lt 2500 ]; tap $? "... within the deadline (took $ms ms)"
+# Bounds: --timeout (2 s) plus room for a loaded machine, under the webhook
+# configuration's timeoutSeconds (5 s); a deadline not kept would hang far longer.
+[ "$ms" -lt 4000 ]; tap $? "... within the deadline (took $ms ms)"
 expect_eq "... and the metric counts it" 1 "$(metric 'topowire_webhook_reviews_total{route="binding",outcome="node_unknown"}')"
 
 standin_fault "$KUBE_URL" hang
@@ -162,7 +164,7 @@ t0=$(date +%s%N)
 resp=$(post /mutate/binding <(binding_for ip-10-8-8-8.ec2.internal /dev/stdout))
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 expect_eq "with the API server hanging, an unknown node's binding is still allowed" true "$(jq -r .response.allowed <<<"$resp")"
-[ "$ms" -lt 2500 ]; tap $? "... within --timeout 2s (took $ms ms)"
+[ "$ms" -lt 4000 ]; tap $? "... within --timeout 2s and before the API server's 5 s (took $ms ms)"
 standin_fault "$KUBE_URL" ""
 
 # --- the watch survives drops and expiry ---------------------------------------------
