@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "topowire/error.h"
+#include "topowire/json.h"
 #include "topowire/kube.h"
 #include "topowire/kv.h"
 
@@ -24,14 +25,17 @@ static void check_err(const char *err)
 }
 
 /*
- * An independent reading of the same document with cJSON: every string-valued
- * label must be in the list with the value of its last occurrence (a later
- * duplicate key overwrites), and the list holds nothing else. Quadratic, so
- * only for documents of at most a thousand labels.
+ * An independent reading of the same document with cJSON (through tw_json_parse): every
+ * string-valued label must be in the list with the value of its last occurrence (a later duplicate
+ * key overwrites), and the list holds nothing else. Quadratic, so only for documents of at most a
+ * thousand labels.
  */
 static void check_against_cjson(const char *json, size_t len, const tw_kvlist *l)
 {
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    cJSON *root = NULL;
+    /* Read as the library does: an escaped NUL is U+0001, not the end of a string. */
+    if (tw_json_parse(json, len, &root, NULL) != TW_OK)
+        __builtin_trap(); /* the library parsed it */
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
     const cJSON *lab = cJSON_GetObjectItemCaseSensitive(meta, "labels");
     size_t distinct = 0;

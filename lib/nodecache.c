@@ -36,7 +36,6 @@
  * lookup running longer than this, or one that failed lately): a healthy one
  * answers in milliseconds, so a burst of bindings to a new node all get it.
  */
-#define QUICK_WAIT_MS 250
 /* Lookups queued or running at most; more are answered at once. */
 #define FETCH_QUEUE_MAX 64
 #define MAX_FETCHERS    8
@@ -485,6 +484,8 @@ tw_nodecache *tw_nodecache_new(const tw_nodecache_options *o)
         c->o.fetchers = MAX_FETCHERS;
     if (c->o.waiters == 0)
         c->o.waiters = TW_NODECACHE_WAITERS;
+    if (c->o.quick_wait_ms <= 0)
+        c->o.quick_wait_ms = TW_NODECACHE_QUICK_WAIT_MS;
     while (o->keys && o->keys[c->nkeys] && c->nkeys < MAX_KEYS)
         c->nkeys++;
     c->created_ms = tw_now_ms();
@@ -922,7 +923,7 @@ static int in_trouble(const tw_nodecache *c, uint64_t now)
     if (now < c->trouble_until)
         return 1;
     for (const fetch *f = c->fetches; f; f = f->next)
-        if (f->running && now - f->started_ms > QUICK_WAIT_MS)
+        if (f->running && now - f->started_ms > (uint64_t)c->o.quick_wait_ms)
             return 1;
     return 0;
 }
@@ -976,7 +977,7 @@ static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, t
     int quick = c->waiting >= c->o.waiters;
     uint64_t until = deadline;
     if (quick) {
-        until = f->created_ms + QUICK_WAIT_MS;
+        until = f->created_ms + (uint64_t)c->o.quick_wait_ms;
         if (until > deadline)
             until = deadline;
         if (in_trouble(c, now) || until <= now) {
@@ -999,9 +1000,9 @@ static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, t
     if (!f->done && quick) {
         c->st.skipped++;
         rc = tw_seterr(err, TW_ERETRY,
-                       "node %s is not in the cache; no answer in %d ms, its lookup goes on "
+                       "node %s is not in the cache; no answer in %ld ms, its lookup goes on "
                        "without this request",
-                       node, QUICK_WAIT_MS);
+                       node, c->o.quick_wait_ms);
     } else if (!f->done)
         rc = tw_seterr(err, TW_ETIMEDOUT, "no answer about node %s within the deadline", node);
     else if ((rc = f->rc) == TW_OK)

@@ -41,7 +41,7 @@ struct hook_server {
     pthread_mutex_t sweep_lock;
     pthread_cond_t sweep_cond;
     bool sweep_stop;
-    hook_downward down;  /* what topowire.io/inject: "downward" pods get */
+    hook_downward down; /* what topowire.io/inject: "downward" pods get */
     atomic_int draining;
     int port;
     int metrics_port;

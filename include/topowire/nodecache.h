@@ -40,10 +40,11 @@ typedef struct tw_nodecache tw_nodecache;
 /* The longest LIST continue token accepted (bytes); a longer one is an error. */
 #define TW_NODECACHE_CONTINUE_MAX TW_KUBE_CONTINUE_MAX
 /* Defaults of the options below. */
-#define TW_NODECACHE_MAX_AGE_MS  60000L
-#define TW_NODECACHE_NEGATIVE_MS 5000L
-#define TW_NODECACHE_FETCHERS    2u
-#define TW_NODECACHE_WAITERS     1u
+#define TW_NODECACHE_MAX_AGE_MS    60000L
+#define TW_NODECACHE_NEGATIVE_MS   5000L
+#define TW_NODECACHE_FETCHERS      2u
+#define TW_NODECACHE_WAITERS       1u
+#define TW_NODECACHE_QUICK_WAIT_MS 250L
 /* Backoff between failed LIST/WATCH requests: initial, cap, and the quiet time that resets it. */
 #define TW_NODECACHE_BACKOFF_MIN_MS   800L
 #define TW_NODECACHE_BACKOFF_MAX_MS   30000L
@@ -77,6 +78,7 @@ typedef struct tw_nodecache_options {
     long negative_ms;        /* how long a failed lookup is remembered (0 = 5 s) */
     unsigned fetchers;       /* concurrent direct GETs at most (0 = 2) */
     unsigned waiters;        /* callers that may wait for a direct GET at once (0 = 1) */
+    long quick_wait_ms;      /* how long the other callers wait for a GET in flight (0 = 250) */
     tw_nodecache_log_fn log;
     void *log_ud;
 } tw_nodecache_options;
