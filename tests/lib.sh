@@ -10,8 +10,8 @@ TW_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${TW_VARIANT:=plain}"
 TW_FIXTURES=$TW_ROOT/tests/fixtures
 export TW_FIXTURES
-# The pinned kubectl (mk/kubectl.sh) comes before the machine's own.
-[ -x "$TW_ROOT/build/tools/bin/kubectl" ] && PATH=$TW_ROOT/build/tools/bin:$PATH
+# The pinned tools (mk/kubectl.sh, mk/promtool.sh) come before the machine's own.
+[ -d "$TW_ROOT/build/tools/bin" ] && PATH=$TW_ROOT/build/tools/bin:$PATH
 
 _tap_n=0
 _tap_failed=0
