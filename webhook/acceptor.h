@@ -16,6 +16,10 @@ typedef struct hook_acceptor hook_acceptor;
  * on the worker its descriptor number points to, so a burst of connections is
  * spread evenly over the workers, where workers racing for one shared listen
  * socket leave most connections with whichever thread wakes first.
+ * (libmicrohttpd 0.9.75's header says a thread pool is ignored without a listen
+ * socket; that version builds and uses it all the same, and its accept policy
+ * and connection limits apply to added connections. tests/integration/spread.sh
+ * fails should a version put every connection on one worker.)
  * Borrows d, which must outlive the acceptor. Returns 0 and a new acceptor in
  * *out (free with hook_acceptor_stop()), or TW_EIO with a sentence in err.
  */
