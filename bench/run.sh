@@ -20,7 +20,7 @@ if [ -n "${BENCH_BASELINE:-}" ]; then
     echo "== building the baseline $rev in $base"
     make -s -C "$base" -j"$(nproc)" check-build >/dev/null
 fi
-for b in bench/init.sh bench/webhook.sh bench/binding.sh bench/downward.sh; do
+for b in bench/init.sh bench/webhook.sh bench/binding.sh bench/downward.sh bench/sizing.sh; do
     [ -x "$b" ] || continue
     name=$(basename "$b" .sh)
     if [ -n "$base" ] && [ -x "$base/$b" ]; then
