@@ -25,13 +25,11 @@
 #include "topowire/log.h"
 #include "topowire/podpatch.h"
 
-#include "acceptor.h"
 #include "webhook.h"
 
 struct hook_server {
     const hook_config *cfg;
     struct MHD_Daemon *tls;
-    hook_acceptor *acceptor; /* accepts for tls, which has no listen socket of its own */
     struct MHD_Daemon *plain;
     hook_certstore *certs;
     tw_podpatch *pods;   /* the prepared injection */
@@ -673,12 +671,6 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     return hook_guard_admit(cls, addr) ? MHD_YES : MHD_NO;
 }
 
-/* The same, for the TLS listener's acceptor. */
-static bool guard_admit(void *cls, const struct sockaddr *addr)
-{
-    return hook_guard_admit(cls, addr);
-}
-
 /* Puts a new connection in guard g, or takes a closing one out. */
 static void guard_notify(hook_guard *g, struct MHD_Connection *c, void **socket_context,
                          enum MHD_ConnectionNotificationCode toe)
@@ -848,10 +840,8 @@ static int start_tls(hook_server *s, char *err)
     if (rc != TW_OK)
         return rc;
     unsigned threads = cfg->threads ? cfg->threads : online_cores();
-    /* No listen socket of MHD's own: workers racing for one leave most connections with one
-     * of them. The acceptor hands each connection over, and MHD spreads them evenly. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET;
+                     MHD_USE_ERROR_LOG;
     struct MHD_OptionItem opts[20];
     int n = 0;
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
@@ -872,19 +862,19 @@ static int start_tls(hook_server *s, char *err)
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
     if (threads > 1)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL};
+    if (!any)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
-    /* The acceptor asks the guard about each connection (hook_guard_admit). */
-    s->tls = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
-                              MHD_OPTION_END);
+    s->tls = MHD_start_daemon(flags | (any ? MHD_USE_DUAL_STACK : 0), (uint16_t)port, on_accept,
+                              s->guard, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (s->tls == NULL && any) /* no IPv6 here: the IPv4 wildcard */
+        s->tls = MHD_start_daemon(flags, (uint16_t)port, on_accept, s->guard, on_request, s,
+                                  MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (s->tls == NULL)
-        return tw_seterr(err, TW_EIO, "cannot serve %s (see the libmicrohttpd line above)",
+        return tw_seterr(err, TW_EIO, "cannot listen on %s (see the libmicrohttpd line above)",
                          cfg->listen);
-    char why[TW_ERRLEN] = "";
-    if ((rc = hook_acceptor_start(&ss, any, port, s->tls, guard_admit, s->guard, &s->acceptor,
-                                  why)) != TW_OK)
-        return tw_seterr(err, rc, "cannot listen on %s (%s)", cfg->listen, why);
-    s->port = hook_acceptor_port(s->acceptor);
+    s->port = bound_port(s->tls);
     return TW_OK;
 }
 
@@ -1112,7 +1102,6 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
     *out = s;
     return TW_OK;
 fail:
-    hook_acceptor_stop(s->acceptor);
     if (s->tls)
         MHD_stop_daemon(s->tls);
     if (s->plain)
@@ -1158,8 +1147,9 @@ long hook_server_shutdown(hook_server *s)
     if (s == NULL)
         return 0;
     atomic_store(&s->draining, 1);
-    hook_acceptor_stop(s->acceptor);
-    s->acceptor = NULL;
+    MHD_socket fd = MHD_quiesce_daemon(s->tls);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
     char n[24];
     snprintf(n, sizeof(n), "%ld", hook_metrics_inflight_now());
     tw_log_kv(TW_LOG_INFO, "shutting down: no longer accepting; finishing requests in flight",
