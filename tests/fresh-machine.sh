@@ -63,19 +63,31 @@ mount --make-rslave "$root/sys"
 mnt --rbind /dev "$root/dev"
 mount --make-rslave "$root/dev"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This machine's network as a user's machine beside it would have it: local
+# trust anchors (a proxy's CA, say) and the variables that point tools at
+# them or at a proxy. Nothing of the project's; none of it where there is none.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
+netenv=()
+for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY; do
+    [ -n "${!v:-}" ] && netenv+=("$v=${!v}")
+done
 
 # The committed tree, as a clone would get it (uncommitted changes are not in it).
 git bundle create -q "$root/root/topowire.bundle" HEAD
 say "commit $(git rev-parse --short HEAD); log: $log"
 
 set +e
-chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 "${netenv[@]}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     /bin/bash -c '
 set -e
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends git make ca-certificates >/dev/null
+update-ca-certificates >/dev/null 2>&1 || true
 git clone -q /root/topowire.bundle /root/topowire
 cd /root/topowire
 echo "== make demo"
