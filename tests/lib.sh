@@ -20,8 +20,9 @@ TW_TMP=$(mktemp -d /tmp/tw-it-XXXXXX)
 
 _tw_cleanup() {
     local p
-    for p in "${_tw_pids[@]}"; do kill "$p" 2>/dev/null; done
-    for p in "${_tw_pids[@]}"; do wait "$p" 2>/dev/null; done
+    # "|| true": a caller under set -e must not take a process already gone for a failure.
+    for p in "${_tw_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${_tw_pids[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -rf "$TW_TMP"
 }
 trap _tw_cleanup EXIT
