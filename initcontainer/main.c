@@ -74,7 +74,7 @@ static void usage(FILE *f)
             "  --timeout DURATION    bound on the whole run, e.g. 10s, 500ms (default 10s)\n"
             "  --node NAME           the node (default: $NODE_NAME)\n"
             "  --podinfo-dir DIR     Downward-API files (default /etc/podinfo)\n"
-            "  --kubeconfig FILE     use a kubeconfig (default: $KUBECONFIG, else in-cluster)\n"
+            "  --kubeconfig FILE     use a kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
             "  --context NAME        kubeconfig context (default: current-context)\n"
             "  --token-file FILE     in-cluster token (default: the service-account token)\n"
             "  --ca-file FILE        in-cluster CA (default: the service-account ca.crt)\n"
@@ -404,42 +404,29 @@ static void *resolve_thread(void *arg)
     return NULL;
 }
 
-/* Loads the Kubernetes configuration by precedence: flag, $KUBECONFIG, in-cluster. */
+/*
+ * Finds the Kubernetes configuration (tw_kube_config_find's order). None at
+ * all is not an error: the kubernetes source then reports why it is missing.
+ */
 static int load_kube(const options *o, tw_kube_config **cfg, char *why, size_t why_len)
 {
-    char err[TW_ERRLEN] = "";
-    const char *path = o->kubeconfig;
-    if (path == NULL) {
-        const char *env = getenv("KUBECONFIG");
-        if (env && *env) {
-            /* KUBECONFIG may be a list; the first file is used. */
-            static char first[4096];
-            size_t n = strcspn(env, ":");
-            if (n >= sizeof(first))
-                n = sizeof(first) - 1;
-            memcpy(first, env, n);
-            first[n] = '\0';
-            path = first;
-        }
-    }
-    int rc;
-    if (path) {
-        rc = tw_kube_config_load(path, o->context, cfg, err);
-        if (rc != TW_OK) {
-            tw_log_kv(TW_LOG_ERROR, "cannot load kubeconfig", "path", path, "error", err, NULL);
-            return rc;
-        }
-        tw_log_kv(TW_LOG_DEBUG, "using kubeconfig", "path", path, "server", (*cfg)->server, NULL);
-        return TW_OK;
-    }
-    rc = tw_kube_config_incluster(o->token_file, o->ca_file, cfg, err);
+    char err[TW_ERRLEN] = "", origin[TW_ERRLEN] = "";
+    tw_kube_config_query q = {.kubeconfig = o->kubeconfig,
+                              .context = o->context,
+                              .token_file = o->token_file,
+                              .ca_file = o->ca_file};
+    int rc = tw_kube_config_find(&q, cfg, origin, sizeof(origin), err);
     if (rc == TW_ENOCONFIG) {
         snprintf(why, why_len, "%s", err);
         return TW_OK;
     }
-    if (rc != TW_OK)
-        tw_log_kv(TW_LOG_ERROR, "cannot load in-cluster configuration", "error", err, NULL);
-    return rc;
+    if (rc != TW_OK) {
+        tw_log_kv(TW_LOG_ERROR, "cannot load the Kubernetes configuration", "error", err, NULL);
+        return rc;
+    }
+    tw_log_kv(TW_LOG_DEBUG, "using the Kubernetes configuration", "from", origin, "server",
+              (*cfg)->server, NULL);
+    return TW_OK;
 }
 
 static int uses(const options *o, tw_source s)

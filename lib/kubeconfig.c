@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -208,11 +209,13 @@ void tw_kube_config_free(tw_kube_config *cfg)
 
 /* ---- kubeconfig files ---------------------------------------------------------------------- */
 
-/* State of one load: the file's name, its directory, its YAML tree and the err buffer. */
+/* One kubeconfig file being loaded: its name, its directory, its YAML tree and the err buffer. */
 typedef struct loader {
     const char *path;
     char *dir;
     yaml_document_t doc;
+    int have_doc;
+    yaml_node_t *root; /* the top-level map; NULL for an empty file */
     char *err;
     int no_files; /* TW__KUBECONFIG_NO_FILES: never open a file the config names */
 } loader;
@@ -732,22 +735,54 @@ static int yaml_precheck(loader *ld, const char *text, size_t len)
     return rc;
 }
 
-static int load_tree(loader *ld, yaml_node_t *root, const char *context, tw_kube_config *cfg)
+/*
+ * Finds the entry called name in list_key of the first file that has one (a
+ * list of files merges as kubectl merges it: the first file to set a name
+ * wins). *which is the file it came from: its paths resolve against that
+ * file's directory.
+ */
+static int find_first(loader *lds, size_t n, const char *list_key, const char *item_key,
+                      const char *name, loader **which, yaml_node_t **out)
 {
-    int rc;
+    for (size_t i = 0; i < n; i++) {
+        int rc = find_named(&lds[i], lds[i].root, list_key, item_key, name, out);
+        if (rc == TW_OK)
+            *which = &lds[i];
+        if (rc != TW_ENOTFOUND)
+            return rc;
+    }
+    return TW_ENOTFOUND;
+}
+
+/* The merged files' current-context: the first file that sets one wins. */
+static int current_context(loader *lds, size_t n, const char **out)
+{
+    *out = NULL;
+    for (size_t i = 0; i < n && (*out == NULL || **out == '\0'); i++) {
+        int rc = get_str(&lds[i], lds[i].root, "current-context", "", out);
+        if (rc != TW_OK)
+            return rc;
+    }
+    return TW_OK;
+}
+
+/* Builds cfg from the context (or current-context) of the files lds, named names in errors. */
+static int load_merged(loader *lds, size_t n, const char *names, const char *context,
+                       tw_kube_config *cfg)
+{
+    char *err = lds[0].err;
     const char *ctx_name = context;
-    if (root != NULL && (rc = want(ld, root, YAML_MAPPING_NODE, "", "the top level")) != TW_OK)
-        return rc;
-    if (ctx_name == NULL && (rc = get_str(ld, root, "current-context", "", &ctx_name)) != TW_OK)
+    int rc;
+    if (ctx_name == NULL && (rc = current_context(lds, n, &ctx_name)) != TW_OK)
         return rc;
     if (ctx_name == NULL || *ctx_name == '\0')
-        return tw_seterr(ld->err, TW_EINVAL,
-                         "kubeconfig %s has no current-context and no context was named", ld->path);
+        return tw_seterr(err, TW_EINVAL,
+                         "kubeconfig %s has no current-context and no context was named", names);
+    loader *ld = NULL;
     yaml_node_t *ctx = NULL;
-    rc = find_named(ld, root, "contexts", "context", ctx_name, &ctx);
+    rc = find_first(lds, n, "contexts", "context", ctx_name, &ld, &ctx);
     if (rc == TW_ENOTFOUND)
-        return tw_seterr(ld->err, TW_EINVAL, "kubeconfig %s has no context \"%s\"", ld->path,
-                         ctx_name);
+        return tw_seterr(err, TW_EINVAL, "kubeconfig %s has no context \"%s\"", names, ctx_name);
     if (rc != TW_OK)
         return rc;
     char where[128];
@@ -757,104 +792,241 @@ static int load_tree(loader *ld, yaml_node_t *root, const char *context, tw_kube
         (rc = get_str(ld, ctx, "user", where, &user_name)) != TW_OK)
         return rc;
     if (cluster_name == NULL || *cluster_name == '\0')
-        return tw_seterr(ld->err, TW_EINVAL, "kubeconfig %s: context \"%s\" names no cluster",
-                         ld->path, ctx_name);
+        return tw_seterr(err, TW_EINVAL, "kubeconfig %s: context \"%s\" names no cluster", ld->path,
+                         ctx_name);
     yaml_node_t *cl = NULL;
-    rc = find_named(ld, root, "clusters", "cluster", cluster_name, &cl);
+    loader *cl_ld = NULL;
+    rc = find_first(lds, n, "clusters", "cluster", cluster_name, &cl_ld, &cl);
     if (rc == TW_ENOTFOUND)
-        return tw_seterr(ld->err, TW_EINVAL,
+        return tw_seterr(err, TW_EINVAL,
                          "kubeconfig %s: context \"%s\" names cluster \"%s\", which is not in "
                          "clusters",
-                         ld->path, ctx_name, cluster_name);
+                         names, ctx_name, cluster_name);
     if (rc != TW_OK)
         return rc;
     snprintf(where, sizeof(where), "cluster \"%s\": ", cluster_name);
-    if ((rc = load_cluster(ld, cl, where, cluster_name, cfg)) != TW_OK)
+    if ((rc = load_cluster(cl_ld, cl, where, cluster_name, cfg)) != TW_OK)
         return rc;
     /* A context without a user talks to the server anonymously. */
     if (user_name == NULL || *user_name == '\0')
         return TW_OK;
     yaml_node_t *u = NULL;
-    rc = find_named(ld, root, "users", "user", user_name, &u);
+    loader *u_ld = NULL;
+    rc = find_first(lds, n, "users", "user", user_name, &u_ld, &u);
     if (rc == TW_ENOTFOUND)
-        return tw_seterr(ld->err, TW_EINVAL,
+        return tw_seterr(err, TW_EINVAL,
                          "kubeconfig %s: context \"%s\" names user \"%s\", which is not in users",
-                         ld->path, ctx_name, user_name);
+                         names, ctx_name, user_name);
     if (rc != TW_OK)
         return rc;
     snprintf(where, sizeof(where), "user \"%s\": ", user_name);
-    return load_user(ld, u, where, user_name, cfg);
+    return load_user(u_ld, u, where, user_name, cfg);
+}
+
+/* Parses text (len bytes) into ld's tree; ld's path, dir, err and no_files are set. */
+static int loader_parse(loader *ld, const char *text, size_t len)
+{
+    if (len > KUBECONFIG_MAX)
+        return tw_seterr(ld->err, TW_ETOOBIG, "kubeconfig %s is larger than %d bytes", ld->path,
+                         KUBECONFIG_MAX);
+    int rc = yaml_precheck(ld, text, len);
+    if (rc != TW_OK)
+        return rc;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return TW_ENOMEM;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &ld->doc)) {
+        rc = yaml_syntax_error(ld, &parser);
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    yaml_parser_delete(&parser);
+    ld->have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+    ld->root = root && !is_null(root) ? root : NULL;
+    if (ld->root != NULL)
+        return want(ld, ld->root, YAML_MAPPING_NODE, "", "the top level");
+    return TW_OK;
+}
+
+static void loader_free(loader *ld)
+{
+    if (ld->have_doc)
+        yaml_document_delete(&ld->doc);
+    free(ld->dir);
+}
+
+/* Builds a config from parsed files; *out is written only on success. */
+static int build_config(loader *lds, size_t n, const char *names, const char *context,
+                        tw_kube_config **out)
+{
+    tw_kube_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL)
+        return TW_ENOMEM;
+    int rc = load_merged(lds, n, names, context, cfg);
+    if (rc != TW_OK) {
+        tw_kube_config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return TW_OK;
 }
 
 int tw__kube_config_parse(const char *text, size_t len, const char *name, const char *dir,
                           const char *context, unsigned flags, tw_kube_config **out, char *err)
 {
     loader ld = {.path = name, .err = err, .no_files = (flags & TW__KUBECONFIG_NO_FILES) != 0};
-    tw_kube_config *cfg = NULL;
-    int have_doc = 0;
-    yaml_parser_t parser;
-    int have_parser = 0;
-    int rc;
-    if (len > KUBECONFIG_MAX)
-        return tw_seterr(err, TW_ETOOBIG, "kubeconfig %s is larger than %d bytes", name,
-                         KUBECONFIG_MAX);
     if (dir != NULL && (ld.dir = strdup(dir)) == NULL)
         return TW_ENOMEM;
-    if ((rc = yaml_precheck(&ld, text, len)) != TW_OK)
-        goto out;
-    rc = TW_ENOMEM;
-    if (!yaml_parser_initialize(&parser))
-        goto out;
-    have_parser = 1;
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &ld.doc)) {
-        rc = yaml_syntax_error(&ld, &parser);
-        goto out;
+    int rc = loader_parse(&ld, text, len);
+    if (rc == TW_OK)
+        rc = build_config(&ld, 1, name, context, out);
+    loader_free(&ld);
+    return rc;
+}
+
+/* Reads and parses the file ld->path; TW_ENOTFOUND (err untouched) when it does not exist. */
+static int loader_read(loader *ld)
+{
+    char *text = NULL;
+    char why[TW_ERRLEN];
+    int rc = read_file(ld->path, KUBECONFIG_MAX, 0, &text, why);
+    if (rc == TW_ENOTFOUND || rc == TW_ENOMEM)
+        return rc;
+    if (rc != TW_OK)
+        return tw_seterr(ld->err, rc, "kubeconfig %s", why);
+    const char *slash = strrchr(ld->path, '/');
+    if (slash != NULL &&
+        (ld->dir = strndup(ld->path, slash == ld->path ? 1 : (size_t)(slash - ld->path))) == NULL) {
+        free(text);
+        return TW_ENOMEM;
     }
-    have_doc = 1;
-    if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
-        goto out;
-    yaml_node_t *root = yaml_document_get_root_node(&ld.doc);
-    if ((rc = load_tree(&ld, root && !is_null(root) ? root : NULL, context, cfg)) != TW_OK)
-        goto out;
-    *out = cfg;
-    cfg = NULL;
-out:
-    if (have_doc)
-        yaml_document_delete(&ld.doc);
-    if (have_parser)
-        yaml_parser_delete(&parser);
-    tw_kube_config_free(cfg);
-    free(ld.dir);
+    /* The text ends at its first NUL byte, as it always has. */
+    rc = loader_parse(ld, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+int tw_kube_config_load_list(const char *const *paths, size_t n, const char *context,
+                             tw_kube_config **out, char *err)
+{
+    if (n == 0 || n > TW_KUBECONFIG_FILES_MAX)
+        return tw_seterr(err, TW_EINVAL, "a kubeconfig list holds 1 to %d files, not %zu",
+                         TW_KUBECONFIG_FILES_MAX, n);
+    loader lds[TW_KUBECONFIG_FILES_MAX];
+    memset(lds, 0, sizeof(lds));
+    tw_buf names;
+    tw_buf_init(&names, PATH_MAX);
+    size_t used = 0;
+    int rc = TW_OK;
+    for (size_t i = 0; i < n && rc == TW_OK; i++) {
+        loader *ld = &lds[used];
+        ld->path = paths[i];
+        ld->err = err;
+        rc = loader_read(ld);
+        if (rc == TW_ENOTFOUND) { /* a missing file in a list is skipped, as kubectl does */
+            loader_free(ld);
+            memset(ld, 0, sizeof(*ld));
+            rc = TW_OK;
+            continue;
+        }
+        used++;
+        if (rc == TW_OK && tw_buf_printf(&names, "%s%s", names.len ? ":" : "", paths[i]) != TW_OK)
+            rc = tw_seterr(err, TW_EINVAL, "the kubeconfig list is too long");
+    }
+    if (rc == TW_OK && used == 0)
+        rc = n == 1 ? tw_seterr(err, TW_ENOCONFIG, "kubeconfig %s does not exist", paths[0])
+                    : tw_seterr(err, TW_ENOCONFIG, "none of the %zu kubeconfig files exists", n);
+    if (rc == TW_OK)
+        rc = build_config(lds, used, tw_buf_cstr(&names), context, out);
+    for (size_t i = 0; i < used; i++)
+        loader_free(&lds[i]);
+    tw_buf_free(&names);
     return rc;
 }
 
 int tw_kube_config_load(const char *path, const char *context, tw_kube_config **out, char *err)
 {
-    char *text = NULL, *dir = NULL;
-    char why[TW_ERRLEN];
-    int rc = read_file(path, KUBECONFIG_MAX, 0, &text, why);
-    if (rc == TW_ENOTFOUND) {
-        rc = tw_seterr(err, TW_ENOCONFIG, "kubeconfig %s does not exist", path);
-        goto out;
+    return tw_kube_config_load_list(&path, 1, context, out, err);
+}
+
+/* ~/.kube/config: $HOME, or the password database when HOME is unset. 0 when neither says. */
+static int home_config(char *path, size_t len)
+{
+    const char *home = getenv("HOME");
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if ((home == NULL || *home == '\0') && getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 &&
+        res != NULL)
+        home = res->pw_dir;
+    if (home == NULL || *home == '\0')
+        return 0;
+    return (size_t)snprintf(path, len, "%s/.kube/config", home) < len;
+}
+
+/* Splits $KUBECONFIG (a ':' list; empty items skipped) and loads the files that exist. */
+static int load_env_list(const char *env, const char *context, tw_kube_config **out, char *err)
+{
+    char *copy = strdup(env), *save = NULL;
+    const char *paths[TW_KUBECONFIG_FILES_MAX];
+    size_t n = 0;
+    if (copy == NULL)
+        return TW_ENOMEM;
+    for (char *p = strtok_r(copy, ":", &save); p != NULL; p = strtok_r(NULL, ":", &save)) {
+        if (n == TW_KUBECONFIG_FILES_MAX) {
+            free(copy);
+            return tw_seterr(err, TW_EINVAL, "$KUBECONFIG lists more than %d files",
+                             TW_KUBECONFIG_FILES_MAX);
+        }
+        paths[n++] = p;
     }
-    if (rc != TW_OK) {
-        if (rc != TW_ENOMEM)
-            tw_seterr(err, rc, "kubeconfig %s", why);
-        goto out;
-    }
-    const char *slash = strrchr(path, '/');
-    if (slash != NULL &&
-        (dir = strndup(path, slash == path ? 1 : (size_t)(slash - path))) == NULL) {
-        rc = TW_ENOMEM;
-        goto out;
-    }
-    /* The text ends at its first NUL byte, as it always has. */
-    rc = tw__kube_config_parse(text, strlen(text), path, dir, context, 0, out, err);
-out:
-    free(dir);
-    free(text);
+    int rc = n == 0 ? TW_ENOCONFIG : tw_kube_config_load_list(paths, n, context, out, err);
+    free(copy);
     return rc;
+}
+
+int tw_kube_config_find(const tw_kube_config_query *q, tw_kube_config **out, char *origin,
+                        size_t origin_len, char *err)
+{
+    char why[TW_ERRLEN] = "";
+    int rc;
+    if (q->kubeconfig != NULL) {
+        rc = tw_kube_config_load(q->kubeconfig, q->context, out, err);
+        if (rc == TW_ENOCONFIG) /* a file named on the command line must be there */
+            return tw_seterr(err, TW_EINVAL, "--kubeconfig %s does not exist", q->kubeconfig);
+        snprintf(origin, origin_len, "--kubeconfig %s", q->kubeconfig);
+        return rc;
+    }
+    const char *env = getenv("KUBECONFIG");
+    if (env != NULL && *env != '\0') {
+        rc = load_env_list(env, q->context, out, err);
+        if (rc != TW_ENOCONFIG) {
+            snprintf(origin, origin_len, "$KUBECONFIG %s", env);
+            return rc;
+        }
+        snprintf(why, sizeof(why), "no file in $KUBECONFIG exists; ");
+    }
+    char detail[TW_ERRLEN];
+    rc = tw_kube_config_incluster(q->token_file, q->ca_file, out, detail);
+    if (rc != TW_ENOCONFIG) {
+        if (rc != TW_OK)
+            tw_seterr(err, rc, "%s", detail);
+        snprintf(origin, origin_len, "in-cluster");
+        return rc;
+    }
+    char home[PATH_MAX];
+    if (home_config(home, sizeof(home))) {
+        rc = tw_kube_config_load(home, q->context, out, err);
+        if (rc != TW_ENOCONFIG) {
+            snprintf(origin, origin_len, "%s", home);
+            return rc;
+        }
+    } else {
+        snprintf(home, sizeof(home), "~/.kube/config");
+    }
+    return tw_seterr(err, TW_ENOCONFIG, "no Kubernetes configuration: %s%s; %s does not exist",
+                     why, detail, home);
 }
 
 /* ---- exec credential plugins --------------------------------------------------------------- */

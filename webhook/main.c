@@ -68,7 +68,7 @@ static void usage(FILE *f)
         "                                has not heard from the API server for this long\n"
         "                                (default 60s)\n"
         "  --kubeconfig FILE, --context NAME, --token-file F, --ca-file F   the API server\n"
-        "                                (default: in-cluster, else $KUBECONFIG)\n"
+        "                                (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
         "\n"
         "certgen flags:\n"
         "  --service NAME                the webhook's Service (default topowire-webhook)\n"
@@ -173,15 +173,18 @@ typedef struct kube_opts {
     const char *kubeconfig, *context, *token_file, *ca_file;
 } kube_opts;
 
-/* The API server: --kubeconfig when given; else in-cluster, else $KUBECONFIG. */
+/* The API server, found in tw_kube_config_find's order. */
 static int load_kube(const kube_opts *o, tw_kube_config **out, char *err)
 {
-    if (o->kubeconfig != NULL)
-        return tw_kube_config_load(o->kubeconfig, o->context, out, err);
-    int rc = tw_kube_config_incluster(o->token_file, o->ca_file, out, err);
-    const char *env = getenv("KUBECONFIG");
-    if (rc == TW_ENOCONFIG && env != NULL && env[0] != '\0')
-        rc = tw_kube_config_load(env, o->context, out, err);
+    char origin[TW_ERRLEN];
+    tw_kube_config_query q = {.kubeconfig = o->kubeconfig,
+                              .context = o->context,
+                              .token_file = o->token_file,
+                              .ca_file = o->ca_file};
+    int rc = tw_kube_config_find(&q, out, origin, sizeof(origin), err);
+    if (rc == TW_OK)
+        tw_log_kv(TW_LOG_INFO, "using the Kubernetes configuration", "from", origin, "server",
+                  (*out)->server, NULL);
     return rc;
 }
 
@@ -450,11 +453,9 @@ static const char *default_namespace(char *buf, size_t len)
     return "topowire-system";
 }
 
-/* How certgen reaches the API server. */
 /*
- * Reaches the API server (with --kubeconfig when given; else in-cluster, else
- * $KUBECONFIG), stores the Secret when secret is set, then sets the caBundle
- * of the webhook configuration when webhook is set.
+ * Reaches the API server (found by load_kube), stores the Secret when secret
+ * is set, then sets the caBundle of the webhook configuration when webhook is set.
  */
 static int kube_steps(const kube_opts *o, const char *namespace, const char *secret,
                       const char *webhook, const tw_certgen_pems *pems, char *err)

@@ -3,6 +3,7 @@
 #define TOPOWIRE_KUBECONFIG_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -66,6 +67,44 @@ int tw_kube_config_incluster(const char *token_file, const char *ca_file, tw_kub
  * TW_ENOMEM.
  */
 int tw_kube_config_load(const char *path, const char *context, tw_kube_config **out, char *err);
+
+/* At most this many files in a kubeconfig list ($KUBECONFIG). */
+#define TW_KUBECONFIG_FILES_MAX 16
+
+/*
+ * Loads a list of kubeconfig files merged as kubectl merges $KUBECONFIG: the
+ * first file to set current-context, or to define a context, cluster or user
+ * of a given name, wins (entries are taken whole, never field by field); a
+ * file's relative paths resolve against its own directory; missing files are
+ * skipped. Errors as tw_kube_config_load; TW_ENOCONFIG when no file exists,
+ * TW_EINVAL for an empty list or one of more than TW_KUBECONFIG_FILES_MAX.
+ */
+int tw_kube_config_load_list(const char *const *paths, size_t n, const char *context,
+                             tw_kube_config **out, char *err);
+
+/* What tw_kube_config_find is told; every field may be NULL. Borrowed. */
+typedef struct tw_kube_config_query {
+    const char *kubeconfig; /* --kubeconfig FILE */
+    const char *context;    /* --context NAME, for kubeconfig files */
+    const char *token_file; /* in-cluster token and CA paths; NULL = the service-account mount */
+    const char *ca_file;
+} tw_kube_config_query;
+
+/*
+ * Finds the Kubernetes configuration in the order controller-runtime uses,
+ * one function for every program:
+ *   1. q->kubeconfig, when set (a missing file is then TW_EINVAL);
+ *   2. $KUBECONFIG, a ':'-separated list merged by tw_kube_config_load_list
+ *      (when none of its files exists, the search goes on);
+ *   3. in-cluster (tw_kube_config_incluster);
+ *   4. ~/.kube/config ($HOME, else the password database).
+ * A source that exists but is broken stops the search with its error. Returns
+ * 0 with a new config and, in origin, where it came from ("--kubeconfig F",
+ * "$KUBECONFIG F:G", "in-cluster" or the file); TW_ENOCONFIG when no source
+ * exists (err says what was tried); or the codes of the loaders.
+ */
+int tw_kube_config_find(const tw_kube_config_query *q, tw_kube_config **out, char *origin,
+                        size_t origin_len, char *err);
 
 /* Frees a config. NULL-safe. */
 void tw_kube_config_free(tw_kube_config *cfg);

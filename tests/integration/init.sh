@@ -33,7 +33,7 @@ run_init() {
     t0=$(date +%s%N)
     env -u KUBERNETES_SERVICE_HOST -u KUBERNETES_SERVICE_PORT -u KUBECONFIG \
         -u AWS_EC2_METADATA_DISABLED -u AWS_EC2_METADATA_SERVICE_ENDPOINT \
-        NODE_NAME=$NODE "${envs[@]}" \
+        HOME="$TW_TMP/home" NODE_NAME=$NODE "${envs[@]}" \
         timeout 30 "$INIT" --out-dir "$OUT" --podinfo-dir "$EMPTY_PODINFO" "$@" 2>"$LOG"
     RC=$?
     t1=$(date +%s%N)
@@ -120,6 +120,17 @@ run_init kubeconfig -- --kubeconfig "$KUBECONFIG_FILE" --sources kubernetes
 expect_eq "kubernetes through --kubeconfig" us-east-1b "$(envval "$OUT/topology.env" CLIENT_RACK)"
 run_init kubeconfig-env KUBECONFIG="$KUBECONFIG_FILE" -- --sources kubernetes
 expect_eq "kubernetes through \$KUBECONFIG" us-east-1b "$(envval "$OUT/topology.env" CLIENT_RACK)"
+# $KUBECONFIG is a list merged as kubectl merges it; missing files are skipped, and it wins over
+# in-cluster (whose API server here would not answer).
+run_init kubeconfig-list KUBECONFIG="$TW_TMP/nope.yaml::$KUBECONFIG_FILE" \
+    KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=1 -- --sources kubernetes
+expect_eq "kubernetes through a \$KUBECONFIG list, before in-cluster" 0:us-east-1b \
+    "$RC:$(envval "$OUT/topology.env" CLIENT_RACK)"
+# Not in a cluster and nothing named: ~/.kube/config.
+mkdir -p "$TW_TMP/home/.kube" && cp "$KUBECONFIG_FILE" "$TW_TMP/home/.kube/config"
+run_init kubeconfig-home -- --sources kubernetes
+expect_eq "kubernetes through ~/.kube/config" 0:us-east-1b "$RC:$(envval "$OUT/topology.env" CLIENT_RACK)"
+rm -r "$TW_TMP/home/.kube"
 run_init kubeconfig-missing -- --kubeconfig "$TW_TMP/nope.yaml" --sources kubernetes
 expect_eq "a kubeconfig that does not exist is a configuration error (exit 2)" 2 "$RC"
 

@@ -1257,6 +1257,153 @@ static void incluster(void **state)
     unsetenv("KUBERNETES_SERVICE_PORT");
 }
 
+/* ---- lists and the search order ------------------------------------------------------------- */
+
+/* Two files merged as kubectl merges them: first to set a value wins, whole entries, own dirs. */
+static void list_merges_first_wins(void **state)
+{
+    fx *f = *state;
+    pathbuf a, b, sub, missing;
+    assert_int_equal(mkdir(fx_path(f, "second", sub), 0755), 0);
+    write_file(f, "certs/ca.crt", CA_PEM, 0600);
+    write_file(f, "a",
+               "current-context: dev\n"
+               "contexts:\n- name: dev\n  context: {cluster: shared, user: alice}\n"
+               "clusters:\n- name: shared\n  cluster: {server: 'https://first:6443'}\n",
+               0600);
+    write_file(f, "second/ca.crt", CA_PEM, 0600);
+    write_file(f, "second/b",
+               "current-context: prod\n"
+               "contexts:\n- name: prod\n  context: {cluster: other, user: bob}\n"
+               "- name: dev\n  context: {cluster: other, user: bob}\n"
+               "clusters:\n- name: shared\n  cluster: {server: 'https://second:6443'}\n"
+               "- name: other\n  cluster: {server: 'https://other:6443', certificate-authority: ca.crt}\n"
+               "users:\n- name: alice\n  user: {token: alice-token}\n"
+               "- name: bob\n  user: {token: bob-token}\n",
+               0600);
+    const char *paths[] = {fx_path(f, "missing", missing), fx_path(f, "a", a),
+                           fx_path(f, "second/b", b)};
+    tw_kube_config *cfg = NULL;
+    char err[TW_ERRLEN] = "";
+    /* current-context of the first file that sets one; cluster "shared" from the first file;
+     * user "alice" only in the second; the missing file is skipped. */
+    assert_int_equal(tw_kube_config_load_list(paths, 3, NULL, &cfg, err), TW_OK);
+    assert_string_equal(cfg->server, "https://first:6443");
+    assert_string_equal(cfg->token, "alice-token");
+    tw_kube_config_free(cfg);
+    /* A named context: dev is taken whole from the first file, never mixed with the second's. */
+    assert_int_equal(tw_kube_config_load_list(paths, 3, "prod", &cfg, err), TW_OK);
+    assert_string_equal(cfg->server, "https://other:6443");
+    assert_string_equal(cfg->token, "bob-token");
+    /* A relative path resolves against the directory of the file that holds it. */
+    char want[600];
+    snprintf(want, sizeof(want), "%s/second/ca.crt", f->dir);
+    assert_non_null(cfg->ca_pem != NULL ? cfg->ca_pem : cfg->ca_file);
+    if (cfg->ca_file != NULL)
+        assert_string_equal(cfg->ca_file, want);
+    else
+        assert_string_equal(cfg->ca_pem, CA_PEM);
+    tw_kube_config_free(cfg);
+    /* Unknown names report the list. */
+    assert_int_equal(tw_kube_config_load_list(paths, 3, "nope", &cfg, err), TW_EINVAL);
+    assert_contains(err, "context \"nope\"");
+    assert_contains(err, a);
+    assert_contains(err, b);
+    /* Nothing exists: TW_ENOCONFIG; a broken file in the list stops the load. */
+    const char *none[] = {missing, missing};
+    assert_int_equal(tw_kube_config_load_list(none, 2, NULL, &cfg, err), TW_ENOCONFIG);
+    write_file(f, "broken", "clusters: [\n", 0600);
+    pathbuf br;
+    const char *with_broken[] = {a, fx_path(f, "broken", br)};
+    assert_int_equal(tw_kube_config_load_list(with_broken, 2, NULL, &cfg, err), TW_EPARSE);
+    assert_contains(err, br);
+    assert_int_equal(tw_kube_config_load_list(paths, 0, NULL, &cfg, err), TW_EINVAL);
+}
+
+static void set_or_unset(const char *name, const char *value)
+{
+    if (value != NULL)
+        setenv(name, value, 1);
+    else
+        unsetenv(name);
+}
+
+/* --kubeconfig, then $KUBECONFIG, then in-cluster, then ~/.kube/config. */
+static void find_order(void **state)
+{
+    fx *f = *state;
+    pathbuf flag, env1, env2, home, kube, missing;
+    const char *saved_home = getenv("HOME");
+    char *old_home = saved_home ? strdup(saved_home) : NULL;
+    assert_int_equal(mkdir(fx_path(f, "home", home), 0755), 0);
+    assert_int_equal(mkdir(fx_path(f, "home/.kube", kube), 0755), 0);
+    static const char tmpl[] = "current-context: c\ncontexts:\n- name: c\n  context: {cluster: k}\n"
+                               "clusters:\n- name: k\n  cluster: {server: 'https://%s:6443'}\n";
+    char text[256];
+    snprintf(text, sizeof(text), tmpl, "flag");
+    write_file(f, "flag", text, 0600);
+    snprintf(text, sizeof(text), tmpl, "env");
+    write_file(f, "env2", text, 0600);
+    snprintf(text, sizeof(text), tmpl, "home");
+    write_file(f, "home/.kube/config", text, 0600);
+    fx_path(f, "flag", flag);
+    fx_path(f, "env1-missing", env1);
+    fx_path(f, "env2", env2);
+    fx_path(f, "missing", missing);
+    char list[1200];
+    snprintf(list, sizeof(list), "%s::%s", env1, env2);
+
+    tw_kube_config *cfg = NULL;
+    char err[TW_ERRLEN] = "", origin[TW_ERRLEN] = "";
+    tw_kube_config_query q = {.kubeconfig = flag};
+    setenv("HOME", home, 1);
+    setenv("KUBECONFIG", list, 1);
+    setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+    setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+    /* 1. the flag wins over everything */
+    assert_int_equal(tw_kube_config_find(&q, &cfg, origin, sizeof(origin), err), TW_OK);
+    assert_string_equal(cfg->server, "https://flag:6443");
+    assert_contains(origin, "--kubeconfig");
+    tw_kube_config_free(cfg);
+    /* a flag naming a missing file is an error, not a reason to look elsewhere */
+    q.kubeconfig = missing;
+    assert_int_equal(tw_kube_config_find(&q, &cfg, origin, sizeof(origin), err), TW_EINVAL);
+    assert_contains(err, missing);
+    /* 2. $KUBECONFIG before in-cluster (the webhook used to try in-cluster first) */
+    q.kubeconfig = NULL;
+    assert_int_equal(tw_kube_config_find(&q, &cfg, origin, sizeof(origin), err), TW_OK);
+    assert_string_equal(cfg->server, "https://env:6443");
+    assert_contains(origin, "$KUBECONFIG");
+    tw_kube_config_free(cfg);
+    /* 3. $KUBECONFIG naming only missing files: in-cluster */
+    setenv("KUBECONFIG", env1, 1);
+    assert_int_equal(tw_kube_config_find(&q, &cfg, origin, sizeof(origin), err), TW_OK);
+    assert_string_equal(cfg->server, "https://10.96.0.1:443");
+    assert_string_equal(origin, "in-cluster");
+    tw_kube_config_free(cfg);
+    /* 4. not in a cluster: ~/.kube/config */
+    unsetenv("KUBECONFIG");
+    unsetenv("KUBERNETES_SERVICE_HOST");
+    assert_int_equal(tw_kube_config_find(&q, &cfg, origin, sizeof(origin), err), TW_OK);
+    assert_string_equal(cfg->server, "https://home:6443");
+    assert_contains(origin, "/home/.kube/config");
+    tw_kube_config_free(cfg);
+    /* nothing anywhere: TW_ENOCONFIG saying what was tried; *out untouched */
+    setenv("HOME", f->dir, 1);
+    cfg = (tw_kube_config *)&cfg;
+    assert_int_equal(tw_kube_config_find(&q, &cfg, origin, sizeof(origin), err), TW_ENOCONFIG);
+    assert_ptr_equal(cfg, (tw_kube_config *)&cfg);
+    assert_contains(err, "KUBERNETES_SERVICE_HOST");
+    assert_contains(err, ".kube/config");
+    /* a broken ~/.kube/config is reported, not skipped */
+    setenv("HOME", home, 1);
+    write_file(f, "home/.kube/config", "contexts: {\n", 0600);
+    assert_int_equal(tw_kube_config_find(&q, &cfg, origin, sizeof(origin), err), TW_EPARSE);
+    unsetenv("KUBERNETES_SERVICE_PORT");
+    set_or_unset("HOME", old_home);
+    free(old_home);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1289,6 +1436,8 @@ int main(void)
         T(exec_cache_until_expiry),
         T(exec_credentials_shared_by_threads),
         T(incluster),
+        T(list_merges_first_wins),
+        T(find_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
