@@ -1,6 +1,5 @@
 /* main.c - topowire-init: find the node's topology and write the rack files. */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "topowire/buf.h"
+#include "topowire/cli.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
@@ -34,7 +34,6 @@ enum exit_code {
 
 /* Time kept back from the resolver so the files are written before --timeout. */
 #define WRITE_RESERVE_MS 300
-#define MAX_KEYS         16
 
 typedef struct options {
     tw_source sources[3];
@@ -49,15 +48,12 @@ typedef struct options {
     int fail_on_missing;
     int print_only;
     long timeout_ms;
-    const char *kubeconfig;
-    const char *context;
-    const char *token_file;
-    const char *ca_file;
+    tw_kube_config_query kube;
     const char *node;
     int node_from_flag; /* --node, checked while parsing; else $NODE_NAME */
-    char *zone_keys[MAX_KEYS + 1];
-    char *region_keys[MAX_KEYS + 1];
-    char *zone_id_keys[MAX_KEYS + 1];
+    tw_label_keys zone_keys, region_keys, zone_id_keys;
+    tw_log_format log_format;
+    tw_log_level log_level;
 } options;
 
 static void usage(FILE *f)
@@ -110,254 +106,121 @@ static const char *printable(const char *s, char out[NODE_SHOWN + 4])
     return out;
 }
 
-/* Splits a comma list of label keys into keys[] (strings owned by keys). */
-static int parse_keys(const char *arg, char **keys, const char *flag)
+/* --sources: a comma list of distinct source names, at most one of each. */
+static int flag_sources(void *target, const char *arg, char *why, size_t why_len)
 {
-    for (size_t i = 0; keys[i]; i++) {
-        free(keys[i]);
-        keys[i] = NULL;
-    }
+    options *o = target;
+    tw_source got[3];
     size_t n = 0;
-    const char *p = arg;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (n == MAX_KEYS) {
-            fprintf(stderr, PROG ": %s: at most %d keys\n", flag, MAX_KEYS);
-            return TW_EINVAL;
-        }
-        keys[n] = strndup(p, len);
-        if (keys[n] == NULL)
-            return TW_ENOMEM;
-        if (!tw_label_key_valid(keys[n])) {
-            fprintf(stderr, PROG ": %s: \"%s\" is not a valid label key\n", flag, keys[n]);
-            return TW_EINVAL;
-        }
-        n++;
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    if (n == 0) {
-        fprintf(stderr, PROG ": %s needs at least one key\n", flag);
-        return TW_EINVAL;
-    }
-    return TW_OK;
-}
-
-static int parse_sources(const char *arg, options *o)
-{
-    o->n_sources = 0;
-    const char *p = arg;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    for (const char *p = arg;; p++) {
+        size_t len = strcspn(p, ",");
         char name[32];
         tw_source s;
-        if (len >= sizeof(name) || o->n_sources == 3)
+        if (len == 0 || len >= sizeof(name) || n == 3)
             goto bad;
         memcpy(name, p, len);
         name[len] = '\0';
         if (tw_source_parse(name, &s) != TW_OK)
             goto bad;
-        for (size_t i = 0; i < o->n_sources; i++)
-            if (o->sources[i] == s)
+        for (size_t i = 0; i < n; i++)
+            if (got[i] == s)
                 goto bad;
-        o->sources[o->n_sources++] = s;
+        got[n++] = s;
         p += len;
-        if (*p == ',')
-            p++;
+        if (*p == '\0')
+            break;
     }
-    if (o->n_sources > 0)
-        return TW_OK;
+    memcpy(o->sources, got, sizeof(got));
+    o->n_sources = n;
+    return TW_OK;
 bad:
-    fprintf(stderr, PROG ": --sources: \"%s\" is not a list of downward, kubernetes, imds\n", arg);
+    snprintf(why, why_len, "is not a list of downward, kubernetes, imds");
     return TW_EINVAL;
 }
 
-static void free_keys(char **keys)
+static int flag_rack(void *target, const char *arg, char *why, size_t why_len)
 {
-    for (size_t i = 0; keys[i]; i++)
-        free(keys[i]);
+    options *o = target;
+    if (tw_rack_parse(arg, &o->rack_kind, &o->rack_label) != TW_OK) {
+        snprintf(why, why_len, "is not zone, zone-id, region or label:KEY");
+        return TW_EINVAL;
+    }
+    o->rack_arg = arg;
+    return TW_OK;
 }
 
-enum {
-    OPT_SOURCES = 256,
-    OPT_RACK,
-    OPT_OUT_DIR,
-    OPT_PRINT,
-    OPT_ON_MISSING,
-    OPT_TIMEOUT,
-    OPT_NODE,
-    OPT_PODINFO,
-    OPT_KUBECONFIG,
-    OPT_CONTEXT,
-    OPT_TOKEN_FILE,
-    OPT_CA_FILE,
-    OPT_CLOUD,
-    OPT_IMDS_ENDPOINT,
-    OPT_ZONE_LABELS,
-    OPT_REGION_LABELS,
-    OPT_ZONE_ID_LABELS,
-    OPT_LOG_FORMAT,
-    OPT_LOG_LEVEL,
-    OPT_VERSION,
-    OPT_HELP,
-};
+static int flag_on_missing(void *target, const char *arg, char *why, size_t why_len)
+{
+    if (strcmp(arg, "empty") != 0 && strcmp(arg, "fail") != 0) {
+        snprintf(why, why_len, "is not empty or fail");
+        return TW_EINVAL;
+    }
+    *(int *)target = arg[0] == 'f';
+    return TW_OK;
+}
 
-static const struct option long_opts[] = {
-    {"sources", required_argument, NULL, OPT_SOURCES},
-    {"rack", required_argument, NULL, OPT_RACK},
-    {"out-dir", required_argument, NULL, OPT_OUT_DIR},
-    {"print", no_argument, NULL, OPT_PRINT},
-    {"on-missing", required_argument, NULL, OPT_ON_MISSING},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"node", required_argument, NULL, OPT_NODE},
-    {"podinfo-dir", required_argument, NULL, OPT_PODINFO},
-    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-    {"context", required_argument, NULL, OPT_CONTEXT},
-    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-    {"ca-file", required_argument, NULL, OPT_CA_FILE},
-    {"cloud", required_argument, NULL, OPT_CLOUD},
-    {"imds-endpoint", required_argument, NULL, OPT_IMDS_ENDPOINT},
-    {"zone-labels", required_argument, NULL, OPT_ZONE_LABELS},
-    {"region-labels", required_argument, NULL, OPT_REGION_LABELS},
-    {"zone-id-labels", required_argument, NULL, OPT_ZONE_ID_LABELS},
-    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"version", no_argument, NULL, OPT_VERSION},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
-};
+static int flag_node(void *target, const char *arg, char *why, size_t why_len)
+{
+    options *o = target;
+    if (!tw_label_subdomain_valid(arg)) {
+        snprintf(why, why_len,
+                 "(%zu bytes) is not a node name (a DNS subdomain of at most 253 characters)",
+                 strlen(arg));
+        return TW_EINVAL;
+    }
+    o->node = arg;
+    o->node_from_flag = 1;
+    return TW_OK;
+}
+
+static int flag_cloud(void *target, const char *arg, char *why, size_t why_len)
+{
+    if (tw_cloud_parse(arg, target) != TW_OK) {
+        snprintf(why, why_len, "is not auto, aws, gcp or azure");
+        return TW_EINVAL;
+    }
+    return TW_OK;
+}
 
 /* Returns -1 to go on, or an exit code. */
 static int parse_args(int argc, char **argv, options *o)
 {
-    tw_log_format log_format = TW_LOG_TEXT;
-    tw_log_level log_level = TW_LOG_INFO;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
-        const char *a = optarg;
-        switch (c) {
-        case OPT_SOURCES:
-            if (parse_sources(a, o) != TW_OK)
-                return EXIT_USAGE;
-            break;
-        case OPT_RACK:
-            if (tw_rack_parse(a, &o->rack_kind, &o->rack_label) != TW_OK) {
-                fprintf(stderr, PROG ": --rack: \"%s\" is not zone, zone-id, region or label:KEY\n",
-                        a);
-                return EXIT_USAGE;
-            }
-            o->rack_arg = a;
-            break;
-        case OPT_OUT_DIR:
-            o->out_dir = a;
-            break;
-        case OPT_PRINT:
-            o->print_only = 1;
-            break;
-        case OPT_ON_MISSING:
-            if (strcmp(a, "empty") == 0) {
-                o->fail_on_missing = 0;
-            } else if (strcmp(a, "fail") == 0) {
-                o->fail_on_missing = 1;
-            } else {
-                fprintf(stderr, PROG ": --on-missing: \"%s\" is not empty or fail\n", a);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_TIMEOUT:
-            if (tw_duration_parse(a, &o->timeout_ms) != TW_OK || o->timeout_ms == 0) {
-                fprintf(stderr, PROG ": --timeout: \"%s\" is not a duration such as 10s or 500ms\n",
-                        a);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_NODE:
-            if (!tw_label_subdomain_valid(a)) {
-                char shown[NODE_SHOWN + 4];
-                fprintf(stderr,
-                        PROG ": --node: \"%s\" (%zu bytes) is not a node name (a DNS subdomain of "
-                             "at most 253 characters)\n",
-                        printable(a, shown), strlen(a));
-                return EXIT_USAGE;
-            }
-            o->node = a;
-            o->node_from_flag = 1;
-            break;
-        case OPT_PODINFO:
-            o->podinfo_dir = a;
-            break;
-        case OPT_KUBECONFIG:
-            o->kubeconfig = a;
-            break;
-        case OPT_CONTEXT:
-            o->context = a;
-            break;
-        case OPT_TOKEN_FILE:
-            o->token_file = a;
-            break;
-        case OPT_CA_FILE:
-            o->ca_file = a;
-            break;
-        case OPT_CLOUD:
-            if (tw_cloud_parse(a, &o->cloud) != TW_OK) {
-                fprintf(stderr, PROG ": --cloud: \"%s\" is not auto, aws, gcp or azure\n", a);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_IMDS_ENDPOINT:
-            o->imds_endpoint = a;
-            break;
-        case OPT_ZONE_LABELS:
-            if (parse_keys(a, o->zone_keys, "--zone-labels") != TW_OK)
-                return EXIT_USAGE;
-            break;
-        case OPT_REGION_LABELS:
-            if (parse_keys(a, o->region_keys, "--region-labels") != TW_OK)
-                return EXIT_USAGE;
-            break;
-        case OPT_ZONE_ID_LABELS:
-            if (parse_keys(a, o->zone_id_keys, "--zone-id-labels") != TW_OK)
-                return EXIT_USAGE;
-            break;
-        case OPT_LOG_FORMAT:
-            if (tw_log_parse_format(a, &log_format) != TW_OK) {
-                fprintf(stderr, PROG ": --log-format: \"%s\" is not text or json\n", a);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_LOG_LEVEL:
-            if (tw_log_parse_level(a, &log_level) != TW_OK) {
-                fprintf(stderr, PROG ": --log-level: \"%s\" is not debug, info, warn or error\n",
-                        a);
-                return EXIT_USAGE;
-            }
-            break;
-        case OPT_VERSION:
-            printf(PROG " %s\n", TW_VERSION);
-            return EXIT_RESOLVED;
-        case OPT_HELP:
-            usage(stdout);
-            return EXIT_RESOLVED;
-        default:
-            if (optopt >= OPT_SOURCES)
-                fprintf(stderr, PROG ": %s needs a value\n", argv[optind - 1]);
-            else
-                fprintf(stderr, PROG ": unknown option %s\n", argv[optind - 1]);
-            fprintf(stderr, "Try '" PROG " --help'.\n");
-            return EXIT_USAGE;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument \"%s\"\nTry '" PROG " --help'.\n",
-                argv[optind]);
+    const tw_flag flags[] = {
+        {"sources", TW_FLAG_CALL, o, 0, flag_sources},
+        {"rack", TW_FLAG_CALL, o, 0, flag_rack},
+        {"out-dir", TW_FLAG_STRING, &o->out_dir, 0, NULL},
+        {"print", TW_FLAG_SET, &o->print_only, 0, NULL},
+        {"on-missing", TW_FLAG_CALL, &o->fail_on_missing, 0, flag_on_missing},
+        {"timeout", TW_FLAG_DURATION, &o->timeout_ms, 0, NULL},
+        {"node", TW_FLAG_CALL, o, 0, flag_node},
+        {"podinfo-dir", TW_FLAG_STRING, &o->podinfo_dir, 0, NULL},
+        {"kubeconfig", TW_FLAG_STRING, &o->kube.kubeconfig, 0, NULL},
+        {"context", TW_FLAG_STRING, &o->kube.context, 0, NULL},
+        {"token-file", TW_FLAG_STRING, &o->kube.token_file, 0, NULL},
+        {"ca-file", TW_FLAG_STRING, &o->kube.ca_file, 0, NULL},
+        {"cloud", TW_FLAG_CALL, &o->cloud, 0, flag_cloud},
+        {"imds-endpoint", TW_FLAG_STRING, &o->imds_endpoint, 0, NULL},
+        {"zone-labels", TW_FLAG_CALL, &o->zone_keys, 0, tw_flag_label_keys},
+        {"region-labels", TW_FLAG_CALL, &o->region_keys, 0, tw_flag_label_keys},
+        {"zone-id-labels", TW_FLAG_CALL, &o->zone_id_keys, 0, tw_flag_label_keys},
+        {"log-format", TW_FLAG_CALL, &o->log_format, 0, tw_flag_log_format},
+        {"log-level", TW_FLAG_CALL, &o->log_level, 0, tw_flag_log_level},
+        {"version", TW_FLAG_VERSION, NULL, 0, NULL},
+        {"help", TW_FLAG_HELP, NULL, 0, NULL},
+    };
+    switch (tw_flags_parse(PROG, flags, sizeof(flags) / sizeof(flags[0]), argc, argv)) {
+    case TW_FLAGS_GO:
+        tw_log_setup(PROG, o->log_format, o->log_level);
+        return -1;
+    case TW_FLAGS_HELP:
+        usage(stdout);
+        return EXIT_RESOLVED;
+    case TW_FLAGS_VERSION:
+        printf(PROG " %s\n", TW_VERSION);
+        return EXIT_RESOLVED;
+    default:
         return EXIT_USAGE;
     }
-    tw_log_setup(PROG, log_format, log_level);
-    return -1;
 }
 
 /*
@@ -411,11 +274,7 @@ static void *resolve_thread(void *arg)
 static int load_kube(const options *o, tw_kube_config **cfg, char *why, size_t why_len)
 {
     char err[TW_ERRLEN] = "", origin[TW_ERRLEN] = "";
-    tw_kube_config_query q = {.kubeconfig = o->kubeconfig,
-                              .context = o->context,
-                              .token_file = o->token_file,
-                              .ca_file = o->ca_file};
-    int rc = tw_kube_config_find(&q, cfg, origin, sizeof(origin), err);
+    int rc = tw_kube_config_find(&o->kube, cfg, origin, sizeof(origin), err);
     if (rc == TW_ENOCONFIG) {
         snprintf(why, why_len, "%s", err);
         return TW_OK;
@@ -437,6 +296,178 @@ static int uses(const options *o, tw_source s)
     return 0;
 }
 
+/*
+ * $NODE_NAME comes from the pod's spec.nodeName. A value that is not a node
+ * name (a newline would forge lines of topology.env, 131 KB would be cut) is
+ * rejected like any bad value from a source: logged and treated as missing,
+ * so the pod still starts (--on-missing decides the exit).
+ */
+static void check_node_env(options *o)
+{
+    if (o->node && o->node[0] == '\0')
+        o->node = NULL;
+    if (o->node == NULL || o->node_from_flag || tw_label_subdomain_valid(o->node))
+        return;
+    char shown[NODE_SHOWN + 4], detail[TW_ERRLEN];
+    snprintf(detail, sizeof(detail),
+             "rejected NODE_NAME=\"%s\" (%zu bytes): not a node name (a DNS subdomain of at "
+             "most 253 characters); the kubernetes source is skipped",
+             printable(o->node, shown), strlen(o->node));
+    tw_log_kv(TW_LOG_WARN, "value rejected", "source", "env", "detail", detail, NULL);
+    o->node = NULL;
+}
+
+/* The resolver's options: o's choices, the Kubernetes config and the instance metadata. */
+static void resolve_options(const options *o, tw_kube_config *kube, const char *kube_why,
+                            const tw_imds_options *imds, long soft_ms, run_state *st)
+{
+    tw_resolve_options *ro = &st->ro;
+    ro->sources = o->sources;
+    ro->n_sources = o->n_sources;
+    ro->rack_kind = o->rack_kind;
+    ro->rack_label = o->rack_label;
+    ro->zone_keys = o->zone_keys.keys[0] ? (const char *const *)o->zone_keys.keys : NULL;
+    ro->region_keys = o->region_keys.keys[0] ? (const char *const *)o->region_keys.keys : NULL;
+    ro->zone_id_keys = o->zone_id_keys.keys[0] ? (const char *const *)o->zone_id_keys.keys : NULL;
+    ro->node = o->node;
+    ro->podinfo_dir = o->podinfo_dir;
+    ro->kube = kube;
+    ro->kube_missing_reason = kube_why;
+    ro->imds = imds;
+    ro->user_agent = USER_AGENT;
+    ro->deadline = tw_deadline_in(soft_ms);
+    ro->on_step = on_step;
+    ro->ud = st;
+    if (o->node)
+        snprintf(st->partial.node, sizeof(st->partial.node), "%s", o->node);
+}
+
+/*
+ * Runs the resolver on its own thread until it ends or hard_deadline (less
+ * half the write reserve) passes. Returns its result in *t and its code, or
+ * TW_ETIMEDOUT with what was known; *detached is set when the thread still runs.
+ */
+static int resolve_bounded(run_state *st, uint64_t hard_deadline, tw_topology *t, int *detached)
+{
+    pthread_t th;
+    *detached = 0;
+    if (pthread_create(&th, NULL, resolve_thread, st) != 0) {
+        tw_log_kv(TW_LOG_ERROR, "cannot start the resolver thread", NULL);
+        return TW_ENOMEM;
+    }
+    pthread_mutex_lock(&st->mu);
+    while (!st->done) {
+        long left = tw_remaining_ms(hard_deadline) - WRITE_RESERVE_MS / 2;
+        if (left <= 0)
+            break;
+        struct timespec ts = tw_monotonic_in(left);
+        pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+    }
+    *t = st->partial;
+    int rc = st->done ? st->rc : TW_ETIMEDOUT;
+    *detached = !st->done;
+    pthread_mutex_unlock(&st->mu);
+    if (*detached) {
+        pthread_detach(th);
+        tw_log_kv(TW_LOG_WARN, "the sources overran --timeout; giving up on them", NULL);
+    } else {
+        pthread_join(th, NULL);
+    }
+    return rc;
+}
+
+/* Writes the rack files (or prints topology.env): 0, or EXIT_WRITE after logging why. */
+static int write_output(const options *o, const tw_topology *t)
+{
+    if (o->print_only) {
+        tw_buf b;
+        tw_buf_init(&b, 64 * 1024);
+        if (tw_rackfile_render_env(t, &b) == TW_OK)
+            fwrite(b.data, 1, b.len, stdout);
+        tw_buf_free(&b);
+        fflush(stdout);
+        return 0;
+    }
+    char err[TW_ERRLEN] = "";
+    if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST) {
+        tw_log_kv(TW_LOG_ERROR, "cannot create the output directory", "dir", o->out_dir, "error",
+                  strerror(errno), NULL);
+        return EXIT_WRITE;
+    }
+    if (tw_rackfile_write_all(o->out_dir, t, err) != TW_OK) {
+        tw_log_kv(TW_LOG_ERROR, "cannot write the rack files", "dir", o->out_dir, "error", err,
+                  NULL);
+        return EXIT_WRITE;
+    }
+    return 0;
+}
+
+/* Logs the outcome and returns the exit code for a run that wrote its files. */
+static int report(const options *o, int rc, const tw_topology *t)
+{
+    if (rc == TW_OK) {
+        tw_log_kv(TW_LOG_INFO, o->print_only ? "resolved" : "wrote rack files", "rack", t->rack,
+                  "source", tw_source_name(t->source), "dir", o->print_only ? "-" : o->out_dir,
+                  NULL);
+        return EXIT_RESOLVED;
+    }
+    if (o->fail_on_missing) {
+        tw_log_kv(TW_LOG_ERROR, "no source yielded the rack", "rack", o->rack_arg, "reason",
+                  tw_strerror(rc), NULL);
+        return EXIT_UNRESOLVED;
+    }
+    tw_log_kv(TW_LOG_WARN,
+              o->print_only ? "no source yielded the rack; the rack is empty"
+                            : "no source yielded the rack; wrote an empty rack (clients fetch "
+                              "from leaders)",
+              "rack", o->rack_arg, "reason", tw_strerror(rc), NULL);
+    return EXIT_RESOLVED;
+}
+
+/* Resolves, writes and reports, within --timeout; returns the exit code. */
+static int run(options *o, run_state *st)
+{
+    uint64_t hard_deadline = tw_deadline_in(o->timeout_ms);
+    long soft =
+        o->timeout_ms > 2 * WRITE_RESERVE_MS ? o->timeout_ms - WRITE_RESERVE_MS : o->timeout_ms / 2;
+    tw_kube_config *kube = NULL;
+    char kube_why[TW_ERRLEN] = "";
+    int code = EXIT_USAGE;
+    check_node_env(o);
+    if (uses(o, TW_SOURCE_KUBERNETES) && load_kube(o, &kube, kube_why, sizeof(kube_why)) != TW_OK)
+        return EXIT_USAGE;
+
+    tw_imds_options imds;
+    memset(&imds, 0, sizeof(imds));
+    imds.cloud = o->cloud;
+    imds.endpoint = o->imds_endpoint;
+    imds.user_agent = USER_AGENT;
+    tw_imds_options_from_env(&imds);
+    tw_log_kv(TW_LOG_INFO, "starting", "version", TW_VERSION, "node", o->node ? o->node : "",
+              "rack", o->rack_arg, NULL);
+    resolve_options(o, kube, kube_why, &imds, soft, st);
+
+    tw_topology t;
+    int detached = 0;
+    int rc = resolve_bounded(st, hard_deadline, &t, &detached);
+    if (rc == TW_ENOMEM && !detached && !st->done) /* the thread did not start */
+        goto out;
+    if (rc != TW_OK) {
+        t.rack[0] = '\0';
+        t.source = TW_SOURCE_NONE;
+    }
+    if ((code = write_output(o, &t)) == 0)
+        code = report(o, rc, &t);
+    if (detached) {
+        /* The resolver thread still holds the config and libcurl; leave without tearing down. */
+        fflush(NULL);
+        _exit(code);
+    }
+out:
+    tw_kube_config_free(kube);
+    return code;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -450,171 +481,32 @@ int main(int argc, char **argv)
     o.rack_arg = "zone";
     o.timeout_ms = 10000;
     o.node = getenv("NODE_NAME");
+    o.log_format = TW_LOG_TEXT;
+    o.log_level = TW_LOG_INFO;
     tw_log_setup(PROG, TW_LOG_TEXT, TW_LOG_INFO);
 
     int code = parse_args(argc, argv, &o);
-    tw_kube_config *kube = NULL;
-    int http_ready = 0;
-    run_state st;
-    memset(&st, 0, sizeof(st));
-    pthread_mutex_init(&st.mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&st.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (code >= 0)
-        goto out;
-
-    uint64_t hard_deadline = tw_deadline_in(o.timeout_ms);
-    long soft =
-        o.timeout_ms > 2 * WRITE_RESERVE_MS ? o.timeout_ms - WRITE_RESERVE_MS : o.timeout_ms / 2;
-    if (o.node && o.node[0] == '\0')
-        o.node = NULL;
-    /*
-     * $NODE_NAME comes from the pod's spec.nodeName. A value that is not a
-     * node name (a newline would forge lines of topology.env, 131 KB would be
-     * cut) is rejected like any bad value from a source: logged and treated
-     * as missing, so the pod still starts (--on-missing decides the exit).
-     */
-    if (o.node && !o.node_from_flag && !tw_label_subdomain_valid(o.node)) {
-        char shown[NODE_SHOWN + 4], detail[TW_ERRLEN];
-        snprintf(detail, sizeof(detail),
-                 "rejected NODE_NAME=\"%s\" (%zu bytes): not a node name (a DNS subdomain of at "
-                 "most 253 characters); the kubernetes source is skipped",
-                 printable(o.node, shown), strlen(o.node));
-        tw_log_kv(TW_LOG_WARN, "value rejected", "source", "env", "detail", detail, NULL);
-        o.node = NULL;
-    }
-
-    if (tw_http_global_init() != TW_OK) {
-        tw_log_kv(TW_LOG_ERROR, "cannot initialise the HTTP client", NULL);
-        code = EXIT_USAGE;
-        goto out;
-    }
-    http_ready = 1;
-
-    char kube_why[TW_ERRLEN] = "";
-    if (uses(&o, TW_SOURCE_KUBERNETES) &&
-        load_kube(&o, &kube, kube_why, sizeof(kube_why)) != TW_OK) {
-        code = EXIT_USAGE;
-        goto out;
-    }
-
-    tw_imds_options imds;
-    memset(&imds, 0, sizeof(imds));
-    imds.cloud = o.cloud;
-    imds.endpoint = o.imds_endpoint;
-    imds.user_agent = USER_AGENT;
-    tw_imds_options_from_env(&imds);
-
-    tw_log_kv(TW_LOG_INFO, "starting", "version", TW_VERSION, "node", o.node ? o.node : "", "rack",
-              o.rack_arg, NULL);
-
-    st.ro.sources = o.sources;
-    st.ro.n_sources = o.n_sources;
-    st.ro.rack_kind = o.rack_kind;
-    st.ro.rack_label = o.rack_label;
-    st.ro.zone_keys = o.zone_keys[0] ? (const char *const *)o.zone_keys : NULL;
-    st.ro.region_keys = o.region_keys[0] ? (const char *const *)o.region_keys : NULL;
-    st.ro.zone_id_keys = o.zone_id_keys[0] ? (const char *const *)o.zone_id_keys : NULL;
-    st.ro.node = o.node;
-    st.ro.podinfo_dir = o.podinfo_dir;
-    st.ro.kube = kube;
-    st.ro.kube_missing_reason = kube_why;
-    st.ro.imds = &imds;
-    st.ro.user_agent = USER_AGENT;
-    st.ro.deadline = tw_deadline_in(soft);
-    st.ro.on_step = on_step;
-    st.ro.ud = &st;
-    if (o.node)
-        snprintf(st.partial.node, sizeof(st.partial.node), "%s", o.node);
-
-    pthread_t th;
-    int detached = 0;
-    if (pthread_create(&th, NULL, resolve_thread, &st) != 0) {
-        tw_log_kv(TW_LOG_ERROR, "cannot start the resolver thread", NULL);
-        code = EXIT_USAGE;
-        goto out;
-    }
-    pthread_mutex_lock(&st.mu);
-    while (!st.done) {
-        long left = tw_remaining_ms(hard_deadline) - WRITE_RESERVE_MS / 2;
-        if (left <= 0)
-            break;
-        struct timespec ts = tw_monotonic_in(left);
-        pthread_cond_timedwait(&st.cv, &st.mu, &ts);
-    }
-    tw_topology t = st.partial;
-    int rc = st.done ? st.rc : TW_ETIMEDOUT;
-    if (!st.done)
-        detached = 1;
-    pthread_mutex_unlock(&st.mu);
-    if (detached) {
-        pthread_detach(th);
-        tw_log_kv(TW_LOG_WARN, "the sources overran --timeout; giving up on them", NULL);
-    } else {
-        pthread_join(th, NULL);
-    }
-
-    if (rc != TW_OK) {
-        t.rack[0] = '\0';
-        t.source = TW_SOURCE_NONE;
-    }
-
-    if (o.print_only) {
-        tw_buf b;
-        tw_buf_init(&b, 64 * 1024);
-        if (tw_rackfile_render_env(&t, &b) == TW_OK)
-            fwrite(b.data, 1, b.len, stdout);
-        tw_buf_free(&b);
-        fflush(stdout);
-    } else {
-        char err[TW_ERRLEN] = "";
-        if (mkdir(o.out_dir, 0755) != 0 && errno != EEXIST) {
-            tw_log_kv(TW_LOG_ERROR, "cannot create the output directory", "dir", o.out_dir, "error",
-                      strerror(errno), NULL);
-            code = EXIT_WRITE;
-            goto out;
+    if (code < 0) {
+        run_state st;
+        memset(&st, 0, sizeof(st));
+        pthread_mutex_init(&st.mu, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&st.cv, &ca);
+        pthread_condattr_destroy(&ca);
+        if (tw_http_global_init() != TW_OK) {
+            tw_log_kv(TW_LOG_ERROR, "cannot initialise the HTTP client", NULL);
+            code = EXIT_USAGE;
+        } else {
+            code = run(&o, &st);
+            tw_http_global_cleanup();
         }
-        if (tw_rackfile_write_all(o.out_dir, &t, err) != TW_OK) {
-            tw_log_kv(TW_LOG_ERROR, "cannot write the rack files", "dir", o.out_dir, "error", err,
-                      NULL);
-            code = EXIT_WRITE;
-            goto out;
-        }
+        pthread_cond_destroy(&st.cv);
+        pthread_mutex_destroy(&st.mu);
     }
-
-    if (rc == TW_OK) {
-        tw_log_kv(TW_LOG_INFO, o.print_only ? "resolved" : "wrote rack files", "rack", t.rack,
-                  "source", tw_source_name(t.source), "dir", o.print_only ? "-" : o.out_dir, NULL);
-        code = EXIT_RESOLVED;
-    } else if (o.fail_on_missing) {
-        tw_log_kv(TW_LOG_ERROR, "no source yielded the rack", "rack", o.rack_arg, "reason",
-                  tw_strerror(rc), NULL);
-        code = EXIT_UNRESOLVED;
-    } else {
-        tw_log_kv(TW_LOG_WARN,
-                  o.print_only ? "no source yielded the rack; the rack is empty"
-                               : "no source yielded the rack; wrote an empty rack (clients fetch "
-                                 "from leaders)",
-                  "rack", o.rack_arg, "reason", tw_strerror(rc), NULL);
-        code = EXIT_RESOLVED;
-    }
-    if (detached) {
-        /* The resolver thread still holds the config and libcurl; leave without tearing down. */
-        fflush(NULL);
-        _exit(code);
-    }
-
-out:
-    tw_kube_config_free(kube);
-    if (http_ready)
-        tw_http_global_cleanup();
-    free_keys(o.zone_keys);
-    free_keys(o.region_keys);
-    free_keys(o.zone_id_keys);
-    pthread_cond_destroy(&st.cv);
-    pthread_mutex_destroy(&st.mu);
+    tw_label_keys_free(&o.zone_keys);
+    tw_label_keys_free(&o.region_keys);
+    tw_label_keys_free(&o.zone_id_keys);
     return code;
 }

@@ -1,6 +1,5 @@
 /* main.c - topowire-webhook: serve the admission webhook, make its certificates, version. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <time.h>
 
 #include "topowire/certgen.h"
+#include "topowire/cli.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
@@ -90,289 +90,131 @@ static void usage(FILE *f)
         f);
 }
 
-static int parse_uint(const char *flag, const char *v, unsigned max, unsigned *out)
+/* The flags every command takes. */
+typedef struct common_opts {
+    tw_log_format log_format;
+    tw_log_level log_level;
+    tw_kube_config_query kube;
+} common_opts;
+
+#define COMMON_FLAGS(c)                                                                            \
+    {"kubeconfig", TW_FLAG_STRING, &(c).kube.kubeconfig, 0, NULL},                                 \
+        {"context", TW_FLAG_STRING, &(c).kube.context, 0, NULL},                                   \
+        {"token-file", TW_FLAG_STRING, &(c).kube.token_file, 0, NULL},                             \
+        {"ca-file", TW_FLAG_STRING, &(c).kube.ca_file, 0, NULL},                                   \
+        {"log-format", TW_FLAG_CALL, &(c).log_format, 0, tw_flag_log_format},                      \
+        {"log-level", TW_FLAG_CALL, &(c).log_level, 0, tw_flag_log_level},                         \
+        {"help", TW_FLAG_HELP, NULL, 0, NULL}
+
+/* Parses a command's flags: -1 to go on (logging set up), else the exit status. */
+static int parse_flags(const char *cmd, const tw_flag *flags, size_t n, int argc, char **argv,
+                       const common_opts *c)
+{
+    switch (tw_flags_parse(cmd, flags, n, argc, argv)) {
+    case TW_FLAGS_GO:
+        tw_log_setup(PROG, c->log_format, c->log_level);
+        return -1;
+    case TW_FLAGS_HELP:
+        usage(stdout);
+        return 0;
+    default:
+        return EXIT_USAGE;
+    }
+}
+
+/* --max-body-memory: whole MiB, at most 64 GiB. */
+static int flag_mib(void *target, const char *arg, char *why, size_t why_len)
 {
     char *end = NULL;
     errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
-    if (end != NULL && end != v && strcmp(end, "s") == 0)
-        end++;
-    if (errno != 0 || end == NULL || end == v || *end != '\0' || v[0] == '-' || n > max) {
-        fprintf(stderr, PROG ": %s: \"%s\" is not a number from 0 to %u\n", flag, v, max);
-        return -1;
+    unsigned long mib = arg[0] >= '0' && arg[0] <= '9' ? strtoul(arg, &end, 10) : 0;
+    if (end == NULL || *end != '\0' || errno != 0 || mib > 65536) {
+        snprintf(why, why_len, "is not a number of MiB from 0 to 65536");
+        return TW_EINVAL;
     }
-    *out = (unsigned)n;
-    return 0;
+    *(size_t *)target = (size_t)mib * 1024 * 1024;
+    return TW_OK;
 }
-
-static int setup_logging(const char *format, const char *level)
-{
-    tw_log_format f;
-    tw_log_level l;
-    if (tw_log_parse_format(format, &f) != TW_OK) {
-        fprintf(stderr, PROG ": --log-format must be text or json\n");
-        return -1;
-    }
-    if (tw_log_parse_level(level, &l) != TW_OK) {
-        fprintf(stderr, PROG ": --log-level must be debug, info, warn or error\n");
-        return -1;
-    }
-    tw_log_setup(PROG, f, l);
-    return 0;
-}
-
-enum {
-    OPT_LISTEN = 256,
-    OPT_METRICS_LISTEN,
-    OPT_CERT,
-    OPT_KEY,
-    OPT_TLS_MIN,
-    OPT_THREADS,
-    OPT_MAX_CONN,
-    OPT_MAX_CONN_ADDR,
-    OPT_HEADER_TIMEOUT,
-    OPT_BODY_MEMORY,
-    OPT_CONN_TIMEOUT,
-    OPT_REQ_TIMEOUT,
-    OPT_GRACE,
-    OPT_IMAGE,
-    OPT_PULL,
-    OPT_RACK,
-    OPT_OUT_DIR,
-    OPT_PODINFO_DIR,
-    OPT_SIZE,
-    OPT_CPU_REQ,
-    OPT_CPU_LIM,
-    OPT_MEM_REQ,
-    OPT_MEM_LIM,
-    OPT_LOG_FORMAT,
-    OPT_LOG_LEVEL,
-    OPT_SERVICE,
-    OPT_NAMESPACE,
-    OPT_DOMAIN,
-    OPT_DAYS,
-    OPT_CA_DAYS,
-    OPT_CA_CERT,
-    OPT_CA_KEY,
-    OPT_EXTRA_SAN,
-    OPT_PATCH_WEBHOOK,
-    OPT_SECRET,
-    OPT_KUBECONFIG,
-    OPT_CONTEXT,
-    OPT_TOKEN_FILE,
-    OPT_KUBE_CA,
-    OPT_BINDING,
-    OPT_COPY_LABELS,
-    OPT_COPY_AS,
-    OPT_TIMEOUT,
-    OPT_CACHE_MAX_AGE,
-    OPT_HELP,
-};
-
-typedef struct kube_opts {
-    const char *kubeconfig, *context, *token_file, *ca_file;
-} kube_opts;
 
 /* The API server, found in tw_kube_config_find's order. */
-static int load_kube(const kube_opts *o, tw_kube_config **out, char *err)
+static int load_kube(const tw_kube_config_query *q, tw_kube_config **out, char *err)
 {
     char origin[TW_ERRLEN];
-    tw_kube_config_query q = {.kubeconfig = o->kubeconfig,
-                              .context = o->context,
-                              .token_file = o->token_file,
-                              .ca_file = o->ca_file};
-    int rc = tw_kube_config_find(&q, out, origin, sizeof(origin), err);
+    int rc = tw_kube_config_find(q, out, origin, sizeof(origin), err);
     if (rc == TW_OK)
         tw_log_kv(TW_LOG_INFO, "using the Kubernetes configuration", "from", origin, "server",
                   (*out)->server, NULL);
     return rc;
 }
 
+/* serve's flags into cfg and c; -1 to go on, else the exit status. */
+static int serve_flags(int argc, char **argv, hook_config *cfg, common_opts *c)
+{
+    const tw_flag flags[] = {
+        {"listen", TW_FLAG_STRING, &cfg->listen, 0, NULL},
+        {"metrics-listen", TW_FLAG_STRING, &cfg->metrics_listen, 0, NULL},
+        {"tls-cert-file", TW_FLAG_STRING, &cfg->cert_file, 0, NULL},
+        {"tls-key-file", TW_FLAG_STRING, &cfg->key_file, 0, NULL},
+        {"tls-min-version", TW_FLAG_STRING, &cfg->tls_min_version, 0, NULL},
+        {"threads", TW_FLAG_COUNT, &cfg->threads, 256, NULL},
+        {"max-connections", TW_FLAG_COUNT, &cfg->max_connections, 1000000, NULL},
+        {"max-connections-per-address", TW_FLAG_COUNT, &cfg->max_connections_per_address, 1000000,
+         NULL},
+        {"header-timeout", TW_FLAG_SECONDS, &cfg->header_timeout_s, 3600, NULL},
+        {"max-body-memory", TW_FLAG_CALL, &cfg->max_body_memory, 0, flag_mib},
+        {"connection-timeout", TW_FLAG_SECONDS, &cfg->connection_timeout_s, 3600, NULL},
+        {"request-timeout", TW_FLAG_SECONDS, &cfg->request_timeout_s, 3600, NULL},
+        {"shutdown-grace", TW_FLAG_SECONDS, &cfg->shutdown_grace_s, 3600, NULL},
+        {"init-image", TW_FLAG_STRING, &cfg->pod.init_image, 0, NULL},
+        {"init-image-pull-policy", TW_FLAG_STRING, &cfg->pod.image_pull_policy, 0, NULL},
+        {"rack", TW_FLAG_STRING, &cfg->pod.rack, 0, NULL},
+        {"out-dir", TW_FLAG_STRING, &cfg->pod.out_dir, 0, NULL},
+        {"podinfo-dir", TW_FLAG_STRING, &cfg->pod.podinfo_dir, 0, NULL},
+        {"volume-size-limit", TW_FLAG_STRING, &cfg->pod.size_limit, 0, NULL},
+        {"init-cpu-request", TW_FLAG_STRING, &cfg->pod.cpu_request, 0, NULL},
+        {"init-cpu-limit", TW_FLAG_STRING, &cfg->pod.cpu_limit, 0, NULL},
+        {"init-memory-request", TW_FLAG_STRING, &cfg->pod.memory_request, 0, NULL},
+        {"init-memory-limit", TW_FLAG_STRING, &cfg->pod.memory_limit, 0, NULL},
+        {"binding", TW_FLAG_BOOL, &cfg->binding, 0, NULL},
+        {"copy-labels", TW_FLAG_STRING, &cfg->copy_labels, 0, NULL},
+        {"copy-as", TW_FLAG_STRING, &cfg->copy_as, 0, NULL},
+        {"timeout", TW_FLAG_DURATION, &cfg->timeout_ms, 0, NULL},
+        {"cache-max-age", TW_FLAG_DURATION, &cfg->cache_max_age_ms, 0, NULL},
+        COMMON_FLAGS(*c),
+    };
+    return parse_flags(PROG " serve", flags, sizeof(flags) / sizeof(flags[0]), argc, argv, c);
+}
+
+/* Waits for SIGTERM or SIGINT (blocked in set), ticking the server each second and on SIGHUP. */
+static void wait_for_stop(hook_server *srv, const sigset_t *set)
+{
+    for (;;) {
+        struct timespec tick = {1, 0};
+        siginfo_t info;
+        int sig = sigtimedwait(set, &info, &tick);
+        if (sig < 0) {
+            if (errno == EAGAIN)
+                hook_server_tick(srv, false);
+            continue;
+        }
+        if (sig == SIGHUP) {
+            hook_server_tick(srv, true);
+            continue;
+        }
+        tw_log_kv(TW_LOG_INFO, "signal received", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                  NULL);
+        return;
+    }
+}
+
 static int serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
-        {"tls-cert-file", required_argument, NULL, OPT_CERT},
-        {"tls-key-file", required_argument, NULL, OPT_KEY},
-        {"tls-min-version", required_argument, NULL, OPT_TLS_MIN},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-        {"max-connections-per-address", required_argument, NULL, OPT_MAX_CONN_ADDR},
-        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
-        {"max-body-memory", required_argument, NULL, OPT_BODY_MEMORY},
-        {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
-        {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
-        {"shutdown-grace", required_argument, NULL, OPT_GRACE},
-        {"init-image", required_argument, NULL, OPT_IMAGE},
-        {"init-image-pull-policy", required_argument, NULL, OPT_PULL},
-        {"rack", required_argument, NULL, OPT_RACK},
-        {"out-dir", required_argument, NULL, OPT_OUT_DIR},
-        {"podinfo-dir", required_argument, NULL, OPT_PODINFO_DIR},
-        {"volume-size-limit", required_argument, NULL, OPT_SIZE},
-        {"init-cpu-request", required_argument, NULL, OPT_CPU_REQ},
-        {"init-cpu-limit", required_argument, NULL, OPT_CPU_LIM},
-        {"init-memory-request", required_argument, NULL, OPT_MEM_REQ},
-        {"init-memory-limit", required_argument, NULL, OPT_MEM_LIM},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"binding", required_argument, NULL, OPT_BINDING},
-        {"copy-labels", required_argument, NULL, OPT_COPY_LABELS},
-        {"copy-as", required_argument, NULL, OPT_COPY_AS},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"cache-max-age", required_argument, NULL, OPT_CACHE_MAX_AGE},
-        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-        {"context", required_argument, NULL, OPT_CONTEXT},
-        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-        {"ca-file", required_argument, NULL, OPT_KUBE_CA},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    kube_opts kube = {0};
+    common_opts c = {.log_format = TW_LOG_TEXT, .log_level = TW_LOG_INFO};
     hook_config cfg;
     hook_config_defaults(&cfg);
-    const char *log_format = "text", *log_level = "info";
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case OPT_LISTEN:
-            cfg.listen = optarg;
-            break;
-        case OPT_METRICS_LISTEN:
-            cfg.metrics_listen = optarg;
-            break;
-        case OPT_CERT:
-            cfg.cert_file = optarg;
-            break;
-        case OPT_KEY:
-            cfg.key_file = optarg;
-            break;
-        case OPT_TLS_MIN:
-            cfg.tls_min_version = optarg;
-            break;
-        case OPT_THREADS:
-            bad = parse_uint("--threads", optarg, 256, &cfg.threads);
-            break;
-        case OPT_MAX_CONN:
-            bad = parse_uint("--max-connections", optarg, 1000000, &cfg.max_connections);
-            break;
-        case OPT_MAX_CONN_ADDR:
-            bad = parse_uint("--max-connections-per-address", optarg, 1000000,
-                             &cfg.max_connections_per_address);
-            break;
-        case OPT_HEADER_TIMEOUT:
-            bad = parse_uint("--header-timeout", optarg, 3600, &cfg.header_timeout_s);
-            break;
-        case OPT_BODY_MEMORY: {
-            unsigned mib = 0;
-            bad = parse_uint("--max-body-memory", optarg, 65536, &mib);
-            cfg.max_body_memory = (size_t)mib * 1024 * 1024;
-            break;
-        }
-        case OPT_CONN_TIMEOUT:
-            bad = parse_uint("--connection-timeout", optarg, 3600, &cfg.connection_timeout_s);
-            break;
-        case OPT_REQ_TIMEOUT:
-            bad = parse_uint("--request-timeout", optarg, 3600, &cfg.request_timeout_s);
-            break;
-        case OPT_GRACE:
-            bad = parse_uint("--shutdown-grace", optarg, 3600, &cfg.shutdown_grace_s);
-            break;
-        case OPT_IMAGE:
-            cfg.pod.init_image = optarg;
-            break;
-        case OPT_PULL:
-            cfg.pod.image_pull_policy = optarg;
-            break;
-        case OPT_RACK:
-            cfg.pod.rack = optarg;
-            break;
-        case OPT_OUT_DIR:
-            cfg.pod.out_dir = optarg;
-            break;
-        case OPT_PODINFO_DIR:
-            cfg.pod.podinfo_dir = optarg;
-            break;
-        case OPT_SIZE:
-            cfg.pod.size_limit = optarg;
-            break;
-        case OPT_CPU_REQ:
-            cfg.pod.cpu_request = optarg;
-            break;
-        case OPT_CPU_LIM:
-            cfg.pod.cpu_limit = optarg;
-            break;
-        case OPT_MEM_REQ:
-            cfg.pod.memory_request = optarg;
-            break;
-        case OPT_MEM_LIM:
-            cfg.pod.memory_limit = optarg;
-            break;
-        case OPT_LOG_FORMAT:
-            log_format = optarg;
-            break;
-        case OPT_LOG_LEVEL:
-            log_level = optarg;
-            break;
-        case OPT_BINDING:
-            if (strcmp(optarg, "true") == 0) {
-                cfg.binding = 1;
-            } else if (strcmp(optarg, "false") == 0) {
-                cfg.binding = 0;
-            } else {
-                fprintf(stderr, PROG " serve: --binding takes true or false\n");
-                bad = 1;
-            }
-            break;
-        case OPT_COPY_LABELS:
-            cfg.copy_labels = optarg;
-            break;
-        case OPT_COPY_AS:
-            cfg.copy_as = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (tw_duration_parse(optarg, &cfg.timeout_ms) != TW_OK || cfg.timeout_ms == 0) {
-                fprintf(stderr, PROG " serve: --timeout: \"%s\" is not a duration such as 2s\n",
-                        optarg);
-                bad = 1;
-            }
-            break;
-        case OPT_CACHE_MAX_AGE:
-            if (tw_duration_parse(optarg, &cfg.cache_max_age_ms) != TW_OK ||
-                cfg.cache_max_age_ms == 0) {
-                fprintf(stderr, PROG " serve: --cache-max-age: \"%s\" is not a duration\n", optarg);
-                bad = 1;
-            }
-            break;
-        case OPT_KUBECONFIG:
-            kube.kubeconfig = optarg;
-            break;
-        case OPT_CONTEXT:
-            kube.context = optarg;
-            break;
-        case OPT_TOKEN_FILE:
-            kube.token_file = optarg;
-            break;
-        case OPT_KUBE_CA:
-            kube.ca_file = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-        if (bad)
-            return EXIT_USAGE;
-    }
-    if (optind < argc) {
-        fprintf(stderr, PROG " serve: unexpected argument \"%s\"\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (setup_logging(log_format, log_level) != 0)
-        return EXIT_USAGE;
+    int status = serve_flags(argc, argv, &cfg, &c);
+    if (status >= 0)
+        return status;
 
     /* Signals are taken synchronously by the main thread; block them before any thread starts. */
     sigset_t set;
@@ -390,7 +232,7 @@ static int serve(int argc, char **argv)
     }
     tw_kube_config *kcfg = NULL;
     if (cfg.binding) {
-        if (load_kube(&kube, &kcfg, err) != TW_OK) {
+        if (load_kube(&c.kube, &kcfg, err) != TW_OK) {
             tw_log_kv(TW_LOG_ERROR,
                       "binding mode needs the Kubernetes API (or run with --binding=false)",
                       "error", err, NULL);
@@ -404,23 +246,7 @@ static int serve(int argc, char **argv)
         tw_kube_config_free(kcfg);
         return 1;
     }
-    for (;;) {
-        struct timespec tick = {1, 0};
-        siginfo_t info;
-        int sig = sigtimedwait(&set, &info, &tick);
-        if (sig < 0) {
-            if (errno == EAGAIN)
-                hook_server_tick(srv, false);
-            continue;
-        }
-        if (sig == SIGHUP) {
-            hook_server_tick(srv, true);
-            continue;
-        }
-        tw_log_kv(TW_LOG_INFO, "signal received", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                  NULL);
-        break;
-    }
+    wait_for_stop(srv, &set);
     long left = hook_server_shutdown(srv);
     if (left > 0) {
         char n[24];
@@ -457,12 +283,12 @@ static const char *default_namespace(char *buf, size_t len)
  * Reaches the API server (found by load_kube), stores the Secret when secret
  * is set, then sets the caBundle of the webhook configuration when webhook is set.
  */
-static int kube_steps(const kube_opts *o, const char *namespace, const char *secret,
+static int kube_steps(const tw_kube_config_query *q, const char *namespace, const char *secret,
                       const char *webhook, const tw_certgen_pems *pems, char *err)
 {
     tw_kube_config *kcfg = NULL;
     tw_kube_client *client = NULL;
-    int rc = load_kube(o, &kcfg, err);
+    int rc = load_kube(q, &kcfg, err);
     if (rc != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot reach the Kubernetes API", "error", err, NULL);
         return rc;
@@ -494,159 +320,112 @@ out:
     return rc;
 }
 
-static int certgen(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"service", required_argument, NULL, OPT_SERVICE},
-        {"namespace", required_argument, NULL, OPT_NAMESPACE},
-        {"cluster-domain", required_argument, NULL, OPT_DOMAIN},
-        {"out-dir", required_argument, NULL, OPT_OUT_DIR},
-        {"days", required_argument, NULL, OPT_DAYS},
-        {"ca-days", required_argument, NULL, OPT_CA_DAYS},
-        {"ca-cert-file", required_argument, NULL, OPT_CA_CERT},
-        {"ca-key-file", required_argument, NULL, OPT_CA_KEY},
-        {"extra-san", required_argument, NULL, OPT_EXTRA_SAN},
-        {"patch-webhook", required_argument, NULL, OPT_PATCH_WEBHOOK},
-        {"secret", required_argument, NULL, OPT_SECRET},
-        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
-        {"context", required_argument, NULL, OPT_CONTEXT},
-        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
-        {"ca-file", required_argument, NULL, OPT_KUBE_CA},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    char nsbuf[256];
-    tw_certgen_config cfg = {.service = "topowire-webhook"};
-    const char *ns = NULL, *out_dir = ".", *ca_cert_file = NULL, *ca_key_file = NULL;
-    const char *webhook = NULL, *secret = NULL;
-    kube_opts kube = {0};
-    const char *log_format = "text", *log_level = "info";
+/* certgen's settings beyond tw_certgen_config. */
+typedef struct certgen_opts {
+    common_opts c;
+    const char *namespace, *out_dir, *ca_cert_file, *ca_key_file, *webhook, *secret;
+    unsigned days, ca_days;
     const char *extra[TW_CERTGEN_MAX_EXTRA_SANS];
-    size_t n_extra = 0;
-    unsigned days = 0, ca_days = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case OPT_SERVICE:
-            cfg.service = optarg;
-            break;
-        case OPT_NAMESPACE:
-            ns = optarg;
-            break;
-        case OPT_DOMAIN:
-            cfg.cluster_domain = optarg;
-            break;
-        case OPT_OUT_DIR:
-            out_dir = optarg;
-            break;
-        case OPT_DAYS:
-            bad = parse_uint("--days", optarg, 36600, &days);
-            break;
-        case OPT_CA_DAYS:
-            bad = parse_uint("--ca-days", optarg, 36600, &ca_days);
-            break;
-        case OPT_CA_CERT:
-            ca_cert_file = optarg;
-            break;
-        case OPT_CA_KEY:
-            ca_key_file = optarg;
-            break;
-        case OPT_EXTRA_SAN:
-            if (n_extra == TW_CERTGEN_MAX_EXTRA_SANS) {
-                fprintf(stderr, PROG ": at most %d --extra-san\n", TW_CERTGEN_MAX_EXTRA_SANS);
-                return EXIT_USAGE;
-            }
-            extra[n_extra++] = optarg;
-            break;
-        case OPT_PATCH_WEBHOOK:
-            webhook = optarg;
-            break;
-        case OPT_KUBECONFIG:
-            kube.kubeconfig = optarg;
-            break;
-        case OPT_CONTEXT:
-            kube.context = optarg;
-            break;
-        case OPT_TOKEN_FILE:
-            kube.token_file = optarg;
-            break;
-        case OPT_KUBE_CA:
-            kube.ca_file = optarg;
-            break;
-        case OPT_SECRET:
-            secret = optarg;
-            break;
-        case OPT_LOG_FORMAT:
-            log_format = optarg;
-            break;
-        case OPT_LOG_LEVEL:
-            log_level = optarg;
-            break;
-        case OPT_HELP:
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-        if (bad)
-            return EXIT_USAGE;
-    }
-    if (optind < argc) {
-        fprintf(stderr, PROG " certgen: unexpected argument \"%s\"\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (setup_logging(log_format, log_level) != 0)
-        return EXIT_USAGE;
-    if ((ca_cert_file == NULL) != (ca_key_file == NULL)) {
-        fprintf(stderr, PROG " certgen: --ca-cert-file and --ca-key-file go together\n");
-        return EXIT_USAGE;
-    }
-    cfg.namespace = ns ? ns : default_namespace(nsbuf, sizeof(nsbuf));
-    cfg.days = (int)days;
-    cfg.ca_days = (int)ca_days;
-    cfg.extra_sans = extra;
-    cfg.n_extra_sans = n_extra;
+    size_t n_extra;
+} certgen_opts;
 
+/* --extra-san, repeatable. */
+static int flag_extra_san(void *target, const char *arg, char *why, size_t why_len)
+{
+    certgen_opts *o = target;
+    if (o->n_extra == TW_CERTGEN_MAX_EXTRA_SANS) {
+        snprintf(why, why_len, "is one more than the %d allowed", TW_CERTGEN_MAX_EXTRA_SANS);
+        return TW_EINVAL;
+    }
+    o->extra[o->n_extra++] = arg;
+    return TW_OK;
+}
+
+/* certgen's flags into cfg and o; -1 to go on, else the exit status. */
+static int certgen_flags(int argc, char **argv, tw_certgen_config *cfg, certgen_opts *o)
+{
+    const tw_flag flags[] = {
+        {"service", TW_FLAG_STRING, &cfg->service, 0, NULL},
+        {"namespace", TW_FLAG_STRING, &o->namespace, 0, NULL},
+        {"cluster-domain", TW_FLAG_STRING, &cfg->cluster_domain, 0, NULL},
+        {"out-dir", TW_FLAG_STRING, &o->out_dir, 0, NULL},
+        {"days", TW_FLAG_COUNT, &o->days, 36600, NULL},
+        {"ca-days", TW_FLAG_COUNT, &o->ca_days, 36600, NULL},
+        {"ca-cert-file", TW_FLAG_STRING, &o->ca_cert_file, 0, NULL},
+        {"ca-key-file", TW_FLAG_STRING, &o->ca_key_file, 0, NULL},
+        {"extra-san", TW_FLAG_CALL, o, 0, flag_extra_san},
+        {"patch-webhook", TW_FLAG_STRING, &o->webhook, 0, NULL},
+        {"secret", TW_FLAG_STRING, &o->secret, 0, NULL},
+        COMMON_FLAGS(o->c),
+    };
+    int status =
+        parse_flags(PROG " certgen", flags, sizeof(flags) / sizeof(flags[0]), argc, argv, &o->c);
+    if (status < 0 && (o->ca_cert_file == NULL) != (o->ca_key_file == NULL)) {
+        fprintf(stderr, PROG " certgen: --ca-cert-file and --ca-key-file go together\n");
+        status = EXIT_USAGE;
+    }
+    return status;
+}
+
+/* Makes (or signs with the given CA) and writes the certificates: 0, or the exit status. */
+static int make_certificates(const certgen_opts *o, tw_certgen_config *cfg, tw_certgen_pems *pems)
+{
     char err[TW_ERRLEN] = "";
     char *ca_cert = NULL, *ca_key = NULL;
-    tw_certgen_pems pems = {0};
     int rc, status = 1;
-    if (ca_cert_file && (tw_certgen_read_file(ca_cert_file, 0, &ca_cert, err) != TW_OK ||
-                         tw_certgen_read_file(ca_key_file, 0, &ca_key, err) != TW_OK)) {
+    if (o->ca_cert_file && (tw_certgen_read_file(o->ca_cert_file, 0, &ca_cert, err) != TW_OK ||
+                            tw_certgen_read_file(o->ca_key_file, 0, &ca_key, err) != TW_OK)) {
         tw_log_kv(TW_LOG_ERROR, "cannot read the CA", "error", err, NULL);
         goto out;
     }
-    cfg.ca_cert_pem = ca_cert;
-    cfg.ca_key_pem = ca_key;
-    if ((rc = tw_certgen_generate(&cfg, &pems, err)) != TW_OK) {
+    cfg->ca_cert_pem = ca_cert;
+    cfg->ca_key_pem = ca_key;
+    if ((rc = tw_certgen_generate(cfg, pems, err)) != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot make the certificates", "error", err, NULL);
         status = rc == TW_EINVAL ? EXIT_USAGE : 1;
         goto out;
     }
     if (ca_cert != NULL) {
         /* The CA key stays where it was. */
-        free(pems.ca_key);
-        pems.ca_key = NULL;
+        free(pems->ca_key);
+        pems->ca_key = NULL;
     }
-    if (tw_certgen_write(out_dir, &pems, err) != TW_OK) {
+    if (tw_certgen_write(o->out_dir, pems, err) != TW_OK) {
         tw_log_kv(TW_LOG_ERROR, "cannot write the certificates", "error", err, NULL);
         goto out;
     }
     char dns[300];
-    snprintf(dns, sizeof(dns), "%s.%s.svc", cfg.service, cfg.namespace);
-    tw_log_kv(TW_LOG_INFO, "certificates written", "dir", out_dir, "name", dns, NULL);
-    if ((secret != NULL || webhook != NULL) &&
-        kube_steps(&kube, cfg.namespace, secret, webhook, &pems, err) != TW_OK)
-        goto out;
+    snprintf(dns, sizeof(dns), "%s.%s.svc", cfg->service, cfg->namespace);
+    tw_log_kv(TW_LOG_INFO, "certificates written", "dir", o->out_dir, "name", dns, NULL);
     status = 0;
 out:
-    tw_certgen_free(&pems);
+    cfg->ca_cert_pem = cfg->ca_key_pem = NULL;
     free(ca_cert);
     free(ca_key);
+    return status;
+}
+
+static int certgen(int argc, char **argv)
+{
+    char nsbuf[256];
+    tw_certgen_config cfg = {.service = "topowire-webhook"};
+    certgen_opts o = {.c = {.log_format = TW_LOG_TEXT, .log_level = TW_LOG_INFO}, .out_dir = "."};
+    int status = certgen_flags(argc, argv, &cfg, &o);
+    if (status >= 0)
+        return status;
+    cfg.namespace = o.namespace ? o.namespace : default_namespace(nsbuf, sizeof(nsbuf));
+    cfg.days = (int)o.days;
+    cfg.ca_days = (int)o.ca_days;
+    cfg.extra_sans = o.extra;
+    cfg.n_extra_sans = o.n_extra;
+
+    tw_certgen_pems pems = {0};
+    char err[TW_ERRLEN] = "";
+    status = make_certificates(&o, &cfg, &pems);
+    if (status == 0 && (o.secret != NULL || o.webhook != NULL) &&
+        kube_steps(&o.c.kube, cfg.namespace, o.secret, o.webhook, &pems, err) != TW_OK)
+        status = 1;
+    tw_certgen_free(&pems);
     return status;
 }
 
