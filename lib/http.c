@@ -349,139 +349,63 @@ static void capture_headers(CURL *h, tw_http_response *resp)
         resp->retry_after_s = tw_http_parse_retry_after(ra->value, (long)time(NULL));
 }
 
-/* Sets one option or jumps to out with the failure, keeping the code short. */
+/* Sets one option or returns libcurl's failure, keeping the option lists short. */
 #define SETOPT(opt, val)                                                                           \
     do {                                                                                           \
-        cc = curl_easy_setopt(h, opt, val);                                                        \
-        if (cc != CURLE_OK)                                                                        \
-            goto setopt_failed;                                                                    \
+        CURLcode cc_ = curl_easy_setopt(h, opt, val);                                              \
+        if (cc_ != CURLE_OK)                                                                       \
+            return cc_;                                                                            \
     } while (0)
 
-int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *resp, char *err)
+/* Appends line to *hdrs: TW_OK or TW_ENOMEM (*hdrs unchanged). */
+static int add_header(struct curl_slist **hdrs, const char *line)
 {
-    if (c == NULL || req == NULL || resp == NULL)
-        return tw_seterr(err, TW_EINVAL, "no client, request or response for an HTTP request");
-    CURL *h = c->h;
-    CURLcode cc = CURLE_OK;
-    struct curl_slist *hdrs = NULL;
-    tw_buf auth;
-    tw_buf_init(&auth, 64 * 1024);
-    char host[300] = "";
-    int rc;
+    struct curl_slist *n = curl_slist_append(*hdrs, line);
+    if (n == NULL)
+        return TW_ENOMEM;
+    *hdrs = n;
+    return TW_OK;
+}
 
-    resp->status = 0;
-    tw_buf_reset(&resp->body);
-    resp->body.max = req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY;
-    resp->content_type[0] = '\0';
-    resp->retry_after_s = -1;
-
-    if (req->url == NULL) {
-        rc = tw_seterr(err, TW_EINVAL, "no URL for an HTTP request");
-        goto out;
-    }
-    rc = url_host(req->url, host, sizeof(host), err);
-    if (rc != TW_OK)
-        goto out;
-    const char *method = req->method ? req->method : "GET";
-    if (!method_valid(method)) {
-        rc = tw_seterr(err, TW_EINVAL, "invalid HTTP method for %s", host);
-        goto out;
-    }
-    long remaining = 0;
-    if (req->deadline != 0) {
-        remaining = tw_remaining_ms(req->deadline);
-        if (remaining <= 0) {
-            rc = tw_seterr(err, TW_ETIMEDOUT, "deadline passed before the request to %s", host);
-            goto out;
-        }
-    }
-
-    /* Headers: the caller's, then the token; nothing may smuggle in a line break. */
+/*
+ * The request's header lines: the caller's, then the token (written into auth,
+ * which the caller wipes), then the empty Content-Type and Expect that keep
+ * libcurl from adding its own. Nothing may smuggle in a line break.
+ */
+static int build_headers(const tw_http_request *req, bool send_body, const char *host,
+                         struct curl_slist **hdrs, tw_buf *auth, char *err)
+{
     bool have_ct = false, have_expect = false;
+    int rc;
     for (const char *const *p = req->headers; p != NULL && *p != NULL; p++) {
-        if (has_line_break(*p)) {
-            rc = tw_seterr(err, TW_EINVAL, "a request header for %s contains a line break", host);
-            goto out;
-        }
+        if (has_line_break(*p))
+            return tw_seterr(err, TW_EINVAL, "a request header for %s contains a line break", host);
         have_ct = have_ct || header_is(*p, "Content-Type");
         have_expect = have_expect || header_is(*p, "Expect");
-        struct curl_slist *n = curl_slist_append(hdrs, *p);
-        if (n == NULL) {
-            rc = TW_ENOMEM;
-            goto out;
-        }
-        hdrs = n;
+        if ((rc = add_header(hdrs, *p)) != TW_OK)
+            return rc;
     }
     if (req->bearer_token != NULL) {
-        if (has_line_break(req->bearer_token)) {
-            rc = tw_seterr(err, TW_EINVAL, "the bearer token for %s contains a line break", host);
-            goto out;
-        }
-        rc = tw_buf_printf(&auth, "Authorization: Bearer %s", req->bearer_token);
-        if (rc != TW_OK) {
-            rc = tw_seterr(err, rc, "the bearer token for %s is too long", host);
-            goto out;
-        }
-        struct curl_slist *n = curl_slist_append(hdrs, auth.data);
-        if (n == NULL) {
-            rc = TW_ENOMEM;
-            goto out;
-        }
-        hdrs = n;
+        if (has_line_break(req->bearer_token))
+            return tw_seterr(err, TW_EINVAL, "the bearer token for %s contains a line break", host);
+        if ((rc = tw_buf_printf(auth, "Authorization: Bearer %s", req->bearer_token)) != TW_OK)
+            return tw_seterr(err, rc, "the bearer token for %s is too long", host);
+        if ((rc = add_header(hdrs, auth->data)) != TW_OK)
+            return rc;
     }
-    bool send_body = req->body != NULL || strcmp(method, "POST") == 0 ||
-                     strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
     /* No form-encoded default type, and no 100-continue round trip. */
-    const char *extra[2] = {send_body && !have_ct ? "Content-Type:" : NULL,
-                            send_body && !have_expect ? "Expect:" : NULL};
-    for (int i = 0; i < 2; i++) {
-        if (extra[i] == NULL)
-            continue;
-        struct curl_slist *n = curl_slist_append(hdrs, extra[i]);
-        if (n == NULL) {
-            rc = TW_ENOMEM;
-            goto out;
-        }
-        hdrs = n;
-    }
-    if (req->user_agent != NULL && has_line_break(req->user_agent)) {
-        rc = tw_seterr(err, TW_EINVAL, "the user agent contains a line break");
-        goto out;
-    }
+    if (send_body && !have_ct && (rc = add_header(hdrs, "Content-Type:")) != TW_OK)
+        return rc;
+    if (send_body && !have_expect && (rc = add_header(hdrs, "Expect:")) != TW_OK)
+        return rc;
+    if (req->user_agent != NULL && has_line_break(req->user_agent))
+        return tw_seterr(err, TW_EINVAL, "the user agent contains a line break");
+    return TW_OK;
+}
 
-    /* Start from defaults each time; the connection cache survives the reset. */
-    curl_easy_reset(h);
-    c->errbuf[0] = '\0';
-    xfer x = {.req = req, .resp = resp, .last_byte_ms = tw_now_ms()};
-
-    SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
-    SETOPT(CURLOPT_URL, req->url);
-    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
-    SETOPT(CURLOPT_NOSIGNAL, 1L);
-    SETOPT(CURLOPT_VERBOSE, 0L);
-    if (remaining > 0)
-        SETOPT(CURLOPT_TIMEOUT_MS, remaining);
-    if (req->connect_timeout_ms > 0 && (remaining == 0 || req->connect_timeout_ms < remaining))
-        SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
-    if (req->no_proxy)
-        SETOPT(CURLOPT_NOPROXY, "*");
-    if (req->user_agent != NULL)
-        SETOPT(CURLOPT_USERAGENT, req->user_agent);
-    if (hdrs != NULL)
-        SETOPT(CURLOPT_HTTPHEADER, hdrs);
-
-    if (strcmp(method, "HEAD") == 0) {
-        SETOPT(CURLOPT_NOBODY, 1L);
-    } else if (send_body) {
-        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
-        SETOPT(CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        if (strcmp(method, "POST") != 0)
-            SETOPT(CURLOPT_CUSTOMREQUEST, method);
-    } else if (strcmp(method, "GET") != 0) {
-        SETOPT(CURLOPT_CUSTOMREQUEST, method);
-    }
-
+/* Trust and client identity: verification on unless asked, exactly the given CA, the pair. */
+static CURLcode set_tls(CURL *h, const tw_http_request *req)
+{
     SETOPT(CURLOPT_SSL_VERIFYPEER, req->insecure_skip_verify ? 0L : 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, req->insecure_skip_verify ? 0L : 2L);
     if (req->ca_file != NULL || req->ca_pem != NULL) {
@@ -508,43 +432,133 @@ int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *
         SETOPT(CURLOPT_SSLCERT, req->client_cert_file);
         SETOPT(CURLOPT_SSLKEY, req->client_key_file);
     }
+    return CURLE_OK;
+}
 
+/* Every option of one transfer, on a handle just reset: never a redirect, only http(s). */
+static CURLcode set_options(tw_http_client *c, xfer *x, const char *method, bool send_body,
+                            long remaining, struct curl_slist *hdrs)
+{
+    CURL *h = c->h;
+    const tw_http_request *req = x->req;
+    SETOPT(CURLOPT_ERRORBUFFER, c->errbuf);
+    SETOPT(CURLOPT_URL, req->url);
+    SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_VERBOSE, 0L);
+    if (remaining > 0)
+        SETOPT(CURLOPT_TIMEOUT_MS, remaining);
+    if (req->connect_timeout_ms > 0 && (remaining == 0 || req->connect_timeout_ms < remaining))
+        SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+    if (req->no_proxy)
+        SETOPT(CURLOPT_NOPROXY, "*");
+    if (req->user_agent != NULL)
+        SETOPT(CURLOPT_USERAGENT, req->user_agent);
+    if (hdrs != NULL)
+        SETOPT(CURLOPT_HTTPHEADER, hdrs);
+    if (strcmp(method, "HEAD") == 0) {
+        SETOPT(CURLOPT_NOBODY, 1L);
+    } else if (send_body) {
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+        SETOPT(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        if (strcmp(method, "POST") != 0)
+            SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    }
+    CURLcode cc = set_tls(h, req);
+    if (cc != CURLE_OK)
+        return cc;
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(CURLOPT_WRITEDATA, &x);
+    SETOPT(CURLOPT_WRITEDATA, x);
     SETOPT(CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(CURLOPT_HEADERDATA, &x);
+    SETOPT(CURLOPT_HEADERDATA, x);
     if (req->on_data == NULL)
-        SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)resp->body.max);
+        SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->resp->body.max);
+    return CURLE_OK;
+}
 
+/* Checks what a request asks before anything is sent: its host into host, the time left. */
+static int check_request(const tw_http_request *req, const char *method, char *host,
+                         size_t host_len, long *remaining, char *err)
+{
+    if (req->url == NULL)
+        return tw_seterr(err, TW_EINVAL, "no URL for an HTTP request");
+    int rc = url_host(req->url, host, host_len, err);
+    if (rc != TW_OK)
+        return rc;
+    if (!method_valid(method))
+        return tw_seterr(err, TW_EINVAL, "invalid HTTP method for %s", host);
+    *remaining = 0;
+    if (req->deadline != 0 && (*remaining = tw_remaining_ms(req->deadline)) <= 0)
+        return tw_seterr(err, TW_ETIMEDOUT, "deadline passed before the request to %s", host);
+    return TW_OK;
+}
+
+int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *resp, char *err)
+{
+    if (c == NULL || req == NULL || resp == NULL)
+        return tw_seterr(err, TW_EINVAL, "no client, request or response for an HTTP request");
+    struct curl_slist *hdrs = NULL;
+    tw_buf auth;
+    tw_buf_init(&auth, 64 * 1024);
+    char host[300] = "";
+    long remaining = 0;
+    const char *method = req->method ? req->method : "GET";
+    bool send_body = req->body != NULL || strcmp(method, "POST") == 0 ||
+                     strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
+
+    resp->status = 0;
+    tw_buf_reset(&resp->body);
+    resp->body.max = req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY;
+    resp->content_type[0] = '\0';
+    resp->retry_after_s = -1;
+    int rc = check_request(req, method, host, sizeof(host), &remaining, err);
+    if (rc == TW_OK)
+        rc = build_headers(req, send_body, host, &hdrs, &auth, err);
+    if (rc != TW_OK)
+        goto out;
+
+    /* Start from defaults each time; the connection cache survives the reset. */
+    curl_easy_reset(c->h);
+    c->errbuf[0] = '\0';
+    xfer x = {.req = req, .resp = resp, .last_byte_ms = tw_now_ms()};
+    CURLcode cc = set_options(c, &x, method, send_body, remaining, hdrs);
+    if (cc != CURLE_OK) {
+        rc = cc == CURLE_OUT_OF_MEMORY
+                 ? TW_ENOMEM
+                 : tw_seterr(err, TW_EINVAL, "libcurl refused an option for %s: %s", host,
+                             curl_easy_strerror(cc));
+        goto out;
+    }
     x.last_byte_ms = tw_now_ms();
     cc = run_transfer(c, &x);
     long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
     resp->status = status;
-    capture_headers(h, resp);
-    if (cc != CURLE_OK) {
+    capture_headers(c->h, resp);
+    if (cc != CURLE_OK)
         rc = transfer_error(c, &x, cc, host, err);
-        goto out;
-    }
-    if (status >= 300 && status < 400) {
+    else if (status >= 300 && status < 400)
         rc = tw_seterr(err, TW_EREDIRECT, "%s answered %ld, a redirect, which is never followed",
                        host, status);
-        goto out;
-    }
-    rc = TW_OK;
-    goto out;
-
-setopt_failed:
-    rc = cc == CURLE_OUT_OF_MEMORY
-             ? TW_ENOMEM
-             : tw_seterr(err, TW_EINVAL, "libcurl refused an option for %s: %s", host,
-                         curl_easy_strerror(cc));
 out:
     /* Leave no pointer into this call's memory in the handle; connections stay pooled. */
-    curl_easy_reset(h);
+    curl_easy_reset(c->h);
     curl_slist_free_all(hdrs);
     if (auth.data != NULL)
         explicit_bzero(auth.data, auth.cap);
     tw_buf_free(&auth);
+    return rc;
+}
+
+int tw_http_append_escaped(tw_buf *b, const char *s)
+{
+    char *esc = curl_easy_escape(NULL, s, 0);
+    if (esc == NULL)
+        return TW_ENOMEM;
+    int rc = tw_buf_puts(b, esc);
+    curl_free(esc);
     return rc;
 }

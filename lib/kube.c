@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "topowire/buf.h"
 #include "topowire/clock.h"
@@ -718,14 +717,16 @@ int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadli
             flatten(err);
         return TW_EINVAL;
     }
-    char *esc = curl_easy_escape(NULL, node, 0);
-    char *path = NULL;
+    tw_buf path;
+    tw_buf_init(&path, 4 * 253 + 32);
     tw_http_response resp;
     tw_http_response_init(&resp);
-    int rc = TW_ENOMEM;
-    if (esc == NULL || (path = join("/api/v1/nodes/", esc)) == NULL)
+    int rc = tw_buf_puts(&path, "/api/v1/nodes/");
+    if (rc == TW_OK)
+        rc = tw_http_append_escaped(&path, node);
+    if (rc != TW_OK)
         goto out;
-    rc = tw_kube_do(c, "GET", path, NODE_ACCEPT, NULL, NULL, 0, deadline, &resp, err);
+    rc = tw_kube_do(c, "GET", path.data, NODE_ACCEPT, NULL, NULL, 0, deadline, &resp, err);
     if (rc != TW_OK)
         goto out;
     char perr[TW_ERRLEN] = "";
@@ -734,8 +735,7 @@ int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadli
     if (rc != TW_OK)
         tw_seterr(err, rc, "node %s: %s", node, perr);
 out:
-    curl_free(esc);
-    free(path);
+    tw_buf_free(&path);
     tw_http_response_free(&resp);
     return rc;
 }

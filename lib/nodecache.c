@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 
 #include "topowire/buf.h"
 #include "topowire/clock.h"
@@ -553,13 +552,9 @@ static int do_list(tw_nodecache *c, tw_kube_client *kc, char rv[TW_NODECACHE_RV_
     do {
         tw_buf path;
         tw_buf_init(&path, 4 * TW_NODECACHE_CONTINUE_MAX);
-        char *esc = cont ? curl_easy_escape(NULL, cont, 0) : NULL;
-        if (cont != NULL && esc == NULL)
-            rc = TW_ENOMEM;
-        else
-            rc = tw_buf_printf(&path, "/api/v1/nodes?limit=%d%s%s", LIST_PAGE,
-                               esc ? "&continue=" : "", esc ? esc : "");
-        curl_free(esc);
+        rc = tw_buf_printf(&path, "/api/v1/nodes?limit=%d%s", LIST_PAGE, cont ? "&continue=" : "");
+        if (rc == TW_OK && cont != NULL)
+            rc = tw_http_append_escaped(&path, cont);
         free(cont);
         cont = NULL;
         tw_http_response resp;
@@ -682,14 +677,13 @@ static void *cache_thread(void *arg)
             need_list = 0;
             say(c, 1, "node cache synced", rv);
         }
-        char *esc = curl_easy_escape(NULL, rv, 0);
         tw_buf_reset(&path);
-        int prc = esc == NULL ? TW_ENOMEM
-                              : tw_buf_printf(&path,
-                                              "/api/v1/nodes?watch=1&allowWatchBookmarks=true"
-                                              "&resourceVersion=%s&timeoutSeconds=%ld",
-                                              esc, c->o.watch_timeout_s);
-        curl_free(esc);
+        int prc = tw_buf_puts(&path, "/api/v1/nodes?watch=1&allowWatchBookmarks=true"
+                                     "&resourceVersion=");
+        if (prc == TW_OK)
+            prc = tw_http_append_escaped(&path, rv);
+        if (prc == TW_OK)
+            prc = tw_buf_printf(&path, "&timeoutSeconds=%ld", c->o.watch_timeout_s);
         if (prc != TW_OK) {
             say(c, 2, "cannot build the WATCH request", tw_strerror(prc));
             pause_ms(c, backoff_next(c, &b));

@@ -96,4 +96,11 @@ int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *
  */
 long tw_http_parse_retry_after(const char *value, long now_epoch_s);
 
+/*
+ * Appends s percent-encoded for a URL path segment or query value (RFC 3986:
+ * everything but unreserved characters is escaped) to b. Returns 0,
+ * TW_ETOOBIG past b's cap (b unchanged) or TW_ENOMEM.
+ */
+int tw_http_append_escaped(tw_buf *b, const char *s);
+
 #endif
