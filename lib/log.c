@@ -157,23 +157,3 @@ void tw_log_kv(tw_log_level level, const char *msg, ...)
     vlog_kv(level, msg, ap);
     va_end(ap);
 }
-
-static void log_msg_only(tw_log_level level, const char *msg, ...)
-{
-    va_list ap;
-    va_start(ap, msg);
-    vlog_kv(level, msg, ap);
-    va_end(ap);
-}
-
-void tw_logf(tw_log_level level, const char *fmt, ...)
-{
-    if (level < log_min)
-        return;
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    log_msg_only(level, msg, (const char *)NULL);
-}

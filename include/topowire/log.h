@@ -35,7 +35,4 @@ int tw_log_parse_level(const char *s, tw_log_level *out);
  */
 void tw_log_kv(tw_log_level level, const char *msg, ...) __attribute__((sentinel));
 
-/* Logs a printf-formatted message with no extra fields. */
-void tw_logf(tw_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 #endif

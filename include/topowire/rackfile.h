@@ -6,7 +6,7 @@
 #include <sys/types.h>
 
 #include "topowire/buf.h"
-#include "topowire/topology.h"
+#include "topowire/topo.h"
 
 /* File names inside the output directory. */
 #define TW_FILE_ENV        "topology.env"

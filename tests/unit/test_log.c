@@ -39,7 +39,7 @@ static void text_lines(void)
     tw_log_kv(TW_LOG_INFO, "source answered", "source", "imds", "zone", "us-east-1b", NULL);
     tw_log_kv(TW_LOG_DEBUG, "hidden", NULL);
     tw_log_kv(TW_LOG_WARN, "odd value", "value", "a \"b\"\n", "empty", "", "null", NULL, NULL);
-    tw_logf(TW_LOG_ERROR, "failed with %d", 3);
+    tw_log_kv(TW_LOG_ERROR, "failed with 3", NULL);
 }
 
 static void text_format(void **state)
