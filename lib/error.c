@@ -1,56 +1,49 @@
 /* error.c - error code descriptions and the err-buffer helper. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "topowire/assert.h"
 #include "topowire/error.h"
+
+/* Indexed by -code: every code of enum tw_error has its sentence. */
+static const char *const messages[] = {
+    [-TW_OK] = "success",
+    [-TW_ENOMEM] = "out of memory",
+    [-TW_EINVAL] = "invalid argument or configuration",
+    [-TW_EIO] = "input/output error",
+    [-TW_ENET] = "connection failed",
+    [-TW_ETIMEDOUT] = "deadline exceeded",
+    [-TW_EHTTP] = "unexpected HTTP status",
+    [-TW_EPARSE] = "malformed data",
+    [-TW_ETOOBIG] = "too large",
+    [-TW_ENOTFOUND] = "not found",
+    [-TW_EFORBIDDEN] = "forbidden",
+    [-TW_EUNAUTH] = "unauthorized",
+    [-TW_ETLS] = "TLS failure",
+    [-TW_EREDIRECT] = "redirect refused",
+    [-TW_EDISABLED] = "disabled",
+    [-TW_ENOCONFIG] = "not configured",
+    [-TW_EBADVALUE] = "invalid label value",
+    [-TW_ERETRY] = "retries exhausted",
+    [-TW_EEXEC] = "external command failed",
+    [-TW_EGONE] = "resource version expired",
+    [-TW_ECANCELED] = "canceled",
+};
+_Static_assert(sizeof(messages) / sizeof(messages[0]) == 1 - TW_ELAST,
+               "every error code has a message, and no more");
 
 const char *tw_strerror(int code)
 {
-    switch (code) {
-    case TW_OK:
-        return "success";
-    case TW_ENOMEM:
-        return "out of memory";
-    case TW_EINVAL:
-        return "invalid argument or configuration";
-    case TW_EIO:
-        return "input/output error";
-    case TW_ENET:
-        return "connection failed";
-    case TW_ETIMEDOUT:
-        return "deadline exceeded";
-    case TW_EHTTP:
-        return "unexpected HTTP status";
-    case TW_EPARSE:
-        return "malformed data";
-    case TW_ETOOBIG:
-        return "too large";
-    case TW_ENOTFOUND:
-        return "not found";
-    case TW_EFORBIDDEN:
-        return "forbidden";
-    case TW_EUNAUTH:
-        return "unauthorized";
-    case TW_ETLS:
-        return "TLS failure";
-    case TW_EREDIRECT:
-        return "redirect refused";
-    case TW_EDISABLED:
-        return "disabled";
-    case TW_ENOCONFIG:
-        return "not configured";
-    case TW_EBADVALUE:
-        return "invalid label value";
-    case TW_ERETRY:
-        return "retries exhausted";
-    case TW_ECANCELED:
-        return "canceled";
-    case TW_EGONE:
-        return "resource version expired";
-    case TW_EEXEC:
-        return "external command failed";
-    }
-    return "unknown error";
+    if (code > 0 || code < TW_ELAST || messages[-code] == NULL)
+        return "unknown error";
+    return messages[-code];
+}
+
+_Noreturn void tw__assert_fail(const char *cond, const char *file, int line, const char *func)
+{
+    fprintf(stderr, "topowire: assertion failed: %s (%s:%d, %s)\n", cond, file, line, func);
+    abort();
 }
 
 int tw_seterr(char *err, int code, const char *fmt, ...)

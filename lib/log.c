@@ -12,6 +12,7 @@
 
 #include "topowire/buf.h"
 #include "topowire/error.h"
+#include "topowire/assert.h"
 #include "topowire/log.h"
 
 #define LOG_LINE_MAX 8192
@@ -20,7 +21,13 @@ static const char *log_prog = "topowire";
 static tw_log_format log_format = TW_LOG_TEXT;
 static tw_log_level log_min = TW_LOG_INFO;
 
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const level_names[] = {
+    [TW_LOG_DEBUG] = "debug",
+    [TW_LOG_INFO] = "info",
+    [TW_LOG_WARN] = "warn",
+    [TW_LOG_ERROR] = "error",
+};
+_Static_assert(sizeof(level_names) / sizeof(level_names[0]) == TW_LOG_ERROR + 1, "level names");
 
 void tw_log_setup(const char *prog, tw_log_format format, tw_log_level min_level)
 {
@@ -102,6 +109,9 @@ static void text_value(tw_buf *b, const char *v)
 
 static void vlog_kv(tw_log_level level, const char *msg, va_list ap)
 {
+    TW_ASSERT(level >= TW_LOG_DEBUG && level <= TW_LOG_ERROR);
+    if (level < TW_LOG_DEBUG || level > TW_LOG_ERROR)
+        level = TW_LOG_ERROR;
     char ts[32];
     tw_buf line;
     tw_buf_init(&line, LOG_LINE_MAX);

@@ -1,5 +1,5 @@
 /* source.c - names of the topology sources, as written to the rack files and logs. */
-#include "topowire/topology.h"
+#include "topowire/topo.h"
 
 /*
  * Returns the lower-case name of s: "none", "downward", "kubernetes" or

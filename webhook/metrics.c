@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/version.h"
 
@@ -83,6 +84,7 @@ int hook_metrics_outcome(const char *route, const char *outcome)
 
 void hook_metrics_review(int outcome_id, bool patched, uint64_t elapsed_ns)
 {
+    TW_ASSERT(outcome_id >= 0 && outcome_id < n_outcomes); /* every outcome registered at start */
     if (outcome_id < 0 || outcome_id >= n_outcomes)
         return;
     outcome_slot *o = &outcomes[outcome_id];
@@ -101,6 +103,7 @@ void hook_metrics_review(int outcome_id, bool patched, uint64_t elapsed_ns)
 
 void hook_metrics_error(hook_error e)
 {
+    TW_ASSERT(e >= 0 && e < HOOK_ERR_COUNT);
     if (e >= 0 && e < HOOK_ERR_COUNT)
         atomic_fetch_add_explicit(&errors[e], 1, memory_order_relaxed);
 }
@@ -132,6 +135,7 @@ void hook_metrics_cert_expiry(int64_t not_after)
 
 void hook_metrics_guard(hook_listener l, hook_guard_reason why)
 {
+    TW_ASSERT(l < HOOK_LISTENERS && why < HOOK_GUARD_REASONS);
     if (l < HOOK_LISTENERS && why < HOOK_GUARD_REASONS)
         atomic_fetch_add_explicit(&guard_events[l][why], 1, memory_order_relaxed);
 }

@@ -35,6 +35,7 @@ enum tw_error {
     TW_EEXEC = -18,      /* an external command (credential plugin) failed */
     TW_EGONE = -19,      /* the resourceVersion expired (410 Gone): list again */
     TW_ECANCELED = -20,  /* the caller stopped the operation */
+    TW_ELAST = TW_ECANCELED, /* the lowest code; a new code goes below it and moves this */
 };
 
 /* Returns a static, short description of code (never NULL). */
