@@ -1125,19 +1125,22 @@ static void first_line(const tw_buf *b, char *dst, size_t size)
  * with poll() so that a plugin filling either pipe cannot stall; the plugin
  * runs in its own process group so that a timeout kills what it started too.
  */
-static int run_plugin(const tw_kube_exec *e, uint64_t deadline, tw_buf *out, char *err)
+/* One run of a plugin: its pipes (read ends in [0]), its pid until reaped, its stderr's start. */
+typedef struct plugin_run {
+    int outp[2], errp[2];
+    pid_t pid;
+    tw_buf errb;
+} plugin_run;
+
+/* Starts the plugin in its own process group, stdin /dev/null, stdout and stderr to pipes. */
+static int spawn_plugin(const tw_kube_exec *e, plugin_run *pr, char *err)
 {
     int rc = TW_ENOMEM;
     char **argv = NULL, **envp = NULL;
     char *info = NULL;
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    pid_t pid = -1;
     int fa_ok = 0, attr_ok = 0;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    tw_buf errb;
-    tw_buf_init(&errb, EXEC_ERR_MAX);
-
     size_t nargs = 0;
     for (char **p = e->args; p && *p; p++)
         nargs++;
@@ -1148,7 +1151,7 @@ static int run_plugin(const tw_kube_exec *e, uint64_t deadline, tw_buf *out, cha
         argv[i + 1] = e->args[i];
     if ((info = plugin_info(e)) == NULL || (envp = plugin_env(e, info)) == NULL)
         goto out;
-    if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    if (pipe2(pr->outp, O_CLOEXEC) < 0 || pipe2(pr->errp, O_CLOEXEC) < 0) {
         rc = tw_seterr(err, TW_EIO, "cannot make pipes for exec plugin %s: %s", e->command,
                        strerror(errno));
         goto out;
@@ -1167,16 +1170,16 @@ static int run_plugin(const tw_kube_exec *e, uint64_t deadline, tw_buf *out, cha
     for (size_t i = 0; i < sizeof(dflsigs) / sizeof(dflsigs[0]); i++)
         sigaddset(&dfl, dflsigs[i]);
     if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, outp[1], 1) != 0 ||
-        posix_spawn_file_actions_adddup2(&fa, errp[1], 2) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, pr->outp[1], 1) != 0 ||
+        posix_spawn_file_actions_adddup2(&fa, pr->errp[1], 2) != 0 ||
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
                                             POSIX_SPAWN_SETSIGDEF) != 0 ||
         posix_spawnattr_setpgroup(&attr, 0) != 0 || posix_spawnattr_setsigmask(&attr, &none) != 0 ||
         posix_spawnattr_setsigdefault(&attr, &dfl) != 0)
         goto out;
-    int serr = posix_spawnp(&pid, e->command, &fa, &attr, argv, envp);
+    int serr = posix_spawnp(&pr->pid, e->command, &fa, &attr, argv, envp);
     if (serr != 0) {
-        pid = -1;
+        pr->pid = -1;
         if (serr == ENOENT)
             rc = tw_seterr(err, TW_EEXEC, "exec plugin %s was not found%s", e->command,
                            strchr(e->command, '/') ? "" : " on PATH");
@@ -1185,24 +1188,38 @@ static int run_plugin(const tw_kube_exec *e, uint64_t deadline, tw_buf *out, cha
                            strerror(serr));
         goto out;
     }
-    close(outp[1]);
-    close(errp[1]);
-    outp[1] = errp[1] = -1;
+    close(pr->outp[1]);
+    close(pr->errp[1]);
+    pr->outp[1] = pr->errp[1] = -1;
     rc = TW_OK;
+out:
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    free(envp);
+    free(info);
+    free(argv);
+    return rc;
+}
 
-    struct pollfd pfd[2] = {{.fd = outp[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
+/*
+ * Reads the plugin's stdout into out and the start of its stderr into
+ * pr->errb until both pipes close or deadline (TW_ETIMEDOUT, err untouched).
+ */
+static int read_plugin(const tw_kube_exec *e, plugin_run *pr, uint64_t deadline, tw_buf *out,
+                       char *err)
+{
+    struct pollfd pfd[2] = {{.fd = pr->outp[0], .events = POLLIN},
+                            {.fd = pr->errp[0], .events = POLLIN}};
     while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
         long left = tw_remaining_ms(deadline);
-        if (left <= 0) {
-            rc = TW_ETIMEDOUT;
-            break;
-        }
+        if (left <= 0)
+            return TW_ETIMEDOUT;
         int n = poll(pfd, 2, left > INT_MAX ? INT_MAX : (int)left);
-        if (n < 0 && errno != EINTR) {
-            rc = tw_seterr(err, TW_EIO, "cannot wait for exec plugin %s: %s", e->command,
-                           strerror(errno));
-            goto out;
-        }
+        if (n < 0 && errno != EINTR)
+            return tw_seterr(err, TW_EIO, "cannot wait for exec plugin %s: %s", e->command,
+                             strerror(errno));
         for (int i = 0; i < 2 && n > 0; i++) {
             if (pfd[i].fd < 0 || pfd[i].revents == 0)
                 continue;
@@ -1210,71 +1227,76 @@ static int run_plugin(const tw_kube_exec *e, uint64_t deadline, tw_buf *out, cha
             ssize_t r = read(pfd[i].fd, chunk, sizeof(chunk));
             if (r < 0 && (errno == EINTR || errno == EAGAIN))
                 continue;
-            if (r < 0) {
-                rc = tw_seterr(err, TW_EIO, "cannot read from exec plugin %s: %s", e->command,
-                               strerror(errno));
-                goto out;
-            }
+            if (r < 0)
+                return tw_seterr(err, TW_EIO, "cannot read from exec plugin %s: %s", e->command,
+                                 strerror(errno));
             if (r == 0) {
                 close(pfd[i].fd);
                 pfd[i].fd = -1;
-                *(i == 0 ? &outp[0] : &errp[0]) = -1;
+                *(i == 0 ? &pr->outp[0] : &pr->errp[0]) = -1;
                 continue;
             }
+            int rc = TW_OK;
             if (i == 0) {
-                rc = tw_buf_append(out, chunk, (size_t)r);
-                if (rc == TW_ETOOBIG)
+                if ((rc = tw_buf_append(out, chunk, (size_t)r)) == TW_ETOOBIG)
                     tw_seterr(err, rc, "exec plugin %s printed more than %d bytes", e->command,
                               EXEC_OUT_MAX);
-                if (rc != TW_OK)
-                    goto out;
-            } else if (errb.len < errb.max) {
+            } else if (pr->errb.len < pr->errb.max) {
                 /* Only the start of stderr is kept; the rest is drained and dropped. */
-                size_t room = errb.max - errb.len;
-                if (tw_buf_append(&errb, chunk, (size_t)r < room ? (size_t)r : room) != TW_OK)
-                    goto out;
+                size_t room = pr->errb.max - pr->errb.len;
+                rc = tw_buf_append(&pr->errb, chunk, (size_t)r < room ? (size_t)r : room);
             }
+            if (rc != TW_OK)
+                return rc;
         }
     }
+    return TW_OK;
+}
+
+/* How the plugin ended: TW_OK for exit 0, else TW_EEXEC with the first line of its stderr. */
+static int plugin_status(const tw_kube_exec *e, int status, const tw_buf *errb, char *err)
+{
+    char line[160];
+    first_line(errb, line, sizeof(line));
+    if (WIFSIGNALED(status))
+        return tw_seterr(err, TW_EEXEC, "exec plugin %s was killed by signal %d%s%s", e->command,
+                         WTERMSIG(status), *line ? ": " : "", line);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return tw_seterr(err, TW_EEXEC, "exec plugin %s exited with status %d%s%s", e->command,
+                         WEXITSTATUS(status), *line ? ": " : "", line);
+    return TW_OK;
+}
+
+static int run_plugin(const tw_kube_exec *e, uint64_t deadline, tw_buf *out, char *err)
+{
+    plugin_run pr = {.outp = {-1, -1}, .errp = {-1, -1}, .pid = -1};
+    tw_buf_init(&pr.errb, EXEC_ERR_MAX);
     int status = 0;
-    if (pfd[0].fd < 0 && pfd[1].fd < 0)
-        rc = wait_exit(pid, deadline, &status);
-    if (rc == TW_ETIMEDOUT) {
+    int rc = spawn_plugin(e, &pr, err);
+    if (rc == TW_OK)
+        rc = read_plugin(e, &pr, deadline, out, err);
+    if (rc == TW_OK) {
+        rc = wait_exit(pr.pid, deadline, &status);
+        if (rc == TW_OK) {
+            pr.pid = -1; /* reaped */
+            rc = plugin_status(e, status, &pr.errb, err);
+        } else if (rc != TW_ETIMEDOUT) {
+            rc = tw_seterr(err, TW_EIO, "cannot learn how exec plugin %s ended", e->command);
+        }
+    }
+    if (rc == TW_ETIMEDOUT)
         rc = tw_seterr(err, TW_ETIMEDOUT,
                        "exec plugin %s did not finish before the deadline and was killed",
                        e->command);
-        goto out;
-    }
-    if (rc != TW_OK) {
-        rc = tw_seterr(err, TW_EIO, "cannot learn how exec plugin %s ended", e->command);
-        goto out;
-    }
-    pid = -1; /* reaped */
-    char line[160];
-    first_line(&errb, line, sizeof(line));
-    if (WIFSIGNALED(status))
-        rc = tw_seterr(err, TW_EEXEC, "exec plugin %s was killed by signal %d%s%s", e->command,
-                       WTERMSIG(status), *line ? ": " : "", line);
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        rc = tw_seterr(err, TW_EEXEC, "exec plugin %s exited with status %d%s%s", e->command,
-                       WEXITSTATUS(status), *line ? ": " : "", line);
-out:
-    if (pid > 0)
-        kill_and_reap(pid);
+    if (pr.pid > 0)
+        kill_and_reap(pr.pid);
     for (int i = 0; i < 2; i++) {
-        if (outp[i] >= 0)
-            close(outp[i]);
-        if (errp[i] >= 0)
-            close(errp[i]);
+        if (pr.outp[i] >= 0)
+            close(pr.outp[i]);
+        if (pr.errp[i] >= 0)
+            close(pr.errp[i]);
     }
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    tw_buf_free(&errb);
-    free(envp);
-    free(info);
-    free(argv);
+    tw_buf_free(&pr.errb);
     return rc;
 }
 
