@@ -159,97 +159,116 @@ static void header(tw_buf *b, const char *name, const char *type, const char *he
     tw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-char *hook_metrics_render(size_t *len)
+/* Reviews, patches and refusals: the review counters. */
+static void render_reviews(tw_buf *b)
 {
-    tw_buf b;
-    tw_buf_init(&b, RENDER_MAX);
-    header(&b, "topowire_webhook_build_info", "gauge", "The running version.");
-    tw_buf_printf(&b, "topowire_webhook_build_info{version=\"%s\"} 1\n", TW_VERSION);
-
-    header(&b, "topowire_webhook_reviews_total", "counter",
+    header(b, "topowire_webhook_reviews_total", "counter",
            "Admission reviews answered, by route and outcome.");
-    for (int i = 0; i < n_outcomes; i++)
-        tw_buf_printf(&b, "topowire_webhook_reviews_total{route=\"%s\",outcome=\"%s\"} %llu\n",
+    for (int i = 0; i < n_outcomes; i++) {
+        TW_ASSERT(outcomes[i].route >= 0 && outcomes[i].route < n_routes);
+        tw_buf_printf(b, "topowire_webhook_reviews_total{route=\"%s\",outcome=\"%s\"} %llu\n",
                       routes[outcomes[i].route].name, outcomes[i].outcome,
                       (unsigned long long)atomic_load(&outcomes[i].reviews));
-
-    header(&b, "topowire_webhook_patches_total", "counter",
+    }
+    header(b, "topowire_webhook_patches_total", "counter",
            "Admission reviews answered with a patch, by route.");
     for (int r = 0; r < n_routes; r++) {
         unsigned long long n = 0;
         for (int i = 0; i < n_outcomes; i++)
             if (outcomes[i].route == r)
                 n += atomic_load(&outcomes[i].patched);
-        tw_buf_printf(&b, "topowire_webhook_patches_total{route=\"%s\"} %llu\n", routes[r].name, n);
+        tw_buf_printf(b, "topowire_webhook_patches_total{route=\"%s\"} %llu\n", routes[r].name, n);
     }
-
-    header(&b, "topowire_webhook_errors_total", "counter",
+    header(b, "topowire_webhook_errors_total", "counter",
            "Requests refused before a review was made, by reason.");
     for (int e = 0; e < HOOK_ERR_COUNT; e++)
-        tw_buf_printf(&b, "topowire_webhook_errors_total{reason=\"%s\"} %llu\n", error_names[e],
+        tw_buf_printf(b, "topowire_webhook_errors_total{reason=\"%s\"} %llu\n", error_names[e],
                       (unsigned long long)atomic_load(&errors[e]));
+}
 
-    header(&b, "topowire_webhook_review_duration_seconds", "histogram",
+/* The review latency histogram, one per route. */
+static void render_durations(tw_buf *b)
+{
+    header(b, "topowire_webhook_review_duration_seconds", "histogram",
            "Time from a review's request headers to its response, by route.");
     for (int r = 0; r < n_routes; r++) {
         unsigned long long cum = 0;
         for (size_t i = 0; i < NBUCKETS; i++) {
             cum += atomic_load(&routes[r].buckets[i]);
-            tw_buf_printf(&b,
+            tw_buf_printf(b,
                           "topowire_webhook_review_duration_seconds_bucket{route=\"%s\",le=\"%s\"}"
                           " %llu\n",
                           routes[r].name, bucket_le[i], cum);
         }
         unsigned long long count = atomic_load(&routes[r].count);
         unsigned long long sum = atomic_load(&routes[r].sum_ns);
-        tw_buf_printf(&b,
+        tw_buf_printf(b,
                       "topowire_webhook_review_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
                       "%llu\n",
                       routes[r].name, count);
-        tw_buf_printf(&b,
+        tw_buf_printf(b,
                       "topowire_webhook_review_duration_seconds_sum{route=\"%s\"} %llu.%09llu\n",
                       routes[r].name, sum / 1000000000ULL, sum % 1000000000ULL);
-        tw_buf_printf(&b, "topowire_webhook_review_duration_seconds_count{route=\"%s\"} %llu\n",
+        tw_buf_printf(b, "topowire_webhook_review_duration_seconds_count{route=\"%s\"} %llu\n",
                       routes[r].name, count);
     }
+}
 
-    header(&b, "topowire_webhook_inflight_requests", "gauge",
+/* Requests and connections in flight, and what the guards closed. */
+static void render_connections(tw_buf *b)
+{
+    header(b, "topowire_webhook_inflight_requests", "gauge",
            "Requests received and not yet answered.");
-    tw_buf_printf(&b, "topowire_webhook_inflight_requests %ld\n", atomic_load(&inflight));
-    header(&b, "topowire_webhook_open_connections", "gauge", "Open TLS connections.");
-    tw_buf_printf(&b, "topowire_webhook_open_connections %ld\n", atomic_load(&connections));
-
-    header(&b, "topowire_webhook_connections_closed_total", "counter",
+    tw_buf_printf(b, "topowire_webhook_inflight_requests %ld\n", atomic_load(&inflight));
+    header(b, "topowire_webhook_open_connections", "gauge", "Open TLS connections.");
+    tw_buf_printf(b, "topowire_webhook_open_connections %ld\n", atomic_load(&connections));
+    header(b, "topowire_webhook_connections_closed_total", "counter",
            "Connections refused at accept or closed by the server's limits, by listener and "
            "reason.");
     for (int l = 0; l < HOOK_LISTENERS; l++)
         for (int e = 0; e < HOOK_GUARD_REASONS; e++)
-            tw_buf_printf(&b,
+            tw_buf_printf(b,
                           "topowire_webhook_connections_closed_total{listener=\"%s\","
                           "reason=\"%s\"} %llu\n",
                           listener_names[l], guard_names[e],
                           (unsigned long long)atomic_load(&guard_events[l][e]));
-    header(&b, "topowire_webhook_body_memory_bytes", "gauge",
+    header(b, "topowire_webhook_body_memory_bytes", "gauge",
            "Memory held by request bodies being received (bounded by --max-body-memory).");
-    tw_buf_printf(&b, "topowire_webhook_body_memory_bytes %zu\n", atomic_load(&body_bytes));
+    tw_buf_printf(b, "topowire_webhook_body_memory_bytes %zu\n", atomic_load(&body_bytes));
+}
 
-    header(&b, "topowire_webhook_certificate_reloads_total", "counter",
+/* The serving certificate and the topology binding mode added. */
+static void render_cert_and_topology(tw_buf *b)
+{
+    header(b, "topowire_webhook_certificate_reloads_total", "counter",
            "Serving certificate reloads after its files changed, by result.");
-    tw_buf_printf(&b, "topowire_webhook_certificate_reloads_total{result=\"success\"} %llu\n",
+    tw_buf_printf(b, "topowire_webhook_certificate_reloads_total{result=\"success\"} %llu\n",
                   (unsigned long long)atomic_load(&reloads_ok));
-    tw_buf_printf(&b, "topowire_webhook_certificate_reloads_total{result=\"failure\"} %llu\n",
+    tw_buf_printf(b, "topowire_webhook_certificate_reloads_total{result=\"failure\"} %llu\n",
                   (unsigned long long)atomic_load(&reloads_failed));
-    header(&b, "topowire_webhook_certificate_expiry_timestamp_seconds", "gauge",
+    header(b, "topowire_webhook_certificate_expiry_timestamp_seconds", "gauge",
            "When the serving certificate in use expires (Unix time).");
-    tw_buf_printf(&b, "topowire_webhook_certificate_expiry_timestamp_seconds %lld\n",
+    tw_buf_printf(b, "topowire_webhook_certificate_expiry_timestamp_seconds %lld\n",
                   (long long)atomic_load(&cert_expiry));
-    header(&b, "topowire_webhook_topology_added_total", "counter",
+    header(b, "topowire_webhook_topology_added_total", "counter",
            "Objects binding mode added node topology to: Bindings, and pods created with "
            "spec.nodeName.");
-    tw_buf_printf(&b, "topowire_webhook_topology_added_total{object=\"binding\"} %llu\n",
+    tw_buf_printf(b, "topowire_webhook_topology_added_total{object=\"binding\"} %llu\n",
                   (unsigned long long)atomic_load(&topology_added[1]));
-    tw_buf_printf(&b, "topowire_webhook_topology_added_total{object=\"pod\"} %llu\n",
+    tw_buf_printf(b, "topowire_webhook_topology_added_total{object=\"pod\"} %llu\n",
                   (unsigned long long)atomic_load(&topology_added[0]));
+}
+
+char *hook_metrics_render(size_t *len)
+{
+    tw_buf b;
+    tw_buf_init(&b, RENDER_MAX);
+    header(&b, "topowire_webhook_build_info", "gauge", "The running version.");
+    tw_buf_printf(&b, "topowire_webhook_build_info{version=\"%s\"} 1\n", TW_VERSION);
+    render_reviews(&b);
+    render_durations(&b);
+    render_connections(&b);
+    render_cert_and_topology(&b);
     if (extra_fn != NULL)
         extra_fn(&b, extra_ud);
     if (b.data == NULL) {
