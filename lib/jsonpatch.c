@@ -78,52 +78,45 @@ static bool json_plain(const char *s)
     return true;
 }
 
-/* Appends s + suffix (plain) as one JSON string; cJSON escapes s when it must be. */
-static int put_string(tw_buf *b, const char *s, const char *suffix)
+/* Appends a string literal without measuring it. */
+#define PUT_LITERAL(b, lit) tw_buf_append((b), (lit), sizeof(lit) - 1)
+
+typedef enum op_kind { OP_ADD = 0, OP_TEST = 1 } op_kind;
+
+/*
+ * Writes the start of one operation, up to its value: the separator (over
+ * the closing "]"), op, and path + suffix as a JSON string (cJSON escapes a
+ * path that needs it). Counts the operation; undo() clears up a failure.
+ * These few appends run once per operation of every review: each literal
+ * is written whole.
+ */
+static int op_open(tw_jsonpatch *p, op_kind op, const char *path, const char *suffix)
 {
+    tw_buf *b = &p->text;
     int rc;
-    if (json_plain(s)) {
-        rc = tw_buf_puts(b, "\"");
-        if (rc == TW_OK)
-            rc = tw_buf_puts(b, s);
-    } else {
-        cJSON *item = cJSON_CreateStringReference(s);
+    bool first = b->len == 0;
+    if (!first)
+        tw_buf_truncate(b, b->len - 1);
+    if (op == OP_ADD)
+        rc = first ? PUT_LITERAL(b, "[{\"op\":\"add\",\"path\":\"")
+                   : PUT_LITERAL(b, ",{\"op\":\"add\",\"path\":\"");
+    else
+        rc = first ? PUT_LITERAL(b, "[{\"op\":\"test\",\"path\":\"")
+                   : PUT_LITERAL(b, ",{\"op\":\"test\",\"path\":\"");
+    if (rc == TW_OK && json_plain(path)) {
+        rc = tw_buf_puts(b, path);
+    } else if (rc == TW_OK) {
+        cJSON *item = cJSON_CreateStringReference(path);
         char *text = item ? cJSON_PrintUnformatted(item) : NULL;
-        /* The rendered string without its closing quote, which comes after the suffix. */
-        rc = text ? tw_buf_append(b, text, strlen(text) - 1) : TW_ENOMEM;
+        /* The rendered string without its quotes, which are written around it here. */
+        rc = text ? tw_buf_append(b, text + 1, strlen(text) - 2) : TW_ENOMEM;
         cJSON_free(text);
         cJSON_Delete(item);
     }
     if (rc == TW_OK && suffix != NULL)
         rc = tw_buf_puts(b, suffix);
     if (rc == TW_OK)
-        rc = tw_buf_puts(b, "\"");
-    return rc;
-}
-
-/*
- * Writes the start of one operation, up to its value: the separator (over
- * the closing "]"), op and path + suffix. Counts it. undo() clears up a
- * failure.
- */
-static int op_open(tw_jsonpatch *p, const char *op, const char *path, const char *suffix)
-{
-    tw_buf *b = &p->text;
-    int rc;
-    if (b->len == 0) {
-        rc = tw_buf_puts(b, "[{\"op\":\"");
-    } else {
-        tw_buf_truncate(b, b->len - 1);
-        rc = tw_buf_puts(b, ",{\"op\":\"");
-    }
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, op);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, "\",\"path\":");
-    if (rc == TW_OK)
-        rc = put_string(b, path, suffix);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, ",\"value\":");
+        rc = PUT_LITERAL(b, "\",\"value\":");
     p->n++;
     return rc;
 }
@@ -131,11 +124,11 @@ static int op_open(tw_jsonpatch *p, const char *op, const char *path, const char
 /* Ends the operation op_open started, and the document. */
 static int op_close(tw_jsonpatch *p)
 {
-    return tw_buf_puts(&p->text, "}]");
+    return PUT_LITERAL(&p->text, "}]");
 }
 
 /* One operation whose value is the n texts joined. */
-static int op_texts(tw_jsonpatch *p, const char *op, const char *path, const char *suffix,
+static int op_texts(tw_jsonpatch *p, op_kind op, const char *path, const char *suffix,
                     const char *const value[], size_t n)
 {
     int rc = op_open(p, op, path, suffix);
@@ -147,7 +140,7 @@ static int op_texts(tw_jsonpatch *p, const char *op, const char *path, const cha
 }
 
 /* One operation with a cJSON value, rendered here; takes value. */
-static int op_value(tw_jsonpatch *p, const char *op, const char *path, cJSON *value)
+static int op_value(tw_jsonpatch *p, op_kind op, const char *path, cJSON *value)
 {
     if (value == NULL)
         return TW_EINVAL;
@@ -166,18 +159,18 @@ static int op_value(tw_jsonpatch *p, const char *op, const char *path, cJSON *va
 
 int tw_jsonpatch_add(tw_jsonpatch *p, const char *path, cJSON *value)
 {
-    return op_value(p, "add", path, value);
+    return op_value(p, OP_ADD, path, value);
 }
 
 int tw_jsonpatch_test(tw_jsonpatch *p, const char *path, cJSON *value)
 {
-    return op_value(p, "test", path, value);
+    return op_value(p, OP_TEST, path, value);
 }
 
 int tw_jsonpatch_add_json(tw_jsonpatch *p, const char *path, const char *const value[], size_t n)
 {
     mark m = mark_of(p);
-    int rc = op_texts(p, "add", path, NULL, value, n);
+    int rc = op_texts(p, OP_ADD, path, NULL, value, n);
     if (rc != TW_OK)
         undo(p, m);
     return rc;
@@ -192,17 +185,17 @@ int tw_jsonpatch_add_items(tw_jsonpatch *p, const char *array_path, const cJSON 
         return TW_OK;
     if (cJSON_IsArray(current)) {
         for (size_t i = 0; rc == TW_OK && i < n; i++)
-            rc = op_texts(p, "add", array_path, "/-", &items[i], 1);
+            rc = op_texts(p, OP_ADD, array_path, "/-", &items[i], 1);
     } else {
         /* One operation creates the array with every item. */
-        rc = op_open(p, "add", array_path, NULL);
+        rc = op_open(p, OP_ADD, array_path, NULL);
         for (size_t i = 0; rc == TW_OK && i < n; i++) {
-            rc = tw_buf_puts(&p->text, i == 0 ? "[" : ",");
+            rc = i == 0 ? PUT_LITERAL(&p->text, "[") : PUT_LITERAL(&p->text, ",");
             if (rc == TW_OK)
                 rc = tw_buf_puts(&p->text, items[i]);
         }
         if (rc == TW_OK)
-            rc = tw_buf_puts(&p->text, "]");
+            rc = PUT_LITERAL(&p->text, "]");
         if (rc == TW_OK)
             rc = op_close(p);
     }
