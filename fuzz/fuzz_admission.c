@@ -39,14 +39,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *patch = NULL;
     size_t patch_len = 0;
     if (req->object != NULL &&
-        tw_podpatch_build_prepared(prepared, req->object, &r, err) == TW_OK && r.patch != NULL) {
+        tw_podpatch_build_prepared(prepared, req->object, &r, err) == TW_OK &&
+        tw_jsonpatch_count(&r.patch) > 0) {
         /* The patch is a JSON array of operations. */
-        cJSON *ops = cJSON_ParseWithLength(r.patch, r.patch_len);
+        cJSON *ops = cJSON_ParseWithLength(tw_jsonpatch_text(&r.patch), tw_jsonpatch_len(&r.patch));
         if (!cJSON_IsArray(ops) || cJSON_GetArraySize(ops) == 0)
             __builtin_trap();
         cJSON_Delete(ops);
-        patch = r.patch;
-        patch_len = r.patch_len;
+        patch = tw_jsonpatch_text(&r.patch);
+        patch_len = tw_jsonpatch_len(&r.patch);
     }
 
     /* Binding-style annotations on whatever metadata the object has. */

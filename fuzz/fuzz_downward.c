@@ -38,13 +38,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rc == TW_ENOMEM)
             continue;
         if (rc != TW_OK || r.n_warnings > TW_PODPATCH_MAX_WARNINGS ||
-            (r.outcome == TW_PODPATCH_INJECTED) != (r.patch != NULL))
+            (r.outcome == TW_PODPATCH_INJECTED) != (tw_jsonpatch_count(&r.patch) > 0))
             __builtin_trap();
-        if (r.patch != NULL) {
+        if (tw_jsonpatch_count(&r.patch) > 0) {
             /* A JSON array of exactly n_ops add operations, each with a path and a value. */
-            cJSON *ops = cJSON_ParseWithLength(r.patch, r.patch_len);
-            if (!cJSON_IsArray(ops) || (size_t)cJSON_GetArraySize(ops) != r.n_ops ||
-                r.patch_len != strlen(r.patch))
+            cJSON *ops =
+                cJSON_ParseWithLength(tw_jsonpatch_text(&r.patch), tw_jsonpatch_len(&r.patch));
+            if (!cJSON_IsArray(ops) ||
+                (size_t)cJSON_GetArraySize(ops) != tw_jsonpatch_count(&r.patch) ||
+                tw_jsonpatch_len(&r.patch) != strlen(tw_jsonpatch_text(&r.patch)))
                 __builtin_trap();
             const cJSON *op;
             cJSON_ArrayForEach(op, ops)

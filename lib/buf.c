@@ -88,6 +88,19 @@ void tw_buf_reset(tw_buf *b)
         b->data[0] = '\0';
 }
 
+void tw_buf_truncate(tw_buf *b, size_t n)
+{
+    if (n >= b->len)
+        return;
+    b->len = n;
+    b->data[n] = '\0';
+}
+
+void tw_buf_set_max(tw_buf *b, size_t max)
+{
+    b->max = max;
+}
+
 char *tw_buf_detach(tw_buf *b)
 {
     char *p = b->data;

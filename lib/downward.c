@@ -1,17 +1,13 @@
 /* downward.c - build the JSON Patch that gives a pod its topology as Downward-API files and env. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "topowire/downward.h"
 #include "topowire/error.h"
-#include "topowire/buf.h"
+#include "topowire/jsonpatch.h"
 
-/* How much of a user-supplied value a warning quotes. */
-#define QUOTE_MAX 64
-/* A patch is a few KiB; this only bounds a pod with thousands of containers. */
-#define PATCH_MAX (16 * 1024 * 1024)
+#include "podpatch_util.h"
 
 const char *const tw_downward_files[TW_DOWNWARD_VALUES] = {"client.rack", "zone", "zone-id",
                                                            "region"};
@@ -66,179 +62,6 @@ int tw_downward_config_check(const tw_downward_config *cfg, char *err)
                          "the rack's label %s is not among the labels binding mode copies, so "
                          "the pods' client.rack would always be empty",
                          key);
-    return TW_OK;
-}
-
-/* Adds a warning sentence; returns TW_ENOMEM only when the copy fails. */
-__attribute__((format(printf, 2, 3))) static int warn(tw_podpatch_result *r, const char *fmt, ...)
-{
-    if (r->n_warnings >= TW_PODPATCH_MAX_WARNINGS)
-        return TW_OK;
-    char s[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s, sizeof(s), fmt, ap);
-    va_end(ap);
-    char *copy = strdup(s);
-    if (copy == NULL)
-        return TW_ENOMEM;
-    r->warnings[r->n_warnings++] = copy;
-    return TW_OK;
-}
-
-/* Quotes a value from the pod for a warning: cut, non-printable bytes and quotes as '?'. */
-static const char *quoted(const char *v, char out[QUOTE_MAX + 4])
-{
-    size_t n = 0;
-    if (v == NULL)
-        v = "";
-    for (; n < QUOTE_MAX && v[n] != '\0'; n++)
-        out[n] = (char)(((unsigned char)v[n] < 0x20 || v[n] == 0x7f || v[n] == '"') ? '?' : v[n]);
-    if (v[n] != '\0') {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
-}
-
-/* Member name of o when it has type want (or is absent/null: NULL); sets *bad otherwise. */
-static const cJSON *member(const cJSON *o, const char *name, int want, bool *bad)
-{
-    const cJSON *m = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-    if (m == NULL || cJSON_IsNull(m))
-        return NULL;
-    if ((m->type & 0xff) != want) {
-        *bad = true;
-        return NULL;
-    }
-    return m;
-}
-
-/* True when every element of a (NULL: none) is an object with a string "name". */
-static bool named_objects(const cJSON *a)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a)
-    {
-        if (!cJSON_IsObject(e) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "name")))
-            return false;
-    }
-    return true;
-}
-
-static bool has_name(const cJSON *a, const char *name)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a)
-    {
-        const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "name"));
-        if (n != NULL && strcmp(n, name) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Compares two paths ignoring trailing slashes. */
-static bool same_path(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    while (la > 1 && a[la - 1] == '/')
-        la--;
-    while (lb > 1 && b[lb - 1] == '/')
-        lb--;
-    return la == lb && memcmp(a, b, la) == 0;
-}
-
-/* The checks that decide the outcome; sets *rack on the way to INJECTED. */
-static int decide(const cJSON *pod, const tw_downward_config *cfg, tw_podpatch_result *r,
-                  const char **rack)
-{
-    char q[QUOTE_MAX + 4];
-    bool bad = false;
-    const cJSON *meta = member(pod, "metadata", cJSON_Object, &bad);
-    const cJSON *anns = member(meta, "annotations", cJSON_Object, &bad);
-    const cJSON *spec = member(pod, "spec", cJSON_Object, &bad);
-    (void)member(meta, "labels", cJSON_Object, &bad);
-    if (!cJSON_IsObject(pod) || bad) {
-        r->outcome = TW_PODPATCH_INVALID;
-        return warn(r,
-                    "topowire: the pod's metadata or spec has an unexpected type; not injecting");
-    }
-    if (!tw_downward_selected(pod)) {
-        r->outcome = TW_PODPATCH_NOT_SELECTED;
-        return TW_OK;
-    }
-    if (anns && cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_INJECTED) != NULL) {
-        r->outcome = TW_PODPATCH_ALREADY;
-        return TW_OK;
-    }
-    const cJSON *containers = member(spec, "containers", cJSON_Array, &bad);
-    const cJSON *volumes = member(spec, "volumes", cJSON_Array, &bad);
-    if (bad || cJSON_GetArraySize(containers) == 0 || !named_objects(containers) ||
-        !named_objects(volumes)) {
-        r->outcome = TW_PODPATCH_INVALID;
-        return warn(r, "topowire: the pod's containers or volumes have an unexpected shape; "
-                       "not injecting");
-    }
-    const cJSON *c;
-    cJSON_ArrayForEach(c, containers)
-    {
-        const cJSON *mounts = member(c, "volumeMounts", cJSON_Array, &bad);
-        const cJSON *env = member(c, "env", cJSON_Array, &bad);
-        if (bad || !named_objects(env)) {
-            r->outcome = TW_PODPATCH_INVALID;
-            return warn(r,
-                        "topowire: container \"%s\" has volumeMounts or env of an unexpected "
-                        "shape; not injecting",
-                        quoted(cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")), q));
-        }
-        const cJSON *m;
-        cJSON_ArrayForEach(m, mounts)
-        {
-            const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "mountPath"));
-            if (p != NULL && same_path(p, cfg->out_dir)) {
-                r->outcome = TW_PODPATCH_CONFLICT;
-                return warn(r,
-                            "topowire: container \"%s\" already mounts something at %s; "
-                            "not injecting",
-                            quoted(cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")), q),
-                            cfg->out_dir);
-            }
-        }
-    }
-    if (has_name(volumes, TW_POD_VOLUME)) {
-        r->outcome = TW_PODPATCH_CONFLICT;
-        return warn(r, "topowire: the pod already has a volume named \"%s\"; not injecting",
-                    TW_POD_VOLUME);
-    }
-
-    int rc = TW_OK;
-    *rack = cfg->rack;
-    const cJSON *ra = anns ? cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_RACK) : NULL;
-    if (ra != NULL) {
-        if (cJSON_IsString(ra) && tw_podpatch_rack_valid(ra->valuestring))
-            *rack = ra->valuestring;
-        else
-            rc = warn(r,
-                      "topowire: annotation %s is \"%s\", not zone, zone-id, region or label:KEY; "
-                      "using \"%s\"",
-                      TW_POD_ANN_RACK, quoted(cJSON_GetStringValue(ra), q), cfg->rack);
-    }
-    if (rc == TW_OK && cfg->copied == NULL)
-        rc = warn(r,
-                  "topowire: binding mode does not serve this pod's namespace (label it "
-                  "topowire.io/binding=enabled), so the files in %s and the TOPOLOGY_* and "
-                  "CLIENT_RACK variables will stay empty",
-                  cfg->out_dir);
-    else if (rc == TW_OK && !copied_has(cfg->copied, tw_downward_rack_key(*rack)))
-        rc = warn(r,
-                  "topowire: the webhook does not copy the node label %s, so %s/client.rack and "
-                  "CLIENT_RACK will stay empty",
-                  quoted(tw_downward_rack_key(*rack), q), cfg->out_dir);
-    if (rc != TW_OK)
-        return rc;
-    r->outcome = TW_PODPATCH_INJECTED;
     return TW_OK;
 }
 
@@ -303,18 +126,6 @@ static cJSON *volume_json(const tw_downward_config *cfg, const char *const keys[
     return v;
 }
 
-static cJSON *mount_json(const tw_downward_config *cfg)
-{
-    cJSON *m = cJSON_CreateObject();
-    if (m == NULL || !cJSON_AddStringToObject(m, "name", TW_POD_VOLUME) ||
-        !cJSON_AddStringToObject(m, "mountPath", cfg->out_dir) ||
-        !cJSON_AddTrueToObject(m, "readOnly")) {
-        cJSON_Delete(m);
-        return NULL;
-    }
-    return m;
-}
-
 static cJSON *env_json(const tw_downward_config *cfg, const char *name, const char *key)
 {
     cJSON *e = cJSON_CreateObject();
@@ -328,18 +139,6 @@ static cJSON *env_json(const tw_downward_config *cfg, const char *name, const ch
     return e;
 }
 
-/* Renders item (taken, even on failure) as compact JSON in malloc'd storage; NULL on failure. */
-static char *render(cJSON *item)
-{
-    char *text = NULL;
-    char *s = item ? cJSON_PrintUnformatted(item) : NULL;
-    if (s != NULL)
-        text = strdup(s);
-    cJSON_free(s);
-    cJSON_Delete(item);
-    return text;
-}
-
 /*
  * The parts of the patch that depend on the configuration only, rendered
  * once as JSON text for cfg.rack; a build then only joins texts.
@@ -349,7 +148,7 @@ struct tw_downward {
     char *volume;                  /* the downwardAPI volume */
     char *mount;                   /* the read-only mount */
     char *env[TW_DOWNWARD_VALUES]; /* one env entry per variable */
-    char *version;                 /* cfg.version as a JSON string */
+    tw__podpatch_mark mark;        /* the topowire.io/injected annotation */
 };
 
 void tw_downward_free(tw_downward *d)
@@ -360,7 +159,7 @@ void tw_downward_free(tw_downward *d)
     free(d->mount);
     for (int k = 0; k < TW_DOWNWARD_VALUES; k++)
         free(d->env[k]);
-    free(d->version);
+    tw__podpatch_mark_free(&d->mark);
     free(d);
 }
 
@@ -370,10 +169,10 @@ static int render_rack(const tw_downward_config *cfg, const char *rack, char **v
 {
     const char *keys[TW_DOWNWARD_VALUES] = {tw_downward_rack_key(rack), TW_DOWNWARD_KEY_ZONE,
                                             TW_DOWNWARD_KEY_ZONE_ID, TW_DOWNWARD_KEY_REGION};
-    *volume = render(volume_json(cfg, keys));
+    *volume = tw__podpatch_render(volume_json(cfg, keys));
     int rc = *volume ? TW_OK : TW_ENOMEM;
     for (int k = 0; k < TW_DOWNWARD_VALUES; k++)
-        if ((env[k] = render(env_json(cfg, tw_downward_env[k], keys[k]))) == NULL)
+        if ((env[k] = tw__podpatch_render(env_json(cfg, tw_downward_env[k], keys[k]))) == NULL)
             rc = TW_ENOMEM;
     return rc;
 }
@@ -388,9 +187,10 @@ int tw_downward_prepare(const tw_downward_config *cfg, tw_downward **out, char *
         return tw_seterr(err, TW_ENOMEM, "out of memory preparing the downward patch");
     d->cfg = *cfg;
     rc = render_rack(cfg, cfg->rack, &d->volume, d->env);
-    d->mount = render(mount_json(cfg));
-    d->version = render(cJSON_CreateString(cfg->version));
-    if (rc != TW_OK || d->mount == NULL || d->version == NULL) {
+    d->mount = tw__podpatch_render(tw__podpatch_mount_json(TW_POD_VOLUME, cfg->out_dir, true));
+    if (rc == TW_OK)
+        rc = tw__podpatch_mark_init(&d->mark, cfg->version);
+    if (rc != TW_OK || d->mount == NULL) {
         tw_downward_free(d);
         return tw_seterr(err, TW_ENOMEM, "out of memory preparing the downward patch");
     }
@@ -398,131 +198,180 @@ int tw_downward_prepare(const tw_downward_config *cfg, tw_downward **out, char *
     return TW_OK;
 }
 
-/* Opens one add operation up to its value; path holds only characters that need no escaping. */
-static int op_open(tw_buf *b, size_t *n, const char *path)
+/*
+ * Each container's volumeMounts and env have the expected shape, and none
+ * mounts anything at out_dir yet.
+ */
+static int check_containers(const cJSON *containers, const char *out_dir, tw_podpatch_result *r,
+                            bool *done)
 {
-    int rc = tw_buf_puts(b, *n ? ",{\"op\":\"add\",\"path\":\"" : "{\"op\":\"add\",\"path\":\"");
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, path);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, "\",\"value\":");
-    (*n)++;
-    return rc;
-}
-
-/* Appends one add operation whose value is pre, value and post joined. */
-static int op(tw_buf *b, size_t *n, const char *path, const char *pre, const char *value,
-              const char *post)
-{
-    int rc = op_open(b, n, path);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, pre);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, value);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, post);
-    if (rc == TW_OK)
-        rc = tw_buf_puts(b, "}");
-    return rc;
-}
-
-/* The env operations of container i; names it already sets are skipped with a warning. */
-static int env_ops(tw_buf *b, size_t *n, const cJSON *c, size_t i, char *const env[],
-                   tw_podpatch_result *r)
-{
-    char path[96], q[QUOTE_MAX + 4], skipped[160] = "";
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(c, "env");
-    bool has = cJSON_IsArray(list);
-    bool any = false;
-    int rc = TW_OK;
-    snprintf(path, sizeof(path), "/spec/containers/%zu/env%s", i, has ? "/-" : "");
-    for (int k = 0; rc == TW_OK && k < TW_DOWNWARD_VALUES; k++) {
-        if (has_name(list, tw_downward_env[k])) {
-            size_t l = strlen(skipped);
-            snprintf(skipped + l, sizeof(skipped) - l, "%s%s", l ? ", " : "", tw_downward_env[k]);
-        } else if (has) {
-            rc = op(b, n, path, "", env[k], "");
-        } else {
-            /* No env yet: one operation creates the list with every entry. */
-            if (!any && (rc = op_open(b, n, path)) == TW_OK)
-                rc = tw_buf_puts(b, "[");
-            else if (any)
-                rc = tw_buf_puts(b, ",");
-            if (rc == TW_OK)
-                rc = tw_buf_puts(b, env[k]);
-            any = true;
+    char q[TW__QUOTE_MAX + 4];
+    bool bad = false;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, containers)
+    {
+        const char *name = tw__podpatch_member_string(c, "name");
+        const cJSON *mounts = tw__podpatch_member(c, "volumeMounts", cJSON_Array, &bad);
+        const cJSON *env = tw__podpatch_member(c, "env", cJSON_Array, &bad);
+        if (bad || !tw__podpatch_named_objects(env)) {
+            tw__podpatch_settle(r, TW_PODPATCH_INVALID, done);
+            return tw__podpatch_warn(r,
+                                     "topowire: container \"%s\" has volumeMounts or env of an "
+                                     "unexpected shape; not injecting",
+                                     tw__podpatch_quoted(name, q));
+        }
+        const cJSON *m;
+        cJSON_ArrayForEach(m, mounts)
+        {
+            const char *p = tw__podpatch_member_string(m, "mountPath");
+            if (p != NULL && tw__podpatch_same_path(p, out_dir)) {
+                tw__podpatch_settle(r, TW_PODPATCH_CONFLICT, done);
+                return tw__podpatch_warn(r,
+                                         "topowire: container \"%s\" already mounts something "
+                                         "at %s; not injecting",
+                                         tw__podpatch_quoted(name, q), out_dir);
+            }
         }
     }
-    if (rc == TW_OK && any)
-        rc = tw_buf_puts(b, "]}");
-    if (rc == TW_OK && skipped[0] != '\0')
-        rc = warn(r,
-                  "topowire: container \"%s\" already sets %s; left as it is, not taken from "
-                  "the node's topology",
-                  quoted(cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")), q), skipped);
+    return TW_OK;
+}
+
+/* The spec's containers and volumes are named objects, and the volume name is free. */
+static int check_spec(const cJSON *spec, const char *out_dir, tw_podpatch_result *r, bool *done)
+{
+    bool bad = false;
+    const cJSON *containers = tw__podpatch_member(spec, "containers", cJSON_Array, &bad);
+    const cJSON *volumes = tw__podpatch_member(spec, "volumes", cJSON_Array, &bad);
+    if (bad || cJSON_GetArraySize(containers) == 0 || !tw__podpatch_named_objects(containers) ||
+        !tw__podpatch_named_objects(volumes)) {
+        tw__podpatch_settle(r, TW_PODPATCH_INVALID, done);
+        return tw__podpatch_warn(r, "topowire: the pod's containers or volumes have an "
+                                    "unexpected shape; not injecting");
+    }
+    int rc = check_containers(containers, out_dir, r, done);
+    if (rc == TW_OK && !*done && tw__podpatch_has_name(volumes, TW_POD_VOLUME)) {
+        tw__podpatch_settle(r, TW_PODPATCH_CONFLICT, done);
+        rc = tw__podpatch_warn(r,
+                               "topowire: the pod already has a volume named \"%s\"; not "
+                               "injecting",
+                               TW_POD_VOLUME);
+    }
     return rc;
 }
 
+/* Warns when the node labels the files read from will not be on the pod. */
+static int check_copied(const tw_downward_config *cfg, const char *rack, tw_podpatch_result *r)
+{
+    char q[TW__QUOTE_MAX + 4];
+    if (cfg->copied == NULL)
+        return tw__podpatch_warn(r,
+                                 "topowire: binding mode does not serve this pod's namespace "
+                                 "(label it topowire.io/binding=enabled), so the files in %s "
+                                 "and the TOPOLOGY_* and CLIENT_RACK variables will stay empty",
+                                 cfg->out_dir);
+    if (!copied_has(cfg->copied, tw_downward_rack_key(rack)))
+        return tw__podpatch_warn(r,
+                                 "topowire: the webhook does not copy the node label %s, so "
+                                 "%s/client.rack and CLIENT_RACK will stay empty",
+                                 tw__podpatch_quoted(tw_downward_rack_key(rack), q), cfg->out_dir);
+    return TW_OK;
+}
+
+/*
+ * The checks that decide the outcome, in order; the first that settles it
+ * ends them. Sets *rack on the way to INJECTED. Returns 0 or TW_ENOMEM.
+ */
+static int decide(const cJSON *pod, const tw_downward_config *cfg, tw_podpatch_result *r,
+                  const char **rack)
+{
+    const cJSON *meta, *labels, *anns, *spec;
+    bool done = false;
+    int rc = tw__podpatch_read_meta(pod, &meta, &labels, &anns, &spec, r, &done);
+    if (rc == TW_OK && !done && !tw_downward_selected(pod))
+        tw__podpatch_settle(r, TW_PODPATCH_NOT_SELECTED, &done);
+    if (rc == TW_OK && !done && anns &&
+        cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_INJECTED) != NULL)
+        tw__podpatch_settle(r, TW_PODPATCH_ALREADY, &done);
+    if (rc == TW_OK && !done)
+        rc = check_spec(spec, cfg->out_dir, r, &done);
+    if (rc == TW_OK && !done)
+        rc = tw__podpatch_rack(anns, cfg->rack, r, rack);
+    if (rc == TW_OK && !done)
+        rc = check_copied(cfg, *rack, r);
+    if (rc == TW_OK && !done)
+        r->outcome = TW_PODPATCH_INJECTED;
+    return rc;
+}
+
+/* The mount and the env entries of container i; names it already sets are skipped with a warning.
+ */
+static int container_ops(tw_jsonpatch *p, const char *mount, const cJSON *c, size_t i,
+                         char *const env[], tw_podpatch_result *r)
+{
+    char path[96], q[TW__QUOTE_MAX + 4], skipped[160] = "";
+    const char *items[TW_DOWNWARD_VALUES];
+    size_t n = 0;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(c, "env");
+    snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts", i);
+    int rc = tw_jsonpatch_add_items(p, path, cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"),
+                                    &mount, 1);
+    for (int k = 0; k < TW_DOWNWARD_VALUES; k++) {
+        if (tw__podpatch_has_name(list, tw_downward_env[k])) {
+            size_t l = strlen(skipped);
+            snprintf(skipped + l, sizeof(skipped) - l, "%s%s", l ? ", " : "", tw_downward_env[k]);
+        } else {
+            items[n++] = env[k];
+        }
+    }
+    snprintf(path, sizeof(path), "/spec/containers/%zu/env", i);
+    if (rc == TW_OK)
+        rc = tw_jsonpatch_add_items(p, path, list, items, n);
+    if (rc == TW_OK && skipped[0] != '\0')
+        rc = tw__podpatch_warn(r,
+                               "topowire: container \"%s\" already sets %s; left as it is, not "
+                               "taken from the node's topology",
+                               tw__podpatch_quoted(tw__podpatch_member_string(c, "name"), q),
+                               skipped);
+    return rc;
+}
+
+/* Builds r's patch from d's texts (or texts for rack, when the pod chose another). */
 static int build_patch(const tw_downward *d, const cJSON *pod, const char *rack,
                        tw_podpatch_result *r)
 {
+    tw_jsonpatch *p = &r->patch;
     char *other_volume = NULL, *other_env[TW_DOWNWARD_VALUES] = {NULL};
     const char *volume = d->volume;
     char *const *env = d->env;
-    char path[96];
-    size_t n = 0;
-    tw_buf b;
-    tw_buf_init(&b, PATCH_MAX);
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
     int rc = TW_OK;
     if (strcmp(rack, d->cfg.rack) != 0) {
         rc = render_rack(&d->cfg, rack, &other_volume, other_env);
         volume = other_volume;
         env = other_env;
     }
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
-    const cJSON *anns = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    tw_jsonpatch_init(p);
     if (rc == TW_OK)
-        rc = tw_buf_puts(&b, "[");
-    /* TW_POD_ANN_INJECTED escaped as a JSON Pointer token: '/' is "~1". */
-    if (rc == TW_OK && cJSON_IsObject(anns))
-        rc = op(&b, &n, "/metadata/annotations/topowire.io~1injected", "", d->version, "");
-    else if (rc == TW_OK && cJSON_IsObject(meta))
-        rc = op(&b, &n, "/metadata/annotations", "{\"" TW_POD_ANN_INJECTED "\":", d->version, "}");
-    else if (rc == TW_OK)
-        rc = op(&b, &n, "/metadata", "{\"annotations\":{\"" TW_POD_ANN_INJECTED "\":", d->version,
-                "}}");
-    if (rc == TW_OK) {
-        bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"));
-        rc = op(&b, &n, has ? "/spec/volumes/-" : "/spec/volumes", has ? "" : "[", volume,
-                has ? "" : "]");
-    }
+        rc = tw__podpatch_mark_add(&d->mark, p, pod);
+    if (rc == TW_OK)
+        rc = tw_jsonpatch_add_items(p, "/spec/volumes",
+                                    cJSON_GetObjectItemCaseSensitive(spec, "volumes"), &volume, 1);
     size_t i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
     {
         if (rc != TW_OK)
             break;
-        bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"));
-        snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts%s", i, has ? "/-" : "");
-        rc = op(&b, &n, path, has ? "" : "[", d->mount, has ? "" : "]");
-        if (rc == TW_OK)
-            rc = env_ops(&b, &n, c, i, env, r);
-        i++;
+        rc = container_ops(p, d->mount, c, i++, env, r);
     }
-    if (rc == TW_OK)
-        rc = tw_buf_puts(&b, "]");
     free(other_volume);
     for (int k = 0; k < TW_DOWNWARD_VALUES; k++)
         free(other_env[k]);
     if (rc != TW_OK) {
-        tw_buf_free(&b);
+        tw_jsonpatch_free(p);
         return TW_ENOMEM;
     }
-    r->n_ops = n;
-    r->patch_len = b.len;
-    r->patch = tw_buf_detach(&b);
-    return r->patch ? TW_OK : TW_ENOMEM;
+    return TW_OK;
 }
 
 int tw_downward_build_prepared(const tw_downward *d, const cJSON *pod, tw_podpatch_result *out,

@@ -149,10 +149,10 @@ static void vlog_kv(tw_log_level level, const char *msg, va_list ap)
             text_value(&line, v ? v : "");
         }
     }
-    tw_buf_puts(&line, "\n");
-    if (line.len > 0 && line.data[line.len - 1] != '\n') {
+    if (tw_buf_puts(&line, "\n") != TW_OK && line.len > 0) {
         /* Over the cap: cut the line but keep it one line. */
-        line.data[line.len - 1] = '\n';
+        tw_buf_truncate(&line, line.len - 1);
+        tw_buf_puts(&line, "\n");
     }
     emit(tw_buf_cstr(&line), line.len);
     tw_buf_free(&line);

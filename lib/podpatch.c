@@ -1,20 +1,19 @@
 /* podpatch.c - decide whether a pod gets topowire-init and build the JSON Patch that adds it. */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "topowire/buf.h"
 #include "topowire/error.h"
+#include "topowire/jsonpatch.h"
 #include "topowire/label.h"
 #include "topowire/podpatch.h"
 #include "topowire/version.h"
 
+#include "podpatch_util.h"
+
 #define DEFAULT_IMAGE "ghcr.io/topowire/topowire:" TW_VERSION
 #define NAME_MAX_LEN  253
-/* How much of a user-supplied value a warning quotes. */
-#define QUOTE_MAX 64
 
 void tw_podpatch_config_defaults(tw_podpatch_config *cfg)
 {
@@ -142,17 +141,6 @@ static bool abs_path_valid(const char *p)
            strchr(p, ':') == NULL;
 }
 
-/* Compares two paths ignoring trailing slashes. */
-static bool same_path(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    while (la > 1 && a[la - 1] == '/')
-        la--;
-    while (lb > 1 && b[lb - 1] == '/')
-        lb--;
-    return la == lb && memcmp(a, b, la) == 0;
-}
-
 int tw_podpatch_config_check(const tw_podpatch_config *cfg, char *err)
 {
     int rc;
@@ -175,7 +163,7 @@ int tw_podpatch_config_check(const tw_podpatch_config *cfg, char *err)
         return tw_seterr(err, TW_EINVAL, "the output directory must be an absolute path");
     if (!abs_path_valid(cfg->podinfo_dir))
         return tw_seterr(err, TW_EINVAL, "the podinfo directory must be an absolute path");
-    if (same_path(cfg->out_dir, cfg->podinfo_dir))
+    if (tw__podpatch_same_path(cfg->out_dir, cfg->podinfo_dir))
         return tw_seterr(err, TW_EINVAL, "the output and podinfo directories must differ");
     if (!tw_podpatch_quantity_valid(cfg->size_limit))
         return tw_seterr(err, TW_EINVAL, "the volume size limit is not a Kubernetes quantity");
@@ -210,99 +198,10 @@ void tw_podpatch_result_free(tw_podpatch_result *r)
 {
     if (r == NULL)
         return;
-    free(r->patch);
-    r->patch = NULL;
+    tw_jsonpatch_free(&r->patch);
     for (size_t i = 0; i < r->n_warnings; i++)
         free(r->warnings[i]);
     r->n_warnings = 0;
-}
-
-/* Adds a warning sentence; returns TW_ENOMEM only when the copy fails. */
-__attribute__((format(printf, 2, 3))) static int warn(tw_podpatch_result *r, const char *fmt, ...)
-{
-    if (r->n_warnings >= TW_PODPATCH_MAX_WARNINGS)
-        return TW_OK;
-    char s[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s, sizeof(s), fmt, ap);
-    va_end(ap);
-    char *copy = strdup(s);
-    if (copy == NULL)
-        return TW_ENOMEM;
-    r->warnings[r->n_warnings++] = copy;
-    return TW_OK;
-}
-
-/* Quotes a value from the pod for a warning: cut, non-printable bytes as '?'. */
-static const char *quoted(const char *v, char out[QUOTE_MAX + 4])
-{
-    size_t n = 0;
-    for (; n < QUOTE_MAX && v[n] != '\0'; n++)
-        out[n] = (char)(((unsigned char)v[n] < 0x20 || v[n] == 0x7f || v[n] == '"') ? '?' : v[n]);
-    if (v[n] != '\0') {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-    return out;
-}
-
-/* Returns member name of o when it is an object; NULL when absent or null; sets *bad otherwise. */
-static const cJSON *member_object(const cJSON *o, const char *name, bool *bad)
-{
-    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-    if (v == NULL || cJSON_IsNull(v))
-        return NULL;
-    if (!cJSON_IsObject(v)) {
-        *bad = true;
-        return NULL;
-    }
-    return v;
-}
-
-static const cJSON *member_array(const cJSON *o, const char *name, bool *bad)
-{
-    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-    if (v == NULL || cJSON_IsNull(v))
-        return NULL;
-    if (!cJSON_IsArray(v)) {
-        *bad = true;
-        return NULL;
-    }
-    return v;
-}
-
-static const char *member_string(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-    return v != NULL && cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* True when some element of arr (objects) has key equal to value. */
-static bool array_has(const cJSON *arr, const char *key, const char *value)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, arr)
-    {
-        const char *s = member_string(e, key);
-        if (s != NULL && strcmp(s, value) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Every element of arr (when present) is an object with a non-empty string "name". */
-static bool named_objects(const cJSON *arr)
-{
-    const cJSON *e;
-    cJSON_ArrayForEach(e, arr)
-    {
-        const char *n = member_string(e, "name");
-        if (!cJSON_IsObject(e) || n == NULL || n[0] == '\0')
-            return false;
-    }
-    return true;
 }
 
 /* One app container's name and its index in spec.containers, for sorting. */
@@ -331,7 +230,7 @@ static int named_index_cmp(const void *a, const void *b)
 static int choose_containers(const cJSON *containers, const char *ann, bool *chosen, size_t n,
                              tw_podpatch_result *r)
 {
-    char q[QUOTE_MAX + 4];
+    char q[TW__QUOTE_MAX + 4];
     int rc = TW_OK;
     size_t picked = 0;
     named_index *sorted = NULL;
@@ -345,7 +244,7 @@ static int choose_containers(const cJSON *containers, const char *ann, bool *cho
         {
             if (k == n)
                 break;
-            sorted[k].name = member_string(c, "name");
+            sorted[k].name = tw__podpatch_member_string(c, "name");
             sorted[k].index = k;
             k++;
         }
@@ -390,12 +289,13 @@ static int choose_containers(const cJSON *containers, const char *ann, bool *cho
                 name[NAME_MAX_LEN] = '\0';
             }
             if (!found)
-                rc = warn(r, "%s names no container \"%s\" of this pod; it is ignored",
-                          TW_POD_ANN_CONTAINERS, quoted(name, q));
+                rc = tw__podpatch_warn(r, "%s names no container \"%s\" of this pod; it is ignored",
+                                       TW_POD_ANN_CONTAINERS, tw__podpatch_quoted(name, q));
         }
         if (rc == TW_OK && picked == 0)
-            rc = warn(r, "%s selects no container of this pod; mounting %s in every container",
-                      TW_POD_ANN_CONTAINERS, TW_POD_VOLUME);
+            rc = tw__podpatch_warn(
+                r, "%s selects no container of this pod; mounting %s in every container",
+                TW_POD_ANN_CONTAINERS, TW_POD_VOLUME);
     }
     free(sorted);
     if (picked == 0)
@@ -408,17 +308,6 @@ static int choose_containers(const cJSON *containers, const char *ann, bool *cho
 static cJSON *obj_str(cJSON *o, const char *k, const char *v)
 {
     return (o && cJSON_AddStringToObject(o, k, v)) ? o : NULL;
-}
-
-static cJSON *mount(const char *name, const char *path, bool ro)
-{
-    cJSON *m = cJSON_CreateObject();
-    if (obj_str(obj_str(m, "name", name), "mountPath", path) == NULL ||
-        (ro && !cJSON_AddTrueToObject(m, "readOnly"))) {
-        cJSON_Delete(m);
-        return NULL;
-    }
-    return m;
 }
 
 static cJSON *volumes_json(const tw_podpatch_config *cfg)
@@ -524,8 +413,8 @@ static cJSON *init_container_json(const tw_podpatch_config *cfg, const char *rac
     ok = obj_str(sp, "type", "RuntimeDefault") != NULL;
 
     cJSON *mounts = ok ? cJSON_AddArrayToObject(c, "volumeMounts") : NULL;
-    cJSON *m1 = mounts ? mount(TW_POD_VOLUME, cfg->out_dir, false) : NULL;
-    cJSON *m2 = m1 ? mount(TW_POD_PODINFO_VOLUME, cfg->podinfo_dir, true) : NULL;
+    cJSON *m1 = mounts ? tw__podpatch_mount_json(TW_POD_VOLUME, cfg->out_dir, false) : NULL;
+    cJSON *m2 = m1 ? tw__podpatch_mount_json(TW_POD_PODINFO_VOLUME, cfg->podinfo_dir, true) : NULL;
     if (m1)
         cJSON_AddItemToArray(mounts, m1);
     if (m2)
@@ -538,127 +427,156 @@ static cJSON *init_container_json(const tw_podpatch_config *cfg, const char *rac
     return c;
 }
 
-/* The checks that decide the outcome; fills *rack and chosen[] on the way to INJECTED. */
-static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *r,
-                  const char **rack, bool *chosen, size_t *n_containers)
+/* The parts of the pod decide() reads. */
+typedef struct pod_view {
+    const cJSON *meta, *labels, *anns, *spec;
+    const cJSON *containers, *inits, *ephemeral, *volumes;
+} pod_view;
+
+/* The topowire.io/inject label asks for the init container, and it is not there yet. */
+static int check_selected(const pod_view *v, tw_podpatch_result *r, bool *done)
 {
-    char q[QUOTE_MAX + 4];
-    bool bad = false;
-    const cJSON *meta = member_object(pod, "metadata", &bad);
-    const cJSON *labels = member_object(meta, "labels", &bad);
-    const cJSON *anns = member_object(meta, "annotations", &bad);
-    const cJSON *spec = member_object(pod, "spec", &bad);
-    if (!cJSON_IsObject(pod) || bad) {
-        r->outcome = TW_PODPATCH_INVALID;
-        return warn(r,
-                    "topowire: the pod's metadata or spec has an unexpected type; not injecting");
-    }
-    const cJSON *sel =
-        labels ? cJSON_GetObjectItemCaseSensitive(labels, TW_POD_LABEL_INJECT) : NULL;
-    const char *inject = sel != NULL && cJSON_IsString(sel) ? sel->valuestring : NULL;
+    char q[TW__QUOTE_MAX + 4];
+    const char *inject = tw__podpatch_member_string(v->labels, TW_POD_LABEL_INJECT);
     if (inject == NULL) {
-        r->outcome = TW_PODPATCH_NOT_SELECTED;
+        tw__podpatch_settle(r, TW_PODPATCH_NOT_SELECTED, done);
         return TW_OK;
     }
     if (strcmp(inject, "false") == 0) {
-        r->outcome = TW_PODPATCH_OPTED_OUT;
+        tw__podpatch_settle(r, TW_PODPATCH_OPTED_OUT, done);
         return TW_OK;
     }
     if (strcmp(inject, "true") != 0) {
-        r->outcome = TW_PODPATCH_NOT_SELECTED;
-        return warn(r, "topowire: label %s is \"%s\"; only \"true\" or \"downward\" injects",
-                    TW_POD_LABEL_INJECT, quoted(inject, q));
+        tw__podpatch_settle(r, TW_PODPATCH_NOT_SELECTED, done);
+        return tw__podpatch_warn(r,
+                                 "topowire: label %s is \"%s\"; only \"true\" or \"downward\" "
+                                 "injects",
+                                 TW_POD_LABEL_INJECT, tw__podpatch_quoted(inject, q));
     }
-    if (anns && cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_INJECTED) != NULL) {
-        r->outcome = TW_PODPATCH_ALREADY;
-        return TW_OK;
-    }
+    if (v->anns && cJSON_GetObjectItemCaseSensitive(v->anns, TW_POD_ANN_INJECTED) != NULL)
+        tw__podpatch_settle(r, TW_PODPATCH_ALREADY, done);
+    return TW_OK;
+}
 
-    const cJSON *containers = member_array(spec, "containers", &bad);
-    const cJSON *inits = member_array(spec, "initContainers", &bad);
-    const cJSON *ephemeral = member_array(spec, "ephemeralContainers", &bad);
-    const cJSON *volumes = member_array(spec, "volumes", &bad);
-    const char *os = member_string(member_object(spec, "os", &bad), "name");
-    if (spec == NULL || bad || cJSON_GetArraySize(containers) == 0 || !named_objects(containers) ||
-        !named_objects(inits) || !named_objects(ephemeral) || !named_objects(volumes)) {
-        r->outcome = TW_PODPATCH_INVALID;
-        return warn(r, "topowire: the pod's containers or volumes have an unexpected shape; "
-                       "not injecting");
+/* Reads the spec's arrays into v: named objects, at least one container, on Linux. */
+static int check_shape(pod_view *v, tw_podpatch_result *r, bool *done)
+{
+    char q[TW__QUOTE_MAX + 4];
+    bool bad = false;
+    v->containers = tw__podpatch_member(v->spec, "containers", cJSON_Array, &bad);
+    v->inits = tw__podpatch_member(v->spec, "initContainers", cJSON_Array, &bad);
+    v->ephemeral = tw__podpatch_member(v->spec, "ephemeralContainers", cJSON_Array, &bad);
+    v->volumes = tw__podpatch_member(v->spec, "volumes", cJSON_Array, &bad);
+    const cJSON *os = tw__podpatch_member(v->spec, "os", cJSON_Object, &bad);
+    const char *os_name = tw__podpatch_member_string(os, "name");
+    if (v->spec == NULL || bad || cJSON_GetArraySize(v->containers) == 0 ||
+        !tw__podpatch_named_objects(v->containers) || !tw__podpatch_named_objects(v->inits) ||
+        !tw__podpatch_named_objects(v->ephemeral) || !tw__podpatch_named_objects(v->volumes)) {
+        tw__podpatch_settle(r, TW_PODPATCH_INVALID, done);
+        return tw__podpatch_warn(r, "topowire: the pod's containers or volumes have an "
+                                    "unexpected shape; not injecting");
     }
-    if (os != NULL && strcmp(os, "linux") != 0) {
-        r->outcome = TW_PODPATCH_INVALID;
-        return warn(r,
-                    "topowire: %s runs on Linux only and this pod's spec.os.name is \"%s\"; "
-                    "not injecting",
-                    TW_POD_INIT_CONTAINER, quoted(os, q));
+    if (os_name != NULL && strcmp(os_name, "linux") != 0) {
+        tw__podpatch_settle(r, TW_PODPATCH_INVALID, done);
+        return tw__podpatch_warn(r,
+                                 "topowire: %s runs on Linux only and this pod's spec.os.name is "
+                                 "\"%s\"; not injecting",
+                                 TW_POD_INIT_CONTAINER, tw__podpatch_quoted(os_name, q));
     }
+    return TW_OK;
+}
+
+/* The names of our volumes and init container are free. */
+static int check_names(const pod_view *v, tw_podpatch_result *r, bool *done)
+{
     static const char *const our_volumes[] = {TW_POD_VOLUME, TW_POD_PODINFO_VOLUME};
-    for (size_t i = 0; i < 2; i++) {
-        if (array_has(volumes, "name", our_volumes[i])) {
-            r->outcome = TW_PODPATCH_CONFLICT;
-            return warn(r, "topowire: the pod already has a volume named \"%s\"; not injecting",
-                        our_volumes[i]);
+    for (size_t i = 0; i < sizeof(our_volumes) / sizeof(our_volumes[0]); i++) {
+        if (tw__podpatch_has_name(v->volumes, our_volumes[i])) {
+            tw__podpatch_settle(r, TW_PODPATCH_CONFLICT, done);
+            return tw__podpatch_warn(
+                r, "topowire: the pod already has a volume named \"%s\"; not injecting",
+                our_volumes[i]);
         }
     }
-    if (array_has(containers, "name", TW_POD_INIT_CONTAINER) ||
-        array_has(inits, "name", TW_POD_INIT_CONTAINER) ||
-        array_has(ephemeral, "name", TW_POD_INIT_CONTAINER)) {
-        r->outcome = TW_PODPATCH_CONFLICT;
-        return warn(r, "topowire: the pod already has a container named \"%s\"; not injecting",
-                    TW_POD_INIT_CONTAINER);
+    if (tw__podpatch_has_name(v->containers, TW_POD_INIT_CONTAINER) ||
+        tw__podpatch_has_name(v->inits, TW_POD_INIT_CONTAINER) ||
+        tw__podpatch_has_name(v->ephemeral, TW_POD_INIT_CONTAINER)) {
+        tw__podpatch_settle(r, TW_PODPATCH_CONFLICT, done);
+        return tw__podpatch_warn(
+            r, "topowire: the pod already has a container named \"%s\"; not injecting",
+            TW_POD_INIT_CONTAINER);
     }
+    return TW_OK;
+}
 
-    int rc = TW_OK;
-    *rack = cfg->rack;
-    const cJSON *ra = anns ? cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_RACK) : NULL;
-    if (ra != NULL) {
-        if (cJSON_IsString(ra) && tw_podpatch_rack_valid(ra->valuestring))
-            *rack = ra->valuestring;
-        else
-            rc = warn(r,
-                      "topowire: annotation %s is \"%s\", not zone, zone-id, region or label:KEY; "
-                      "using \"%s\"",
-                      TW_POD_ANN_RACK, cJSON_IsString(ra) ? quoted(ra->valuestring, q) : "",
-                      cfg->rack);
-    }
-    if (rc != TW_OK)
-        return rc;
-
-    *n_containers = (size_t)cJSON_GetArraySize(containers);
-    const cJSON *ca = anns ? cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_CONTAINERS) : NULL;
-    rc = choose_containers(containers, cJSON_IsString(ca) ? ca->valuestring : (ca ? "" : NULL),
-                           chosen, *n_containers, r);
-    if (rc != TW_OK)
-        return rc;
-
+/* No chosen container mounts anything at out_dir, and each has volumeMounts as an array. */
+static int check_mounts(const cJSON *containers, const bool *chosen, const char *out_dir,
+                        tw_podpatch_result *r, bool *done)
+{
+    char q[TW__QUOTE_MAX + 4];
+    bool bad = false;
     size_t i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, containers)
     {
-        const cJSON *mounts = member_array(c, "volumeMounts", &bad);
+        const char *name = tw__podpatch_member_string(c, "name");
+        const cJSON *mounts = tw__podpatch_member(c, "volumeMounts", cJSON_Array, &bad);
         if (bad) {
-            r->outcome = TW_PODPATCH_INVALID;
-            return warn(r,
-                        "topowire: container \"%s\" has volumeMounts of an unexpected type; "
-                        "not injecting",
-                        quoted(member_string(c, "name"), q));
+            tw__podpatch_settle(r, TW_PODPATCH_INVALID, done);
+            return tw__podpatch_warn(r,
+                                     "topowire: container \"%s\" has volumeMounts of an "
+                                     "unexpected type; not injecting",
+                                     tw__podpatch_quoted(name, q));
         }
         const cJSON *m;
         cJSON_ArrayForEach(m, mounts)
         {
-            const char *path = member_string(m, "mountPath");
-            if (chosen[i] && path != NULL && same_path(path, cfg->out_dir)) {
-                r->outcome = TW_PODPATCH_CONFLICT;
-                return warn(r,
-                            "topowire: container \"%s\" already mounts something at %s; "
-                            "not injecting",
-                            quoted(member_string(c, "name"), q), cfg->out_dir);
+            const char *path = tw__podpatch_member_string(m, "mountPath");
+            if (chosen[i] && path != NULL && tw__podpatch_same_path(path, out_dir)) {
+                tw__podpatch_settle(r, TW_PODPATCH_CONFLICT, done);
+                return tw__podpatch_warn(r,
+                                         "topowire: container \"%s\" already mounts something "
+                                         "at %s; not injecting",
+                                         tw__podpatch_quoted(name, q), out_dir);
             }
         }
         i++;
     }
-    r->outcome = TW_PODPATCH_INJECTED;
     return TW_OK;
+}
+
+/*
+ * The checks that decide the outcome, in order; the first that settles it
+ * ends them. Fills *rack and chosen[] (n_containers flags) on the way to
+ * INJECTED. Returns 0 or TW_ENOMEM.
+ */
+static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_result *r,
+                  const char **rack, bool *chosen, size_t *n_containers)
+{
+    pod_view v = {0};
+    bool done = false;
+    int rc = tw__podpatch_read_meta(pod, &v.meta, &v.labels, &v.anns, &v.spec, r, &done);
+    if (rc == TW_OK && !done)
+        rc = check_selected(&v, r, &done);
+    if (rc == TW_OK && !done)
+        rc = check_shape(&v, r, &done);
+    if (rc == TW_OK && !done)
+        rc = check_names(&v, r, &done);
+    if (rc == TW_OK && !done)
+        rc = tw__podpatch_rack(v.anns, cfg->rack, r, rack);
+    if (rc == TW_OK && !done) {
+        *n_containers = (size_t)cJSON_GetArraySize(v.containers);
+        const cJSON *ca =
+            v.anns ? cJSON_GetObjectItemCaseSensitive(v.anns, TW_POD_ANN_CONTAINERS) : NULL;
+        rc =
+            choose_containers(v.containers, cJSON_IsString(ca) ? ca->valuestring : (ca ? "" : NULL),
+                              chosen, *n_containers, r);
+    }
+    if (rc == TW_OK && !done)
+        rc = check_mounts(v.containers, chosen, cfg->out_dir, r, &done);
+    if (rc == TW_OK && !done)
+        r->outcome = TW_PODPATCH_INJECTED;
+    return rc;
 }
 
 /*
@@ -667,24 +585,11 @@ static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_r
  */
 struct tw_podpatch {
     tw_podpatch_config cfg;
-    char *init;      /* the init container with cfg.rack */
-    char *volume[2]; /* the emptyDir and the Downward-API volume */
-    char *volumes;   /* both, comma-separated */
-    char *mount;     /* the app containers' read-only mount */
-    char *version;   /* cfg.version as a JSON string */
+    char *init;             /* the init container with cfg.rack */
+    char *volume[2];        /* the emptyDir and the Downward-API volume */
+    char *mount;            /* the app containers' read-only mount */
+    tw__podpatch_mark mark; /* the topowire.io/injected annotation */
 };
-
-/* Renders item (taken, even on failure) as compact JSON with malloc'd storage. */
-static char *render(cJSON *item)
-{
-    char *text = NULL;
-    char *s = item ? cJSON_PrintUnformatted(item) : NULL;
-    if (s != NULL)
-        text = strdup(s);
-    cJSON_free(s);
-    cJSON_Delete(item);
-    return text;
-}
 
 void tw_podpatch_free(tw_podpatch *pp)
 {
@@ -693,9 +598,8 @@ void tw_podpatch_free(tw_podpatch *pp)
     free(pp->init);
     free(pp->volume[0]);
     free(pp->volume[1]);
-    free(pp->volumes);
     free(pp->mount);
-    free(pp->version);
+    tw__podpatch_mark_free(&pp->mark);
     free(pp);
 }
 
@@ -709,21 +613,13 @@ int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *
         return TW_ENOMEM;
     pp->cfg = *cfg;
     cJSON *vols = volumes_json(cfg);
-    pp->init = render(init_container_json(cfg, cfg->rack));
-    pp->volume[0] = vols ? render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
-    pp->volume[1] = vols ? render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
+    pp->init = tw__podpatch_render(init_container_json(cfg, cfg->rack));
+    pp->volume[0] = vols ? tw__podpatch_render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
+    pp->volume[1] = vols ? tw__podpatch_render(cJSON_DetachItemFromArray(vols, 0)) : NULL;
     cJSON_Delete(vols);
-    pp->mount = render(mount(TW_POD_VOLUME, cfg->out_dir, true));
-    pp->version = render(cJSON_CreateString(cfg->version));
-    if (pp->volume[0] && pp->volume[1]) {
-        size_t l0 = strlen(pp->volume[0]), l1 = strlen(pp->volume[1]);
-        if ((pp->volumes = malloc(l0 + l1 + 2)) != NULL) {
-            memcpy(pp->volumes, pp->volume[0], l0);
-            pp->volumes[l0] = ',';
-            memcpy(pp->volumes + l0 + 1, pp->volume[1], l1 + 1);
-        }
-    }
-    if (!pp->init || !pp->volumes || !pp->mount || !pp->version) {
+    pp->mount = tw__podpatch_render(tw__podpatch_mount_json(TW_POD_VOLUME, cfg->out_dir, true));
+    rc = tw__podpatch_mark_init(&pp->mark, cfg->version);
+    if (rc != TW_OK || !pp->init || !pp->volume[0] || !pp->volume[1] || !pp->mount) {
         tw_podpatch_free(pp);
         return tw_seterr(err, TW_ENOMEM, "out of memory preparing the pod patch");
     }
@@ -731,69 +627,12 @@ int tw_podpatch_prepare(const tw_podpatch_config *cfg, tw_podpatch **out, char *
     return TW_OK;
 }
 
-/*
- * Appends one add operation unless *rc already holds a failure, which then
- * sticks (TW_ETOOBIG past the patch cap, TW_ENOMEM). path holds only
- * characters that need no JSON escaping.
- */
-static void op(tw_buf *b, int *rc, size_t *n, const char *path, const char *pre, const char *value,
-               const char *post)
+/* The read-only mount for every chosen app container. */
+static int mount_ops(const tw_podpatch *pp, const cJSON *spec, const bool *chosen, tw_jsonpatch *p)
 {
-    /* Plain appends: printf would scan the kilobyte-long value twice. */
-    const char *parts[] = {*n ? ",{\"op\":\"add\",\"path\":\"" : "{\"op\":\"add\",\"path\":\"",
-                           path,
-                           "\",\"value\":",
-                           pre,
-                           value,
-                           post,
-                           "}"};
-    for (size_t i = 0; *rc == TW_OK && i < sizeof(parts) / sizeof(parts[0]); i++)
-        *rc = tw_buf_puts(b, parts[i]);
-    (*n)++;
-}
-
-/* Builds r's patch; TW_ETOOBIG when it would pass TW_PODPATCH_PATCH_MAX, or TW_ENOMEM. */
-static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack,
-                       const bool *chosen, tw_podpatch_result *r)
-{
-    const tw_podpatch_config *cfg = &pp->cfg;
-    char *init_other = NULL;
     char path[96];
-    size_t n = 0;
-    tw_buf b;
-    tw_buf_init(&b, TW_PODPATCH_PATCH_MAX);
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
-    const cJSON *anns =
-        cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "annotations") : NULL;
-    const char *init = pp->init;
-    if (rack != NULL && strcmp(rack, cfg->rack) != 0) {
-        init = init_other = render(init_container_json(cfg, rack));
-        if (init == NULL)
-            return TW_ENOMEM;
-    }
-    int rc = tw_buf_puts(&b, "[");
-    /* TW_POD_ANN_INJECTED escaped as a JSON Pointer token: '/' is "~1". */
-    if (!cJSON_IsObject(meta))
-        op(&b, &rc, &n, "/metadata", "{\"annotations\":{\"" TW_POD_ANN_INJECTED "\":", pp->version,
-           "}}");
-    else if (!cJSON_IsObject(anns))
-        op(&b, &rc, &n, "/metadata/annotations", "{\"" TW_POD_ANN_INJECTED "\":", pp->version, "}");
-    else
-        op(&b, &rc, &n, "/metadata/annotations/topowire.io~1injected", "", pp->version, "");
-
-    if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "volumes"))) {
-        op(&b, &rc, &n, "/spec/volumes", "[", pp->volumes, "]");
-    } else {
-        op(&b, &rc, &n, "/spec/volumes/-", "", pp->volume[0], "");
-        op(&b, &rc, &n, "/spec/volumes/-", "", pp->volume[1], "");
-    }
-
-    if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "initContainers")))
-        op(&b, &rc, &n, "/spec/initContainers/0", "", init, "");
-    else
-        op(&b, &rc, &n, "/spec/initContainers", "[", init, "]");
-
+    const char *const items[] = {pp->mount};
+    int rc = TW_OK;
     size_t i = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
@@ -802,23 +641,52 @@ static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack
         if (rc != TW_OK)
             break;
         if (chosen[i]) {
-            bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"));
-            snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts%s", i, has ? "/-" : "");
-            op(&b, &rc, &n, path, has ? "" : "[", pp->mount, has ? "" : "]");
+            snprintf(path, sizeof(path), "/spec/containers/%zu/volumeMounts", i);
+            rc = tw_jsonpatch_add_items(
+                p, path, cJSON_GetObjectItemCaseSensitive(c, "volumeMounts"), items, 1);
         }
         i++;
     }
+    return rc;
+}
+
+/*
+ * Builds r's patch from pp's texts; TW_ETOOBIG when it would pass
+ * TW_PODPATCH_PATCH_MAX, or TW_ENOMEM. The patch is left empty on failure.
+ */
+static int build_patch(const tw_podpatch *pp, const cJSON *pod, const char *rack,
+                       const bool *chosen, tw_podpatch_result *r)
+{
+    tw_jsonpatch *p = &r->patch;
+    char *init_other = NULL;
+    const char *init = pp->init;
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec");
+    if (rack != NULL && strcmp(rack, pp->cfg.rack) != 0) {
+        init = init_other = tw__podpatch_render(init_container_json(&pp->cfg, rack));
+        if (init == NULL)
+            return TW_ENOMEM;
+    }
+    tw_jsonpatch_init_max(p, TW_PODPATCH_PATCH_MAX);
+    int rc = tw__podpatch_mark_add(&pp->mark, p, pod);
     if (rc == TW_OK)
-        rc = tw_buf_puts(&b, "]");
+        rc = tw_jsonpatch_add_items(p, "/spec/volumes",
+                                    cJSON_GetObjectItemCaseSensitive(spec, "volumes"),
+                                    (const char *const *)pp->volume, 2);
+    if (rc == TW_OK) {
+        /* topowire-init runs first, before any init container of the pod's own. */
+        bool has = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(spec, "initContainers"));
+        const char *value[] = {has ? "" : "[", init, has ? "" : "]"};
+        rc = tw_jsonpatch_add_json(p, has ? "/spec/initContainers/0" : "/spec/initContainers",
+                                   value, 3);
+    }
+    if (rc == TW_OK)
+        rc = mount_ops(pp, spec, chosen, p);
     free(init_other);
     if (rc != TW_OK) {
-        tw_buf_free(&b);
+        tw_jsonpatch_free(p);
         return rc == TW_ETOOBIG ? TW_ETOOBIG : TW_ENOMEM;
     }
-    r->n_ops = n;
-    r->patch_len = b.len;
-    r->patch = tw_buf_detach(&b);
-    return r->patch ? TW_OK : TW_ENOMEM;
+    return TW_OK;
 }
 
 int tw_podpatch_build_prepared(const tw_podpatch *pp, const cJSON *pod, tw_podpatch_result *out,
@@ -847,10 +715,10 @@ int tw_podpatch_build_prepared(const tw_podpatch *pp, const cJSON *pod, tw_podpa
         if (rc == TW_ETOOBIG) {
             /* Too big to send, and too big for the API server to store: leave the pod alone. */
             r.outcome = TW_PODPATCH_INVALID;
-            rc = warn(&r,
-                      "topowire: the patch for this pod's %zu containers would pass %d bytes; "
-                      "not injecting",
-                      n, TW_PODPATCH_PATCH_MAX);
+            rc = tw__podpatch_warn(&r,
+                                   "topowire: the patch for this pod's %zu containers would "
+                                   "pass %d bytes; not injecting",
+                                   n, TW_PODPATCH_PATCH_MAX);
         }
     }
 out:

@@ -135,16 +135,9 @@ static int build_patch(const cJSON *doc, const char *ca_pem, const X509 *ca, cha
     int rc = tw_jsonpatch_init(&p);
     if (rc != TW_OK)
         return rc;
-    if (rv != NULL) {
-        cJSON *test = cJSON_CreateObject();
-        if (test == NULL || !cJSON_AddStringToObject(test, "op", "test") ||
-            !cJSON_AddStringToObject(test, "path", "/metadata/resourceVersion") ||
-            !cJSON_AddStringToObject(test, "value", rv) || !cJSON_AddItemToArray(p.ops, test)) {
-            cJSON_Delete(test);
-            rc = TW_ENOMEM;
-            goto out;
-        }
-    }
+    if (rv != NULL &&
+        (rc = tw_jsonpatch_test(&p, "/metadata/resourceVersion", cJSON_CreateString(rv))) != TW_OK)
+        goto out;
     *same = 1;
     int i = 0;
     const cJSON *h;
@@ -165,15 +158,9 @@ static int build_patch(const cJSON *doc, const char *ca_pem, const X509 *ca, cha
             goto out;
         }
         *same = *same && this_same;
-        cJSON *test = cJSON_CreateObject();
         snprintf(path, sizeof(path), "/webhooks/%d/name", i);
-        if (test == NULL || !cJSON_AddStringToObject(test, "op", "test") ||
-            !cJSON_AddStringToObject(test, "path", path) ||
-            !cJSON_AddStringToObject(test, "value", name) || !cJSON_AddItemToArray(p.ops, test)) {
-            cJSON_Delete(test);
-            rc = TW_ENOMEM;
+        if ((rc = tw_jsonpatch_test(&p, path, cJSON_CreateString(name))) != TW_OK)
             goto out;
-        }
         if (cJSON_IsObject(cc)) {
             snprintf(path, sizeof(path), "/webhooks/%d/clientConfig/caBundle", i);
             rc = tw_jsonpatch_add(&p, path, cJSON_CreateString(b64));

@@ -179,44 +179,33 @@ static void add_warning(hook_decision *d, const char *fmt, ...)
 }
 
 /*
- * Renders p as the malloc'd JSON text a decision or podpatch result owns
- * (*out freed with free(), not cJSON's allocator). Returns 0 or TW_ENOMEM.
+ * A pod created with spec.nodeName set never gets a Binding: its node's
+ * topology goes straight onto it, before the injection, which is then built
+ * from the pod as these operations leave it. Fills ops (initialised here)
+ * and returns the pod as they leave it (a new tree; caller deletes), or NULL
+ * when there is nothing to add (ops then stays empty; a lookup that failed
+ * is a warning in d).
  */
-static int render_patch(const tw_jsonpatch *p, char **out, size_t *out_len)
+static cJSON *node_topology(hook_server *srv, const tw_admission_request *req, tw_jsonpatch *ops,
+                            hook_decision *d)
 {
-    char *text = NULL;
-    size_t len = 0;
-    if (tw_jsonpatch_render(p, &text, &len) != TW_OK)
-        return TW_ENOMEM;
-    *out = malloc(len + 1);
-    if (*out != NULL) {
-        memcpy(*out, text, len + 1);
-        *out_len = len;
+    char err[TW_ERRLEN] = "";
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
+    const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "nodeName"));
+    if (srv->topo == NULL || node == NULL || node[0] == '\0')
+        return NULL;
+    cJSON *after = cJSON_Duplicate(req->object, 1);
+    if (after == NULL)
+        return NULL;
+    tw_jsonpatch_init(ops);
+    uint64_t deadline = tw_deadline_in(srv->cfg->timeout_ms);
+    if (hook_topology_patch(srv->topo, node, req->object, deadline, ops, after, err) != TW_OK) {
+        tw_log_kv(TW_LOG_WARN, "no topology for a pod with spec.nodeName", "uid", req->uid, "node",
+                  node, "error", err, NULL);
+        add_warning(d, "topowire: no topology for node %s: %s", node, err);
+        tw_jsonpatch_free(ops);
     }
-    cJSON_free(text);
-    return *out != NULL ? TW_OK : TW_ENOMEM;
-}
-
-/*
- * Puts ops before the operations of r's patch (r->patch is replaced by the
- * combined document). Returns 0 or TW_ENOMEM.
- */
-static int merge_ops(tw_jsonpatch *ops, tw_podpatch_result *r)
-{
-    if (r->patch != NULL) {
-        cJSON *more = cJSON_ParseWithLength(r->patch, r->patch_len);
-        if (!cJSON_IsArray(more)) {
-            cJSON_Delete(more);
-            return TW_ENOMEM;
-        }
-        cJSON *op;
-        while ((op = cJSON_DetachItemFromArray(more, 0)) != NULL)
-            cJSON_AddItemToArray(ops->ops, op);
-        cJSON_Delete(more);
-        free(r->patch);
-        r->patch = NULL;
-    }
-    return render_patch(ops, &r->patch, &r->patch_len);
+    return after;
 }
 
 /* bound: the pod's namespace is served by binding mode (its Binding will get topology). */
@@ -231,28 +220,9 @@ static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hoo
         d->outcome = "not_applicable";
         return TW_OK;
     }
-    /*
-     * A pod created with spec.nodeName set never gets a Binding: its node's
-     * topology goes straight onto it, before the injection, which is then
-     * built from the pod as these operations leave it.
-     */
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(req->object, "spec");
-    const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "nodeName"));
     tw_jsonpatch topo_ops = {0};
-    cJSON *after = NULL;
     bool topology_only = false;
-    if (bound && srv->topo != NULL && node != NULL && node[0] != '\0' &&
-        tw_jsonpatch_init(&topo_ops) == 0 && (after = cJSON_Duplicate(req->object, 1)) != NULL) {
-        uint64_t deadline = tw_deadline_in(srv->cfg->timeout_ms);
-        int trc =
-            hook_topology_patch(srv->topo, node, req->object, deadline, &topo_ops, after, err);
-        if (trc != TW_OK) {
-            tw_log_kv(TW_LOG_WARN, "no topology for a pod with spec.nodeName", "uid", req->uid,
-                      "node", node, "error", err, NULL);
-            add_warning(d, "topowire: no topology for node %s: %s", node, err);
-            tw_jsonpatch_free(&topo_ops);
-        }
-    }
+    cJSON *after = bound ? node_topology(srv, req, &topo_ops, d) : NULL;
     tw_podpatch_result r;
     /* Both kinds build from the pod as the topology operations leave it: one patch, in order. */
     const cJSON *pod = after ? after : req->object;
@@ -269,7 +239,7 @@ static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hoo
     cJSON_Delete(after);
     if (tw_jsonpatch_count(&topo_ops) > 0) {
         hook_metrics_topology_added(false);
-        rc = merge_ops(&topo_ops, &r);
+        rc = tw_jsonpatch_prepend(&r.patch, &topo_ops);
         tw_jsonpatch_free(&topo_ops);
         if (rc != TW_OK) {
             tw_podpatch_result_free(&r);
@@ -278,6 +248,11 @@ static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hoo
         topology_only = r.outcome != TW_PODPATCH_INJECTED;
     }
     tw_jsonpatch_free(&topo_ops);
+    if (tw_jsonpatch_count(&r.patch) > 0 &&
+        tw_jsonpatch_finish(&r.patch, &d->patch, &d->patch_len) != TW_OK) {
+        tw_podpatch_result_free(&r);
+        return TW_ENOMEM;
+    }
     if (topology_only) {
         d->outcome_id = pod_topology_id;
         d->outcome = "topology_added";
@@ -288,9 +263,6 @@ static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hoo
         d->outcome_id = pod_ids[r.outcome];
         d->outcome = tw_podpatch_outcome_name(r.outcome);
     }
-    d->patch = r.patch;
-    d->patch_len = r.patch_len;
-    r.patch = NULL;
     for (size_t i = 0; i < r.n_warnings && d->n_warnings < TW_ADMISSION_MAX_WARNINGS; i++) {
         d->warnings[d->n_warnings++] = r.warnings[i];
         r.warnings[i] = NULL;
@@ -359,7 +331,7 @@ static int decide_binding(hook_server *srv, const tw_admission_request *req, hoo
         tw_jsonpatch_free(&p);
         return TW_OK;
     }
-    rc = render_patch(&p, &d->patch, &d->patch_len);
+    rc = tw_jsonpatch_finish(&p, &d->patch, &d->patch_len);
     tw_jsonpatch_free(&p);
     if (rc != TW_OK)
         return rc;

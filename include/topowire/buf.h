@@ -38,6 +38,18 @@ const char *tw_buf_cstr(const tw_buf *b);
 void tw_buf_reset(tw_buf *b);
 
 /*
+ * Shortens the content to its first n bytes (keeping the memory and the
+ * terminator); n at or past len leaves the buffer as it is. Cannot fail.
+ */
+void tw_buf_truncate(tw_buf *b, size_t n);
+
+/*
+ * Changes the content cap for the appends to come; content already held is
+ * kept even when it is longer than max. Cannot fail.
+ */
+void tw_buf_set_max(tw_buf *b, size_t max);
+
+/*
  * Returns the content as a malloc'd NUL-terminated string (caller frees) and
  * leaves the buffer empty; NULL only on out-of-memory.
  */

@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "topowire/jsonpatch.h"
+
 /* Names and keys the patch uses. */
 #define TW_POD_LABEL_INJECT   "topowire.io/inject"
 #define TW_POD_ANN_INJECTED   "topowire.io/injected"
@@ -85,17 +87,15 @@ typedef enum tw_podpatch_outcome {
 const char *tw_podpatch_outcome_name(tw_podpatch_outcome o);
 
 /*
- * The result of a build. patch is a JSON Patch document (JSON array text of
- * patch_len bytes, n_ops operations) only for TW_PODPATCH_INJECTED, else
- * NULL. warnings are sentences for the AdmissionReview's warnings and the log
- * (they never name anything but the pod's own fields). Owned by the result;
- * free with tw_podpatch_result_free.
+ * The result of a build. patch holds the JSON Patch (its operations and
+ * text: tw_jsonpatch_count, tw_jsonpatch_text) only for TW_PODPATCH_INJECTED;
+ * for any other outcome it is empty. warnings are sentences for the
+ * AdmissionReview's warnings and the log (they never name anything but the
+ * pod's own fields). Owned by the result; free with tw_podpatch_result_free.
  */
 typedef struct tw_podpatch_result {
     tw_podpatch_outcome outcome;
-    char *patch;
-    size_t patch_len;
-    size_t n_ops;
+    tw_jsonpatch patch;
     char *warnings[TW_PODPATCH_MAX_WARNINGS];
     size_t n_warnings;
 } tw_podpatch_result;

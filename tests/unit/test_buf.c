@@ -91,6 +91,49 @@ static void size_overflow_is_refused(void **state)
     tw_buf_free(&b);
 }
 
+static void truncate_shortens_and_frees_room(void **state)
+{
+    (void)state;
+    tw_buf b;
+    tw_buf_init(&b, 5);
+    tw_buf_truncate(&b, 0); /* an empty buffer without memory */
+    assert_string_equal(tw_buf_cstr(&b), "");
+    assert_int_equal(tw_buf_puts(&b, "hello"), TW_OK);
+    assert_int_equal(tw_buf_puts(&b, "!"), TW_ETOOBIG);
+    tw_buf_truncate(&b, 9); /* past the end: unchanged */
+    assert_string_equal(tw_buf_cstr(&b), "hello");
+    assert_int_equal(b.len, 5);
+    tw_buf_truncate(&b, 4);
+    assert_string_equal(tw_buf_cstr(&b), "hell");
+    assert_int_equal(b.len, 4);
+    /* The byte given back counts against the cap again. */
+    assert_int_equal(tw_buf_puts(&b, "!"), TW_OK);
+    assert_string_equal(tw_buf_cstr(&b), "hell!");
+    tw_buf_truncate(&b, 0);
+    assert_string_equal(tw_buf_cstr(&b), "");
+    assert_int_equal(b.len, 0);
+    tw_buf_free(&b);
+}
+
+static void set_max_applies_to_later_appends(void **state)
+{
+    (void)state;
+    tw_buf b;
+    tw_buf_init(&b, 8);
+    assert_int_equal(tw_buf_puts(&b, "abcdef"), TW_OK);
+    tw_buf_set_max(&b, 4); /* below the content: kept, nothing more fits */
+    assert_string_equal(tw_buf_cstr(&b), "abcdef");
+    assert_int_equal(tw_buf_puts(&b, "g"), TW_ETOOBIG);
+    assert_string_equal(tw_buf_cstr(&b), "abcdef");
+    tw_buf_reset(&b);
+    assert_int_equal(tw_buf_puts(&b, "abcde"), TW_ETOOBIG);
+    assert_int_equal(tw_buf_puts(&b, "abcd"), TW_OK);
+    tw_buf_set_max(&b, 1024);
+    assert_int_equal(tw_buf_puts(&b, "efghijkl"), TW_OK);
+    assert_string_equal(tw_buf_cstr(&b), "abcdefghijkl");
+    tw_buf_free(&b);
+}
+
 static void errors_have_names(void **state)
 {
     (void)state;
@@ -112,6 +155,8 @@ int main(void)
         cmocka_unit_test(grows_across_many_appends),
         cmocka_unit_test(binary_bytes_kept),
         cmocka_unit_test(size_overflow_is_refused),
+        cmocka_unit_test(truncate_shortens_and_frees_room),
+        cmocka_unit_test(set_max_applies_to_later_appends),
         cmocka_unit_test(errors_have_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

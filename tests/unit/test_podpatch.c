@@ -56,12 +56,12 @@ static void build_ok(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatc
     char err[TW_ERRLEN] = "";
     assert_int_equal(tw_podpatch_build(pod, cfg, r, err), TW_OK);
     if (r->outcome == TW_PODPATCH_INJECTED) {
-        assert_non_null(r->patch);
-        assert_int_equal(strlen(r->patch), r->patch_len);
-        assert_true(r->n_ops >= 4);
+        assert_true(tw_jsonpatch_count(&r->patch) > 0);
+        assert_int_equal(strlen(tw_jsonpatch_text(&r->patch)), tw_jsonpatch_len(&r->patch));
+        assert_true(tw_jsonpatch_count(&r->patch) >= 4);
     } else {
-        assert_null(r->patch);
-        assert_int_equal(r->n_ops, 0);
+        assert_int_equal(tw_jsonpatch_count(&r->patch), 0);
+        assert_string_equal(tw_jsonpatch_text(&r->patch), "[]");
     }
 }
 
@@ -177,7 +177,7 @@ static cJSON *apply_and_check(const cJSON *orig, const tw_podpatch_result *r,
                               const tw_podpatch_config *cfg, const char *rack, const bool *mounted)
 {
     assert_int_equal(r->outcome, TW_PODPATCH_INJECTED);
-    cJSON *patched = tw_test_kubectl_patch(orig, r->patch);
+    cJSON *patched = tw_test_kubectl_patch(orig, tw_jsonpatch_text(&r->patch));
     assert_non_null(patched);
     cJSON *strip = cJSON_Duplicate(patched, 1);
 
@@ -281,9 +281,9 @@ static void patch_paths_for_the_spark_executor(void **state)
     cJSON *pod = spark();
     tw_podpatch_result r;
     build_ok(pod, &cfg, &r);
-    cJSON *ops = cJSON_Parse(r.patch);
+    cJSON *ops = cJSON_Parse(tw_jsonpatch_text(&r.patch));
     assert_int_equal(cJSON_GetArraySize(ops), 5);
-    assert_int_equal(r.n_ops, 5);
+    assert_int_equal(tw_jsonpatch_count(&r.patch), 5);
     static const char *const paths[] = {
         "/metadata/annotations/topowire.io~1injected", "/spec/volumes/-", "/spec/volumes/-",
         "/spec/initContainers", "/spec/containers/0/volumeMounts/-"};
@@ -318,7 +318,7 @@ static void init_container_goes_first(void **state)
     cJSON_AddItemToObject(cJSON_GetObjectItem(pod, "spec"), "initContainers", inits);
     tw_podpatch_result r;
     build_ok(pod, &cfg, &r);
-    assert_non_null(strstr(r.patch, "\"/spec/initContainers/0\""));
+    assert_non_null(strstr(tw_jsonpatch_text(&r.patch), "\"/spec/initContainers/0\""));
     cJSON *patched = apply_and_check(pod, &r, &cfg, "zone", NULL);
     const cJSON *pi = path_get(patched, "spec", "initContainers");
     assert_int_equal(cJSON_GetArraySize(pi), 3);
@@ -349,7 +349,7 @@ static void missing_and_null_containers_of_ours_are_created(void **state)
                               cJSON_CreateNull());
     tw_podpatch_result r;
     build_ok(pod, &cfg, &r);
-    cJSON *patched = tw_test_kubectl_patch(pod, r.patch);
+    cJSON *patched = tw_test_kubectl_patch(pod, tw_jsonpatch_text(&r.patch));
     assert_non_null(patched);
     assert_int_equal(cJSON_GetArraySize(path_get(patched, "spec", "volumes")), 2);
     assert_int_equal(cJSON_GetArraySize(path_get(patched, "spec", "initContainers")), 1);
@@ -361,7 +361,7 @@ static void missing_and_null_containers_of_ours_are_created(void **state)
     /* An empty volumes array is appended to. */
     pod = load_object("pod-create-with-nodename.json");
     build_ok(pod, &cfg, &r);
-    assert_non_null(strstr(r.patch, "\"/spec/volumes/-\""));
+    assert_non_null(strstr(tw_jsonpatch_text(&r.patch), "\"/spec/volumes/-\""));
     tw_podpatch_result_free(&r);
     cJSON_Delete(pod);
 }
@@ -410,7 +410,7 @@ static void rack_annotation(void **state)
         assert_int_equal(r.n_warnings, 1);
         assert_non_null(strstr(r.warnings[0], TW_POD_ANN_RACK));
         assert_non_null(strstr(r.warnings[0], "using \"zone\""));
-        assert_non_null(strstr(r.patch, "\"--rack=zone\""));
+        assert_non_null(strstr(tw_jsonpatch_text(&r.patch), "\"--rack=zone\""));
         tw_podpatch_result_free(&r);
         cJSON_Delete(pod);
     }
@@ -680,11 +680,11 @@ static void prepared_config_gives_the_same_patch(void **state)
             build_ok(pod, &cfg, &a);
             assert_int_equal(tw_podpatch_build_prepared(pp, pod, &b, err), TW_OK);
             assert_int_equal(a.outcome, b.outcome);
-            assert_string_equal(a.patch, b.patch);
-            assert_int_equal(a.n_ops, b.n_ops);
-            assert_int_equal(a.patch_len, b.patch_len);
+            assert_string_equal(tw_jsonpatch_text(&a.patch), tw_jsonpatch_text(&b.patch));
+            assert_int_equal(tw_jsonpatch_count(&a.patch), tw_jsonpatch_count(&b.patch));
+            assert_int_equal(tw_jsonpatch_len(&a.patch), tw_jsonpatch_len(&b.patch));
             if (with_rack)
-                assert_non_null(strstr(b.patch, "\"--rack=zone-id\""));
+                assert_non_null(strstr(tw_jsonpatch_text(&b.patch), "\"--rack=zone-id\""));
             tw_podpatch_result_free(&a);
             tw_podpatch_result_free(&b);
             cJSON_Delete(pod);
@@ -702,7 +702,7 @@ static void prepared_config_gives_the_same_patch(void **state)
     assert_ptr_equal(pp, (tw_podpatch *)0x1);
     cJSON *pod = spark();
     assert_int_equal(tw_podpatch_build(pod, &cfg, &r, err), TW_EINVAL);
-    assert_null(r.patch);
+    assert_int_equal(tw_jsonpatch_count(&r.patch), 0);
     cJSON_Delete(pod);
 }
 
@@ -714,7 +714,7 @@ static void null_arguments(void **state)
     tw_podpatch_result r;
     cJSON *pod = spark();
     assert_int_equal(tw_podpatch_build(NULL, &cfg, &r, NULL), TW_EINVAL);
-    assert_null(r.patch);
+    assert_int_equal(tw_jsonpatch_count(&r.patch), 0);
     assert_int_equal(tw_podpatch_build(pod, NULL, &r, NULL), TW_EINVAL);
     tw_podpatch_result_free(NULL);
     cJSON_Delete(pod);
@@ -795,14 +795,17 @@ static void many_containers_are_decided_quickly(void **state)
         assert_int_equal(r.outcome, cases[k].want);
         if (cases[k].want == TW_PODPATCH_INJECTED) {
             /* the annotation, spec.volumes, the init container, a mount per chosen container */
-            assert_int_equal(r.n_ops, 3 + cases[k].mounts);
+            assert_int_equal(tw_jsonpatch_count(&r.patch), 3 + cases[k].mounts);
             assert_int_equal(r.n_warnings, 0);
-            assert_non_null(strstr(r.patch, "\"/spec/containers/29990/volumeMounts\""));
-            assert_non_null(strstr(r.patch, "\"/spec/containers/0/volumeMounts\""));
-            assert_null(strstr(r.patch, "\"/spec/containers/29999/volumeMounts\""));
-            assert_null(strstr(r.patch, "\"/spec/containers/1/volumeMounts\""));
+            assert_non_null(
+                strstr(tw_jsonpatch_text(&r.patch), "\"/spec/containers/29990/volumeMounts\""));
+            assert_non_null(
+                strstr(tw_jsonpatch_text(&r.patch), "\"/spec/containers/0/volumeMounts\""));
+            assert_null(
+                strstr(tw_jsonpatch_text(&r.patch), "\"/spec/containers/29999/volumeMounts\""));
+            assert_null(strstr(tw_jsonpatch_text(&r.patch), "\"/spec/containers/1/volumeMounts\""));
         } else {
-            assert_null(r.patch);
+            assert_int_equal(tw_jsonpatch_count(&r.patch), 0);
             assert_int_equal(r.n_warnings, 1);
             assert_non_null(strstr(r.warnings[0], "30000 containers"));
             assert_non_null(strstr(r.warnings[0], "not injecting"));
@@ -829,8 +832,8 @@ static void patch_size_cap(void **state)
     assert_int_equal(r1.outcome, TW_PODPATCH_INJECTED);
     assert_int_equal(r2.outcome, TW_PODPATCH_INJECTED);
     /* Indexes 1000-1999 have four digits, as every index near the cap does. */
-    size_t per = (r2.patch_len - r1.patch_len) / 1000;
-    size_t fixed = r2.patch_len - 2000 * per;
+    size_t per = (tw_jsonpatch_len(&r2.patch) - tw_jsonpatch_len(&r1.patch)) / 1000;
+    size_t fixed = tw_jsonpatch_len(&r2.patch) - 2000 * per;
     size_t fit = (TW_PODPATCH_PATCH_MAX - fixed) / per;
     assert_true(fit > 5000 && fit < 10000);
     tw_podpatch_result_free(&r1);
@@ -842,16 +845,16 @@ static void patch_size_cap(void **state)
     cJSON *pod = many_containers(fit, 0);
     assert_int_equal(tw_podpatch_build_prepared(pp, pod, &r, NULL), TW_OK);
     assert_int_equal(r.outcome, TW_PODPATCH_INJECTED);
-    assert_true(r.patch_len <= TW_PODPATCH_PATCH_MAX);
-    assert_true(r.patch_len + per > TW_PODPATCH_PATCH_MAX);
+    assert_true(tw_jsonpatch_len(&r.patch) <= TW_PODPATCH_PATCH_MAX);
+    assert_true(tw_jsonpatch_len(&r.patch) + per > TW_PODPATCH_PATCH_MAX);
     tw_podpatch_result_free(&r);
     cJSON_Delete(pod);
 
     pod = many_containers(fit + 1, 0);
     assert_int_equal(tw_podpatch_build_prepared(pp, pod, &r, NULL), TW_OK);
     assert_int_equal(r.outcome, TW_PODPATCH_INVALID);
-    assert_null(r.patch);
-    assert_int_equal(r.n_ops, 0);
+    assert_int_equal(tw_jsonpatch_count(&r.patch), 0);
+    assert_string_equal(tw_jsonpatch_text(&r.patch), "[]");
     assert_int_equal(r.n_warnings, 1);
     assert_non_null(strstr(r.warnings[0], "would pass 1048576 bytes; not injecting"));
     tw_podpatch_result_free(&r);
