@@ -511,7 +511,7 @@ int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *
 
     resp->status = 0;
     tw_buf_reset(&resp->body);
-    resp->body.max = req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY;
+    tw_buf_set_max(&resp->body, req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY);
     resp->content_type[0] = '\0';
     resp->retry_after_s = -1;
     int rc = check_request(req, method, host, sizeof(host), &remaining, err);
