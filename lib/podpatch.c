@@ -175,23 +175,20 @@ int tw_podpatch_config_check(const tw_podpatch_config *cfg, char *err)
     return TW_OK;
 }
 
+/* Indexed by tw_podpatch_outcome; the metrics' outcome labels. */
+static const char *const outcome_names[] = {
+    [TW_PODPATCH_INJECTED] = "injected",   [TW_PODPATCH_ALREADY] = "already_injected",
+    [TW_PODPATCH_NOT_SELECTED] = "not_selected", [TW_PODPATCH_OPTED_OUT] = "opted_out",
+    [TW_PODPATCH_CONFLICT] = "conflict",   [TW_PODPATCH_INVALID] = "invalid",
+};
+_Static_assert(sizeof(outcome_names) / sizeof(outcome_names[0]) == TW_PODPATCH_OUTCOMES,
+               "every pod patch outcome has a name");
+
 const char *tw_podpatch_outcome_name(tw_podpatch_outcome o)
 {
-    switch (o) {
-    case TW_PODPATCH_INJECTED:
-        return "injected";
-    case TW_PODPATCH_ALREADY:
-        return "already_injected";
-    case TW_PODPATCH_NOT_SELECTED:
-        return "not_selected";
-    case TW_PODPATCH_OPTED_OUT:
-        return "opted_out";
-    case TW_PODPATCH_CONFLICT:
-        return "conflict";
-    case TW_PODPATCH_INVALID:
-        return "invalid";
-    }
-    return "unknown";
+    if ((unsigned)o >= TW_PODPATCH_OUTCOMES)
+        return "unknown";
+    return outcome_names[o];
 }
 
 void tw_podpatch_result_free(tw_podpatch_result *r)

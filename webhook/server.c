@@ -18,6 +18,7 @@
 #include <microhttpd.h>
 
 #include "topowire/admission.h"
+#include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/downward.h"
@@ -88,9 +89,10 @@ enum {
     BIND_DISABLED,
     BIND_OUTCOMES
 };
-static const char *const bind_names[BIND_OUTCOMES] = {
+static const char *const bind_names[] = {
     "patched", "unchanged", "node_unknown", "not_a_node", "not_applicable", "disabled",
 };
+_Static_assert(sizeof(bind_names) / sizeof(bind_names[0]) == BIND_OUTCOMES, "binding outcome names");
 static int bind_ids[BIND_OUTCOMES];
 static int pod_topology_id = -1; /* a pod with spec.nodeName got topology, no injection */
 
@@ -260,6 +262,7 @@ static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hoo
         d->outcome_id = pod_downward_id;
         d->outcome = "downward_injected";
     } else {
+        TW_ASSERT((unsigned)r.outcome < TW_PODPATCH_OUTCOMES);
         d->outcome_id = pod_ids[r.outcome];
         d->outcome = tw_podpatch_outcome_name(r.outcome);
     }
