@@ -1,12 +1,13 @@
-# topowire - top-level build. `make` builds the programs, `make test` runs every
-# suite (plain and under ASan+UBSan), `make demo` runs the local demo cluster,
-# `make bench` the benchmarks. Missing Debian packages are installed by
-# mk/deps.sh; on other distributions it prints what to install.
+# topowire - top-level build. `make` builds the programs with the libraries installed (and,
+# when pkg-config cannot find one, names it and its Debian package and stops), `make deps`
+# installs the Debian packages, `make test` runs every suite (plain and under ASan+UBSan),
+# `make demo` runs the local demo cluster, `make bench` the benchmarks. The packages are listed
+# once, in mk/packages; demo, test, bench, image, lint and fuzz install their own with mk/deps.sh.
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CC       ?= cc
-PKGS     := libcurl libcjson openssl libmicrohttpd gnutls yaml-0.1
-TESTPKGS := cmocka
+PKGS     := $(shell mk/deps.sh --modules lib)
+TESTPKGS := $(shell mk/deps.sh --modules test)
 
 # SAN=1 builds everything again under AddressSanitizer + UBSan in build/asan.
 # TSAN=1 builds under ThreadSanitizer (gcc; never together with ASan) in build/tsan.
@@ -28,15 +29,18 @@ LDSAN    :=
 endif
 TESTDIR  := $(OBJDIR)/tests
 
-WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+# Warnings are errors; `make WERROR=` builds anyway with a compiler newer than the one the
+# tree is tested with. make test and CI always build with -Werror.
+WERROR   ?= -Werror
+WARN     := -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
             -Wno-format-nonliteral
-CPPFLAGS += -Iinclude -Itests/unit -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"'
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -DTW_VERSION='"$(VERSION)"'
 CFLAGS   += -std=c11 $(WARN) $(OPTFLAGS) -MMD -MP -ffile-prefix-map=$(CURDIR)=. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 TESTLIBS := $(shell pkg-config --libs $(TESTPKGS) 2>/dev/null)
 
 LIB_SRC     := $(wildcard lib/*.c)
-INIT_SRC    := $(filter-out initcontainer/main.c,$(wildcard initcontainer/*.c))
+INIT_SRC    := $(wildcard initcontainer/*.c)
 HOOK_SRC    := $(filter-out webhook/main.c,$(wildcard webhook/*.c))
 STANDIN_SRC := $(wildcard tests/standin/*.c)
 SUPPORT_SRC := $(wildcard tests/unit/support/*.c)
@@ -45,36 +49,43 @@ UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 obj = $(patsubst %.c,$(OBJDIR)/%.o,$(1))
 
 LIB_A     := $(OBJDIR)/libtopowire.a
-INIT_A    := $(OBJDIR)/libinit.a
 HOOK_A    := $(OBJDIR)/libwebhook.a
 SUPPORT_A := $(OBJDIR)/libtestsupport.a
 PROGS     := $(BINDIR)/topowire-init $(if $(wildcard webhook/main.c),$(BINDIR)/topowire-webhook)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(TESTDIR)/%,$(UNIT_SRC))
 STANDIN   := $(if $(STANDIN_SRC),$(TESTDIR)/topowire-standin)
 
-.PHONY: all deps test check-build demo bench clean lint fuzz fuzz-build soak image programs fresh
+.PHONY: all deps test check-build demo bench clean lint fuzz fuzz-build soak image programs fresh \
+	pkgs testpkgs
 .DEFAULT_GOAL := all
 
-all: deps
-	@$(MAKE) --no-print-directory programs
+all: programs
 
 programs: $(PROGS)
 
 # Everything the test suites run: programs, unit tests, stand-in servers.
 check-build: $(PROGS) $(UNIT_BINS) $(STANDIN)
 
+# Installs the Debian packages `make` needs (apt-get, through sudo when not root).
 deps:
 	@mk/deps.sh build
 
-$(OBJDIR)/%.o: %.c
+# Before anything compiles: every pkg-config module is there, or make names the missing ones.
+pkgs:
+	@mk/deps.sh --check lib
+testpkgs:
+	@mk/deps.sh --check lib test
+
+# Only the unit tests see the test headers; cmocka is checked for before any of them compiles.
+TEST_OBJS := $(call obj,$(UNIT_SRC) $(SUPPORT_SRC))
+$(TEST_OBJS): CPPFLAGS += -Itests/unit
+$(TEST_OBJS): | testpkgs
+
+$(OBJDIR)/%.o: %.c | pkgs
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(LIB_A): $(call obj,$(LIB_SRC))
-	@rm -f $@
-	$(AR) rcs $@ $^
-
-$(INIT_A): $(call obj,$(INIT_SRC)) | $(LIB_A)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
@@ -86,7 +97,7 @@ $(SUPPORT_A): $(call obj,$(SUPPORT_SRC)) | $(LIB_A)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BINDIR)/topowire-init: $(call obj,initcontainer/main.c) $(INIT_A) $(LIB_A)
+$(BINDIR)/topowire-init: $(call obj,$(INIT_SRC)) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
@@ -94,7 +105,7 @@ $(BINDIR)/topowire-webhook: $(call obj,webhook/main.c) $(HOOK_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS)
 
-$(TESTDIR)/test_%: $(call obj,tests/unit/test_%.c) $(SUPPORT_A) $(INIT_A) $(HOOK_A) $(LIB_A)
+$(TESTDIR)/test_%: $(call obj,tests/unit/test_%.c) $(SUPPORT_A) $(HOOK_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -o $@ $^ $(LDLIBS) $(TESTLIBS)
 
@@ -109,7 +120,7 @@ FUZZ_BINS  := $(patsubst fuzz/%.c,$(FUZZ_DIR)/bin/%,$(FUZZ_SRC))
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=c11 $(WARN) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
-$(FUZZ_DIR)/%.o: %.c
+$(FUZZ_DIR)/%.o: %.c | pkgs
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
@@ -143,8 +154,9 @@ test:
 	@mk/deps.sh test image
 	@tests/run-all.sh
 
-demo: all
+demo:
 	@mk/deps.sh test
+	@$(MAKE) --no-print-directory programs
 	@tests/demo.sh
 
 # BASELINE=REV runs every benchmark against commit REV too, in the same run.
@@ -153,7 +165,7 @@ bench:
 	@BENCH_BASELINE=$(BASELINE) bench/run.sh
 
 # A million mixed reviews against the webhook in binding mode, RSS sampled.
-soak: all
+soak:
 	@mk/deps.sh bench
 	@$(MAKE) --no-print-directory check-build >/dev/null
 	@tests/soak.sh

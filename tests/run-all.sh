@@ -13,7 +13,7 @@ build_failed=0
 run_variant() { # name, make args...
     local name=$1; shift
     echo "== build ($name)"
-    if ! make --no-print-directory -j"$jobs" "$@" check-build >"$results/build-$name.log" 2>&1; then
+    if ! make --no-print-directory -j"$jobs" WERROR=-Werror "$@" check-build >"$results/build-$name.log" 2>&1; then
         cat "$results/build-$name.log"
         echo "not ok - build ($name)"
         echo "0 1" >"$results/count-build-$name"
@@ -29,7 +29,7 @@ run_variant plain
 run_variant asan SAN=1
 # ThreadSanitizer: the tests that use one object from several threads (make tsan counts them).
 echo "== tsan"
-make --no-print-directory -j"$jobs" tsan >"$results/tsan.log" 2>&1
+make --no-print-directory -j"$jobs" WERROR=-Werror tsan >"$results/tsan.log" 2>&1
 if ! ls "$results"/count-tsan-* >/dev/null 2>&1; then
     cat "$results/tsan.log"
     echo "not ok - build (tsan)"
@@ -42,7 +42,7 @@ fi
 echo "== lint"
 tests/lint.sh
 echo "== fuzz (${TW_FUZZ_SECONDS:-3} s a target)"
-if make --no-print-directory -j"$jobs" fuzz-build >"$results/build-fuzz.log" 2>&1; then
+if make --no-print-directory -j"$jobs" WERROR=-Werror fuzz-build >"$results/build-fuzz.log" 2>&1; then
     tests/fuzz.sh "${TW_FUZZ_SECONDS:-3}" >"$results/fuzz.log" 2>&1
     cat "$results/fuzz.log" | grep -v '^#'
     p=$(grep -c '^ok ' "$results/fuzz.log"); f=$(grep -c '^not ok ' "$results/fuzz.log")

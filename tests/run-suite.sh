@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# tests/run-suite.sh NAME [SAN=1] - run the unit and integration tests of one
-# build variant. Each test program or script prints TAP ("ok"/"not ok" lines);
-# this counts them into $TW_RESULTS/count-NAME-* for run-all.sh.
+# tests/run-suite.sh NAME [SAN=1] [SUITE...] - run the unit and integration tests of one
+# build variant; with SUITEs (test_buf, binding, ...) only those. Each test program or script
+# prints TAP ("ok"/"not ok" lines); this counts them into $TW_RESULTS/count-NAME-* for
+# run-all.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 name=$1; shift
 if [ "${1:-}" = SAN=1 ]; then
+    shift
     objdir=build/asan; bindir=build/asan/bin
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
@@ -14,6 +16,9 @@ else
 fi
 export TW_BIN_DIR="$PWD/$bindir" TW_TEST_DIR="$PWD/$objdir/tests" TW_VARIANT="$name"
 results=${TW_RESULTS:?}
+only=" $* "
+# wanted SUITE: 0 when SUITE is to run (every suite when none was named).
+wanted() { [ "$only" = "  " ] || [[ "$only" == *" $1 "* ]]; }
 
 # count_tap SUITE LOGFILE EXITCODE: tally ok/not ok; a non-zero exit with no
 # "not ok" line (a crash, a sanitizer report) counts as one more failure.
@@ -44,6 +49,7 @@ count_tap() {
 for t in "$objdir"/tests/test_*; do
     [ -x "$t" ] || continue
     suite=$(basename "$t")
+    wanted "$suite" || continue
     log="$results/$name-$suite.log"
     CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$log" 2>&1
     rc=$?
@@ -54,6 +60,7 @@ done
 for t in tests/integration/*.sh; do
     [ -f "$t" ] || continue
     suite=$(basename "$t" .sh)
+    wanted "$suite" || continue
     # A script that checks no C code says "# tw-variants: plain" and runs once.
     if grep -q '^# tw-variants: plain' "$t" && [ "$name" != plain ]; then
         continue

@@ -8,36 +8,14 @@
 # Deployment's 128Mi; plain build only, the sanitizers' own memory would dwarf it).
 source "$(dirname "$0")/../lib.sh"
 
-HOOK=$TW_BIN_DIR/topowire-webhook
 ATTACK="/usr/bin/python3 $TW_ROOT/tests/integration/attack-client.py"
 REVIEW=$TW_FIXTURES/admission/pod-create-dryrun.json
 CERTS=$TW_TMP/certs
 "$TW_ROOT/tests/certs.sh" "$CERTS" >/dev/null 2>&1
 tap $? "test certificates made"
 
-# start_hook LOG ARGS...: starts the server, waits for its "serving" line, sets PORT and MPORT.
-start_hook() {
-    local log=$1; shift
-    bg "$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-        --tls-cert-file "$CERTS/server.pem" --tls-key-file "$CERTS/server-key.pem" \
-        --log-format json "$@" >"$log" 2>&1
-    HOOK_PID=$BG_PID
-    local i=0
-    until grep -q '"msg":"serving"' "$log" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 600 ] || ! kill -0 "$HOOK_PID" 2>/dev/null; then
-            echo "# the server did not start:"; sed 's/^/#   /' "$log"; return 1
-        fi
-        sleep 0.05
-    done
-    PORT=$(grep '"msg":"serving"' "$log" | jq -r .port)
-    MPORT=$(grep '"msg":"serving"' "$log" | jq -r .metrics_port)
-}
-
-stop_hook() {
-    kill -TERM "$HOOK_PID" 2>/dev/null
-    wait "$HOOK_PID" 2>/dev/null
-}
+# start_hook (tests/lib.sh) gives every start these.
+HOOK_ARGS=(--binding=false --tls-cert-file "$CERTS/server.pem" --tls-key-file "$CERTS/server-key.pem")
 
 # reviews N: N reviews from 127.0.0.2, started a fifth of a second apart and running at once,
 # each allowed 5 s; prints how many were answered 200 in time.
@@ -63,10 +41,6 @@ probes() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-
-metric() { # metric NAME{LABELS}: its value from /metrics
-    curl -s --max-time 2 "http://127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'
-}
 
 field() { sed -n "s/.*$1=\([-0-9.]*\).*/\1/p" "$2"; }
 
@@ -169,6 +143,6 @@ echo "# 80 slow connections on the metrics port: $(cat "$TW_TMP/mhttp.out"); pro
 expect_eq "80 slow connections to the metrics port (from the probes' own address): 10 of 10 /healthz within 2 s" \
     10 "$ok"
 stop_hook
-expect_eq "SIGTERM after the attacks: exit 0" 0 "$(wait "$HOOK_PID" 2>/dev/null; echo $?)"
+expect_eq "SIGTERM after the attacks: exit 0" 0 $?
 
 done_testing

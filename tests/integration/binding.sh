@@ -17,32 +17,8 @@ mkdir -p "$CERTS"
 tap $? "certgen makes the serving certificate"
 
 start_kube --bookmark-interval 1
-# start_hook LOG ARGS...: starts the webhook, waits for "serving", sets PORT and MPORT.
-start_hook() {
-    local log=$1; shift
-    bg ${HOOK_PREFIX:-} "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-        --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" \
-        --kubeconfig "$KUBECONFIG_FILE" --log-format json "$@" >"$log" 2>&1
-    HOOK_PID=$BG_PID
-    local i=0
-    until grep -q '"msg":"serving"' "$log" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 400 ] || ! kill -0 "$HOOK_PID" 2>/dev/null; then
-            echo "# the server did not start:"; sed 's/^/#   /' "$log"; return 1
-        fi
-        sleep 0.05
-    done
-    PORT=$(grep '"msg":"serving"' "$log" | jq -r .port)
-    MPORT=$(grep '"msg":"serving"' "$log" | jq -r .metrics_port)
-}
-ready_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz"; }
-wait_ready() {
-    local i=0
-    until [ "$(ready_code)" = 200 ]; do
-        i=$((i + 1)); [ $i -gt 200 ] && return 1; sleep 0.05
-    done
-}
-metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+# start_hook (tests/lib.sh) gives every start these.
+HOOK_ARGS=(--tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" --kubeconfig "$KUBECONFIG_FILE")
 post() { # post PATH FILE: the response review
     curl -sS --max-time 10 --cacert "$CERTS/ca.crt" --resolve "$NAME:$PORT:127.0.0.1" \
         -H 'Content-Type: application/json' --data-binary @"$2" "https://$NAME:$PORT$1"
@@ -189,7 +165,7 @@ expect_eq "100 bindings with a warm cache: no node GET or LIST (watch aside)" "0
     "$(standin_stats "$KUBE_URL" | jq -r '"\(.kinds.get) \(.kinds.list)"')"
 
 # --- labels too, and the metrics ---------------------------------------------------------
-kill "$HOOK_PID"; wait "$HOOK_PID" 2>/dev/null
+stop_hook
 tap $? "SIGTERM stops the server with its node cache (exit 0)"
 start_hook "$TW_TMP/hook2.log" --copy-as annotations,labels --copy-labels topology.k8s.aws/zone-id
 wait_ready
@@ -199,7 +175,7 @@ expect_eq "--copy-as annotations,labels --copy-labels zone-id: both maps, one ke
     "$(jq -c '"\(.metadata.annotations | tojson) \(.metadata.labels | tojson)"' -r <<<"$out")"
 metric topowire_node_cache_ready | grep -qx 1
 tap $? "/metrics reports the cache"
-kill "$HOOK_PID"; wait "$HOOK_PID" 2>/dev/null
+stop_hook
 
 "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen "" --tls-cert-file "$CERTS/tls.crt" \
     --tls-key-file "$CERTS/tls.key" --copy-as nothing >/dev/null 2>&1
@@ -212,7 +188,7 @@ tap $? "... and the log says how to run without it"
 
 # --- leaks: the server with its cache under valgrind (plain build only) ------------------
 if [ "$TW_VARIANT" = plain ] && command -v valgrind >/dev/null; then
-    HOOK_PREFIX="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99"
+    HOOK_PREFIX=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99)
     start_hook "$TW_TMP/vg.log"
     wait_ready
     post /mutate/binding "$FIX/binding-create.json" >/dev/null
@@ -220,7 +196,7 @@ if [ "$TW_VARIANT" = plain ] && command -v valgrind >/dev/null; then
     post /mutate/pods "$FIX/pod-create-with-nodename.json" >/dev/null
     standin_ctl "$KUBE_URL" POST /_control/expire >/dev/null
     sleep 1
-    kill "$HOOK_PID"; wait "$HOOK_PID"
+    stop_hook
     rc=$?
     expect_eq "valgrind: no leak or memory error in binding mode (LIST, WATCH, 410, GET, reviews)" 0 "$rc"
     [ "$rc" -ne 0 ] && grep -v '^{' "$TW_TMP/vg.log" | head -30 | sed 's/^/#   /'

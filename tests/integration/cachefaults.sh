@@ -20,33 +20,8 @@ mkdir -p "$CERTS"
 tap $? "certgen makes the serving certificate"
 start_kube
 
-# start_hook LOG ARGS...: starts the webhook, waits for "serving", sets PORT, MPORT, HOOK_PID.
-start_hook() {
-    local log=$1; shift
-    bg "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-        --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" \
-        --kubeconfig "$KUBECONFIG_FILE" --log-format json "$@" >"$log" 2>&1
-    HOOK_PID=$BG_PID
-    local i=0
-    until grep -q '"msg":"serving"' "$log" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 400 ] || ! kill -0 "$HOOK_PID" 2>/dev/null; then
-            echo "# the server did not start:"; sed 's/^/#   /' "$log"; return 1
-        fi
-        sleep 0.05
-    done
-    PORT=$(grep '"msg":"serving"' "$log" | jq -r .port)
-    MPORT=$(grep '"msg":"serving"' "$log" | jq -r .metrics_port)
-}
-stop_hook() { kill "$HOOK_PID" 2>/dev/null; wait "$HOOK_PID" 2>/dev/null; }
-ready_code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz"; }
-wait_ready() { # wait_ready [SECONDS]
-    local i=0 limit=$(( ${1:-10} * 20 ))
-    until [ "$(ready_code)" = 200 ]; do
-        i=$((i + 1)); [ $i -gt $limit ] && return 1; sleep 0.05
-    done
-}
-metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+# start_hook (tests/lib.sh) gives every start these.
+HOOK_ARGS=(--tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" --kubeconfig "$KUBECONFIG_FILE")
 kinds() { standin_stats "$KUBE_URL" | jq -r ".kinds.$1"; }
 post() { # post PATH FILE: the response review
     curl -sS --max-time 10 --cacert "$CERTS/ca.crt" --resolve "$NAME:$PORT:127.0.0.1" \

@@ -24,30 +24,9 @@ start_kube
 # A node label a site may rack by, copied only when --copy-labels names it.
 standin_ctl "$KUBE_URL" POST "/_control/node/label?name=$NODE&key=rack.example.com/name&value=r17" >/dev/null
 
-# start_hook LOG ARGS...: starts the webhook, waits until it is ready, sets PORT and MPORT.
-start_hook() {
-    local log=$1; shift
-    bg "$HOOK" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-        --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" \
-        --kubeconfig "$KUBECONFIG_FILE" --log-format json "$@" >"$log" 2>&1
-    HOOK_PID=$BG_PID
-    local i=0
-    until grep -q '"msg":"serving"' "$log" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 400 ] || ! kill -0 "$HOOK_PID" 2>/dev/null; then
-            echo "# the server did not start:"; sed 's/^/#   /' "$log"; return 1
-        fi
-        sleep 0.05
-    done
-    PORT=$(grep '"msg":"serving"' "$log" | jq -r .port)
-    MPORT=$(grep '"msg":"serving"' "$log" | jq -r .metrics_port)
-    i=0
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz")" = 200 ]; do
-        i=$((i + 1)); [ $i -gt 200 ] && return 1; sleep 0.05
-    done
-}
-stop_hook() { kill "$HOOK_PID"; wait "$HOOK_PID" 2>/dev/null; }  # returns the exit status
-metric() { curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+# start_hook (tests/lib.sh) gives every start these; start_ready also waits until it is ready.
+HOOK_ARGS=(--tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" --kubeconfig "$KUBECONFIG_FILE")
+start_ready() { start_hook "$@" && wait_ready; }
 post() { # post PATH FILE: the response review
     curl -sS --max-time 10 --cacert "$CERTS/ca.crt" --resolve "$NAME:$PORT:127.0.0.1" \
         -H 'Content-Type: application/json' --data-binary @"$2" "https://$NAME:$PORT$1"
@@ -84,7 +63,7 @@ exe='.["spark-kubernetes-executor"]'
 kcat_rack() { kcat -X client.rack="$1" -X dump 2>&1 | sed -n 's/^client\.rack = //p'; }
 
 # --- --rack zone (the default) --------------------------------------------------------
-start_hook "$TW_TMP/hook.log" \
+start_ready "$TW_TMP/hook.log" \
     --copy-labels topology.kubernetes.io/zone,topology.kubernetes.io/region,topology.k8s.aws/zone-id,rack.example.com/name
 tap $? "serve starts in binding mode"
 run_pod "$POD" bind
@@ -163,14 +142,14 @@ stop_hook
 # --- each --rack flag ----------------------------------------------------------------------
 for kind in "zone-id use1-az4" "region us-east-1" "label:rack.example.com/name r17"; do
     set -- $kind
-    start_hook "$TW_TMP/hook-$2.log" --rack "$1" \
+    start_ready "$TW_TMP/hook-$2.log" --rack "$1" \
         --copy-labels topology.kubernetes.io/zone,topology.kubernetes.io/region,topology.k8s.aws/zone-id,rack.example.com/name
     run_pod "$POD" bind
     expect_eq "--rack $1: client.rack file, CLIENT_RACK and kcat say $2" "$2 $2 $2" \
         "$(view "$exe | \"\(.files[\"/etc/topowire/client.rack\"]) \(.env.CLIENT_RACK)\"") $(kcat_rack "$(view "$exe.files[\"/etc/topowire/client.rack\"]")")"
     stop_hook
 done
-start_hook "$TW_TMP/hook-labels.log" --copy-as labels --out-dir /etc/rack
+start_ready "$TW_TMP/hook-labels.log" --copy-as labels --out-dir /etc/rack
 run_pod "$POD" bind
 expect_eq "--copy-as labels --out-dir /etc/rack: read from the labels, mounted there" "us-east-1b us-east-1b" \
     "$(view "$exe | \"\(.files[\"/etc/rack/client.rack\"]) \(.env.CLIENT_RACK)\"")"

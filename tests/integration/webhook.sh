@@ -15,23 +15,8 @@ NAME=$SVC.$NS.svc
 CERTS=$TW_TMP/certs
 mkdir -p "$CERTS"
 
-# start_hook LOG ARGS...: starts the server, waits for its "serving" line, sets PORT and MPORT.
-start_hook() {
-    local log=$1; shift
-    bg "$@" --log-format json >"$log" 2>&1
-    HOOK_PID=$BG_PID
-    local i=0
-    until grep -q '"msg":"serving"' "$log" 2>/dev/null; do
-        i=$((i + 1))
-        if [ $i -gt 600 ] || ! kill -0 "$HOOK_PID" 2>/dev/null; then
-            echo "# the server did not start:"; sed 's/^/#   /' "$log"; return 1
-        fi
-        sleep 0.05
-    done
-    PORT=$(grep '"msg":"serving"' "$log" | jq -r .port)
-    MPORT=$(grep '"msg":"serving"' "$log" | jq -r .metrics_port)
-    URL=https://$NAME:$PORT/mutate/pods
-}
+# start_hook (tests/lib.sh) gives every start these; URL is set after each start.
+HOOK_ARGS=(--binding=false --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key")
 
 # post [CURL ARGS...]: POST to /mutate/pods over TLS, verifying the server as $NAME.
 post() {
@@ -42,10 +27,6 @@ post() {
 code_of() { # code_of CURL ARGS...: prints the HTTP status of a request to the TLS listener
     curl -s -o /dev/null -w '%{http_code}' --max-time 20 --cacert "$CERTS/ca.crt" \
         --resolve "$NAME:$PORT:127.0.0.1" "$@"
-}
-
-metric() { # metric NAME{LABELS}: its value from /metrics
-    curl -s --max-time 10 "http://127.0.0.1:$MPORT/metrics" | awk -v n="$1" '$1 == n {print $2}'
 }
 
 served_serial() {
@@ -136,11 +117,10 @@ else
 fi
 
 # ---- serving -------------------------------------------------------------
-start_hook "$TW_TMP/hook.log" "$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-    --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" \
-    --connection-timeout 2 --request-timeout 3 --shutdown-grace 20 \
+start_hook "$TW_TMP/hook.log" --connection-timeout 2 --request-timeout 3 --shutdown-grace 20 \
     --init-image registry.example/topowire-init:test
 tap $? "serve starts with the certgen certificate" || { done_testing; exit 1; }
+URL=https://$NAME:$PORT/mutate/pods
 expect_eq "/healthz" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/healthz")"
 expect_eq "/readyz once the certificate is loaded" 200 \
     "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/readyz")"
@@ -315,10 +295,9 @@ wait "$HOOK_PID"
 expect_eq "SIGTERM: exit 0" 0 $?
 
 # ---- a connection limit cannot be exhausted for good ------------------------
-start_hook "$TW_TMP/limit.log" "$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
-    --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key" --max-connections 3 \
-    --connection-timeout 2 --threads 1
+start_hook "$TW_TMP/limit.log" --max-connections 3 --connection-timeout 2 --threads 1
 tap $? "serve starts with --max-connections 3"
+URL=https://$NAME:$PORT/mutate/pods
 pids=()
 for i in 1 2 3; do
     $CLIENT silent --port "$PORT" --limit 15 >"$TW_TMP/s$i.out" 2>&1 &
@@ -332,8 +311,7 @@ check "... one silent client made room for it at once (not at the 2 s timeout)" 
     grep -qE 'closed after [01]\.' "$TW_TMP/s1.out" "$TW_TMP/s2.out" "$TW_TMP/s3.out"
 expect_eq "once they time out, reviews are served again" 200 \
     "$(code_of -H 'Content-Type: application/json' --data-binary @"$FIX/pod-create-dryrun.json" "$URL")"
-kill -TERM "$HOOK_PID"
-wait "$HOOK_PID"
+stop_hook
 expect_eq "SIGTERM on an idle server: exit 0" 0 $?
 
 # ---- usage errors ----------------------------------------------------------
@@ -373,23 +351,21 @@ check "... saying it cannot listen there" -- \
 kill "$taker" 2>/dev/null
 if [ "$TW_VARIANT" = plain ] && cc -std=c11 -D_GNU_SOURCE -shared -fPIC -o "$TW_TMP/probe.so" \
     "$TW_ROOT/tests/integration/curl-init-probe.c" -ldl 2>"$TW_TMP/probe.err"; then
-    start_hook "$TW_TMP/probe.log" env LD_PRELOAD="$TW_TMP/probe.so" \
-        TW_CURL_INIT_PROBE="$TW_TMP/probe.out" "$HOOK" serve --binding=false \
-        --listen 127.0.0.1:0 --metrics-listen "" --tls-cert-file "$CERTS/tls.crt" \
-        --tls-key-file "$CERTS/tls.key"
-    kill -TERM "$HOOK_PID"
-    wait "$HOOK_PID"
+    HOOK_PREFIX=(env LD_PRELOAD="$TW_TMP/probe.so" TW_CURL_INIT_PROBE="$TW_TMP/probe.out")
+    start_hook "$TW_TMP/probe.log" --metrics-listen ""
+    HOOK_PREFIX=()
+    stop_hook
     expect_eq "serve calls curl_global_init once, before any thread starts" "threads=1" \
         "$(cat "$TW_TMP/probe.out" 2>/dev/null)"
 fi
 
 # ---- valgrind: no definite leak over a short run (plain build only) --------
 if [ "$TW_VARIANT" = plain ] && command -v valgrind >/dev/null 2>&1; then
-    start_hook "$TW_TMP/vg.log" valgrind --leak-check=full --errors-for-leak-kinds=definite \
-        --error-exitcode=1 --log-file="$TW_TMP/vg.txt" \
-        "$HOOK" serve --binding=false --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --threads 2 \
-        --tls-cert-file "$CERTS/tls.crt" --tls-key-file "$CERTS/tls.key"
+    HOOK_PREFIX=(valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1
+        --log-file="$TW_TMP/vg.txt")
+    start_hook "$TW_TMP/vg.log" --threads 2
     tap $? "valgrind: the server starts"
+    URL=https://$NAME:$PORT/mutate/pods
     ok=0
     for f in "$FIX"/*.json; do
         [ "$(code_of -H 'Content-Type: application/json' --data-binary @"$f" "$URL")" = 200 ] || ok=1
@@ -402,8 +378,7 @@ if [ "$TW_VARIANT" = plain ] && command -v valgrind >/dev/null 2>&1; then
     sleep 2.5
     [ "$(code_of -H 'Content-Type: application/json' --data-binary @"$FIX/pod-create-dryrun.json" "$URL")" = 200 ] || ok=1
     tap $ok "valgrind: reviews, refusals, metrics and a rotation served"
-    kill -TERM "$HOOK_PID"
-    wait "$HOOK_PID"
+    stop_hook
     rc=$?
     expect_eq "valgrind: exit 0 with no definite leak or memory error" 0 $rc
     [ $rc -ne 0 ] && grep -E 'definitely|Invalid|uninitialised|ERROR SUMMARY' "$TW_TMP/vg.txt" | head -20 | sed 's/^/#   /'

@@ -494,8 +494,8 @@ static int hexval(char c)
     return -1;
 }
 
-int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char *cont,
-                const kshape *shape, tw_buf *out, char *err)
+int kstore_list(kstore *ks, int partial, long limit, const char *cont, const kshape *shape,
+                tw_buf *out, char *err)
 {
     /* The continue token is the hex of the last name sent, then any padding after a '-'. */
     char after[1024] = "";
@@ -526,8 +526,6 @@ int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char
     const char *last = NULL;
     for (size_t i = start; i < ks->n && rc == TW_OK; i++) {
         ksnap *s = ks->nodes[i];
-        if (!ksel_match(sel, s->obj))
-            continue;
         if (limit > 0 && sent == limit) {
             remaining++;
             continue;
@@ -762,7 +760,6 @@ void kstore_stats(kstore *ks, cJSON *out)
 
 typedef struct kwatch {
     kstore *ks;
-    ksel sel;
     int partial, bookmarks;
     long long next; /* every event up to this RV has been considered */
     uint64_t deadline_ms, bookmark_ms, interval_ms;
@@ -793,7 +790,7 @@ static void watch_event(kwatch *w, const char *type, const ksnap *s)
                   w->partial ? s->partial : s->full);
 }
 
-int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *rv, long timeout_s,
+int kwatch_open(kstore *ks, int partial, int bookmarks, const char *rv, long timeout_s,
                 long interval_s, const kshape *shape, void **out, char *err)
 {
     long long from = 0;
@@ -801,19 +798,13 @@ int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *r
         char *end;
         errno = 0;
         from = strtoll(rv, &end, 10);
-        if (*end != '\0' || errno || from < 0) {
-            ksel_free(sel);
+        if (*end != '\0' || errno || from < 0)
             return tw_seterr(err, TW_EINVAL, "resourceVersion: Invalid value: \"%s\"", rv);
-        }
     }
     kwatch *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
-        ksel_free(sel);
+    if (w == NULL)
         return tw_seterr(err, TW_ENOMEM, "out of memory");
-    }
     w->ks = ks;
-    w->sel = *sel;
-    memset(sel, 0, sizeof(*sel));
     w->partial = partial;
     w->bookmarks = bookmarks;
     w->shape = *shape;
@@ -829,8 +820,7 @@ int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *r
     if (from == 0) {
         /* No resourceVersion: the current state first, as ADDED events. */
         for (size_t i = 0; i < ks->n; i++)
-            if (ksel_match(&w->sel, ks->nodes[i]->obj))
-                watch_event(w, "ADDED", ks->nodes[i]);
+            watch_event(w, "ADDED", ks->nodes[i]);
         w->next = ks->rv;
     } else if (from < ks->floor) {
         watch_expired(w, from);
@@ -856,8 +846,7 @@ static void watch_collect(kwatch *w)
     }
     for (size_t i = lo; i < ks->count; i++) {
         const kevent *e = &ks->ring[(ks->head + i) % ks->hcap];
-        if (ksel_match(&w->sel, e->snap->obj))
-            watch_event(w, ev_names[e->type], e->snap);
+        watch_event(w, ev_names[e->type], e->snap);
         w->next = e->rv;
         if (w->out.len > 256 * 1024)
             return;
@@ -943,7 +932,6 @@ void kwatch_free(void *cls)
     pthread_mutex_lock(&w->ks->mu);
     w->ks->watches--;
     pthread_mutex_unlock(&w->ks->mu);
-    ksel_free(&w->sel);
     tw_buf_free(&w->out);
     free(w);
 }

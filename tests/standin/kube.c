@@ -85,20 +85,14 @@ static void node_not_found(st_resp *resp, const char *name)
     kstatus(resp, &a);
 }
 
-/* The RBAC denial for a verb on nodes (name NULL for list and watch). */
-static void node_forbidden(st_resp *resp, const char *verb, const char *name)
+/* The RBAC denial of a node GET. */
+static void node_forbidden(st_resp *resp, const char *name)
 {
     char msg[512];
-    if (name)
-        snprintf(msg, sizeof(msg),
-                 "nodes \"%s\" is forbidden: User \"" RBAC_USER
-                 "\" cannot %s resource \"nodes\" in API group \"\" at the cluster scope",
-                 name, verb);
-    else
-        snprintf(msg, sizeof(msg),
-                 "nodes is forbidden: User \"" RBAC_USER
-                 "\" cannot %s resource \"nodes\" in API group \"\" at the cluster scope",
-                 verb);
+    snprintf(msg, sizeof(msg),
+             "nodes \"%s\" is forbidden: User \"" RBAC_USER
+             "\" cannot get resource \"nodes\" in API group \"\" at the cluster scope",
+             name);
     kstatus_args a = {403, "Forbidden", msg, name, NULL, "nodes"};
     kstatus(resp, &a);
 }
@@ -114,7 +108,7 @@ void kube_error(standin *st, const st_req *req, st_resp *resp, int code)
         break;
     case 403:
         if (name) {
-            node_forbidden(resp, "get", name);
+            node_forbidden(resp, name);
         } else {
             snprintf(msg, sizeof(msg), "forbidden: User \"" RBAC_USER "\" cannot get path \"%s\"",
                      req->path);
@@ -241,6 +235,12 @@ static int truthy(const char *v)
     return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0);
 }
 
+static int has_arg(const st_req *req, const char *name)
+{
+    const char *v = st_arg(req, name);
+    return v && *v;
+}
+
 /* ---- discovery ---- */
 
 static void discovery(const st_req *req, st_resp *resp)
@@ -365,10 +365,10 @@ static void list_or_watch(standin *st, const st_req *req, int partial, st_resp *
         snprintf(resp->note, sizeof(resp->note), "watch fault=watch-gone");
         return;
     }
-    ksel sel;
-    if (ksel_parse(&sel, st_arg(req, "labelSelector"), st_arg(req, "fieldSelector"), err) !=
-        TW_OK) {
-        kstatus_simple(resp, 400, "BadRequest", err);
+    if (has_arg(req, "labelSelector") || has_arg(req, "fieldSelector")) {
+        /* Neither program sends one; the stand-in does not pretend to filter. */
+        kstatus_simple(resp, 400, "BadRequest",
+                       "the stand-in does not support labelSelector or fieldSelector");
         return;
     }
     if (!watch) {
@@ -381,10 +381,9 @@ static void list_or_watch(standin *st, const st_req *req, int partial, st_resp *
                 limit = 0;
         }
         st_reply(resp, 200, partial ? CT_PARTIAL_LIST : CT_JSON, NULL);
-        if (kstore_list(k->store, &sel, partial, limit, st_arg(req, "continue"), &shape,
-                        &resp->body, err) != TW_OK)
+        if (kstore_list(k->store, partial, limit, st_arg(req, "continue"), &shape, &resp->body,
+                        err) != TW_OK)
             kstatus_simple(resp, 400, "BadRequest", err);
-        ksel_free(&sel);
         return;
     }
     long timeout = 0;
@@ -394,13 +393,12 @@ static void list_or_watch(standin *st, const st_req *req, int partial, st_resp *
         errno = 0;
         timeout = strtol(t, &end, 10);
         if (*end != '\0' || errno || timeout < 0) {
-            ksel_free(&sel);
             kstatus_simple(resp, 400, "BadRequest", "timeoutSeconds: Invalid value");
             return;
         }
     }
     void *w = NULL;
-    if (kwatch_open(k->store, &sel, partial, truthy(st_arg(req, "allowWatchBookmarks")),
+    if (kwatch_open(k->store, partial, truthy(st_arg(req, "allowWatchBookmarks")),
                     st_arg(req, "resourceVersion"), timeout, st->opts.bookmark_interval, &shape, &w,
                     err) != TW_OK) {
         kstatus_simple(resp, 400, "BadRequest", err);
@@ -432,51 +430,18 @@ static void webhooks(standin *st, const st_req *req, st_resp *resp)
     char err[TW_ERRLEN] = "";
     const char *rest = req->path + strlen(WEBHOOKS_PATH);
     const char *name = rest[0] == '/' && rest[1] && !strchr(rest + 1, '/') ? rest + 1 : NULL;
-    if (rest[0] != '\0' && name == NULL) {
+    if (name == NULL) {
         kube_error(st, req, resp, 404);
         return;
     }
-    if (name == NULL && strcmp(req->method, "GET") == 0) {
-        cJSON *list = kwebhooks_list(k->hooks, kstore_rv(k->store));
-        st_reply_json(resp, 200, CT_JSON, list);
-        cJSON_Delete(list);
-    } else if (name == NULL && strcmp(req->method, "POST") == 0) {
-        cJSON *obj = cJSON_Parse(req->body);
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "name");
-        cJSON *have = cJSON_IsString(n) ? kwebhooks_get(k->hooks, n->valuestring) : NULL;
-        if (have) {
-            char msg[512];
-            snprintf(msg, sizeof(msg),
-                     "mutatingwebhookconfigurations." WEBHOOK_GROUP " \"%s\" already exists",
-                     n->valuestring);
-            kstatus_args a = {409,           "AlreadyExists",
-                              msg,           n->valuestring,
-                              WEBHOOK_GROUP, "mutatingwebhookconfigurations"};
-            kstatus(resp, &a);
-            cJSON_Delete(have);
-            cJSON_Delete(obj);
-            return;
-        }
-        char *copy_name = cJSON_IsString(n) ? strdup(n->valuestring) : NULL;
-        int rc = kwebhooks_put(k->hooks, obj, kstore_bump(k->store), err);
-        cJSON *stored = rc == TW_OK && copy_name ? kwebhooks_get(k->hooks, copy_name) : NULL;
-        if (stored)
-            st_reply_json(resp, 201, CT_JSON, stored);
-        else
-            kstatus_simple(resp, rc == TW_EBADVALUE ? 400 : 422,
-                           rc == TW_EBADVALUE ? "BadRequest" : "Invalid",
-                           err[0] ? err : "the object is not valid");
-        cJSON_Delete(stored);
-        free(copy_name);
-    } else if (name && strcmp(req->method, "GET") == 0) {
+    if (strcmp(req->method, "GET") == 0) {
         cJSON *obj = kwebhooks_get(k->hooks, name);
         if (obj)
             st_reply_json(resp, 200, CT_JSON, obj);
         else
             webhook_not_found(resp, name);
         cJSON_Delete(obj);
-    } else if (name && strcmp(req->method, "PATCH") == 0) {
+    } else if (strcmp(req->method, "PATCH") == 0) {
         cJSON *out = NULL;
         int rc = kwebhooks_patch(k->hooks, name, st_header(req, "Content-Type"), req->body,
                                  kstore_bump(k->store), &out, err);
@@ -528,12 +493,6 @@ void kube_handle(standin *st, const st_req *req, st_resp *resp)
         if (!get) {
             kstatus_simple(resp, 405, "MethodNotAllowed",
                            "the server does not allow this method on the requested resource");
-        } else if (st->opts.deny_nodes) {
-            node_forbidden(resp,
-                           name                           ? "get"
-                           : truthy(st_arg(req, "watch")) ? "watch"
-                                                          : "list",
-                           name);
         } else if (name && st_fault_active(st, "get-hang")) {
             hang(resp, "get-hang");
         } else if (name) {
@@ -645,16 +604,6 @@ int kube_control(standin *st, const st_req *req, const char *what, st_resp *resp
             control_fail(resp, 400, "count= wants 1..1000000 and zones= 1..6");
         else
             control_rv(resp, rv, "generated", (double)count);
-    } else if (strcmp(what, "webhook") == 0) {
-        cJSON *obj = post ? cJSON_Parse(req->body) : NULL;
-        if (!post)
-            control_fail(resp, 405, "use POST");
-        else if (obj == NULL)
-            control_fail(resp, 400, "the body is not JSON");
-        else if (kwebhooks_put(k->hooks, obj, kstore_bump(k->store), err) != TW_OK)
-            control_fail(resp, 400, err);
-        else
-            control_rv(resp, kstore_rv(k->store), NULL, 0);
     } else {
         return 0;
     }
@@ -683,34 +632,29 @@ void kube_wake(standin *st)
         kstore_wake(st->kube->store);
 }
 
-/* Loads the configurations of one --webhook-config file (JSON or YAML, any number of documents). */
+/* Loads the configurations of one --webhook-config file: a JSON MutatingWebhookConfiguration, or a
+ * List of them (other kinds are skipped). */
 static int load_webhooks(standin *st, const char *path, char *err)
 {
-    cJSON *docs = st_load_documents(path, err);
-    if (docs == NULL)
-        return TW_EPARSE;
+    char *text = st_read_file(path, ST_FILE_MAX, NULL);
+    if (text == NULL)
+        return tw_seterr(err, TW_EIO, "cannot read %s", path);
+    cJSON *doc = cJSON_Parse(text);
+    free(text);
+    if (doc == NULL)
+        return tw_seterr(err, TW_EPARSE, "%s is not JSON", path);
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+    cJSON *one = cJSON_IsArray(items) ? items->child : doc;
     int found = 0, rc = TW_OK;
-    cJSON *d;
-    cJSON_ArrayForEach(d, docs)
-    {
-        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(d, "kind");
-        cJSON *items = cJSON_GetObjectItemCaseSensitive(d, "items");
-        cJSON *one = d;
-        if (cJSON_IsArray(items))
-            one = items->child;
-        else if (!(cJSON_IsString(kind) &&
-                   strcmp(kind->valuestring, "MutatingWebhookConfiguration") == 0))
+    for (; one && rc == TW_OK; one = cJSON_IsArray(items) ? one->next : NULL) {
+        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(one, "kind"));
+        if (kind == NULL || strcmp(kind, "MutatingWebhookConfiguration") != 0)
             continue;
-        for (; one && rc == TW_OK; one = cJSON_IsArray(items) ? one->next : NULL) {
-            const cJSON *k = cJSON_GetObjectItemCaseSensitive(one, "kind");
-            if (!(cJSON_IsString(k) && strcmp(k->valuestring, "MutatingWebhookConfiguration") == 0))
-                continue;
-            rc = kwebhooks_put(st->kube->hooks, cJSON_Duplicate(one, 1),
-                               kstore_bump(st->kube->store), err);
-            found++;
-        }
+        rc = kwebhooks_put(st->kube->hooks, cJSON_Duplicate(one, 1), kstore_bump(st->kube->store),
+                           err);
+        found++;
     }
-    cJSON_Delete(docs);
+    cJSON_Delete(doc);
     if (rc == TW_OK && found == 0)
         rc = tw_seterr(err, TW_EINVAL, "%s holds no MutatingWebhookConfiguration", path);
     return rc;

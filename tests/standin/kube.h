@@ -1,4 +1,4 @@
-/* kube.h - the kube stand-in's node store, watch streams, selectors and webhook configurations. */
+/* kube.h - the kube stand-in's node store, watch streams and webhook configurations. */
 #ifndef TW_STANDIN_KUBE_H
 #define TW_STANDIN_KUBE_H
 
@@ -10,35 +10,6 @@
 #include <cjson/cJSON.h>
 
 #include "topowire/buf.h"
-
-/* ---- selectors (kselect.c) ---- */
-
-enum { KSEL_EQ, KSEL_NE, KSEL_EXISTS, KSEL_NOT_EXISTS };
-
-typedef struct ksel_req {
-    char *key;
-    char *value;
-    int op;
-} ksel_req;
-
-/* A parsed labelSelector plus the one field a node selector can use, metadata.name. */
-typedef struct ksel {
-    ksel_req *reqs;
-    size_t n;
-    char *name; /* NULL = any */
-    int name_ne;
-} ksel;
-
-/*
- * Parses labelSelector and fieldSelector (either may be NULL) into s. The
- * equality-based label syntax is supported (k=v, k==v, k!=v, k, !k); the
- * only field is metadata.name. Returns 0 or TW_EINVAL with the sentence the
- * API server would give in err. s is empty on failure; free with ksel_free.
- */
-int ksel_parse(ksel *s, const char *labels, const char *fields, char *err);
-/* Returns 1 when the object (borrowed) matches. An empty selector matches all. */
-int ksel_match(const ksel *s, const cJSON *obj);
-void ksel_free(ksel *s);
 
 /* ---- the node store (kstore.c) ---- */
 
@@ -71,12 +42,12 @@ void kstore_sync(kstore *ks);
 /* Appends the node as JSON (full or PartialObjectMetadata). TW_ENOTFOUND when unknown. */
 int kstore_get(kstore *ks, const char *name, int partial, tw_buf *out);
 /*
- * Appends a NodeList (or PartialObjectMetadataList) of the matching nodes in
- * name order, at most `limit` (0 = all) starting after the `cont` token.
+ * Appends a NodeList (or PartialObjectMetadataList) of the nodes in name
+ * order, at most `limit` (0 = all) starting after the `cont` token.
  * TW_EINVAL for a bad continue token.
  */
-int kstore_list(kstore *ks, const ksel *sel, int partial, long limit, const char *cont,
-                const kshape *shape, tw_buf *out, char *err);
+int kstore_list(kstore *ks, int partial, long limit, const char *cont, const kshape *shape,
+                tw_buf *out, char *err);
 /* Adds or replaces a node (borrowed; copied). *created says which; *rv gets the new RV. */
 int kstore_put(kstore *ks, const cJSON *node, int *created, long long *rv, char *err);
 /* Sets (value non-empty) or removes (value "" or NULL) one label. TW_ENOTFOUND when unknown. */
@@ -96,12 +67,12 @@ long long kstore_rv(kstore *ks);
 void kstore_stats(kstore *ks, cJSON *out);
 
 /*
- * Opens a watch: takes ownership of sel (even on failure); rv is the
- * resourceVersion asked for (NULL or "0": start with ADDED events for every
- * node). timeout_s 0 = no timeout. Returns 0 and the stream state in *out for
- * kwatch_read/kwatch_free, or TW_EINVAL for an unparsable rv.
+ * Opens a watch of every node: rv is the resourceVersion asked for (NULL or
+ * "0": start with ADDED events for every node). timeout_s 0 = no timeout.
+ * Returns 0 and the stream state in *out for kwatch_read/kwatch_free, or
+ * TW_EINVAL for an unparsable rv.
  */
-int kwatch_open(kstore *ks, ksel *sel, int partial, int bookmarks, const char *rv, long timeout_s,
+int kwatch_open(kstore *ks, int partial, int bookmarks, const char *rv, long timeout_s,
                 long interval_s, const kshape *shape, void **out, char *err);
 ssize_t kwatch_read(void *cls, uint64_t pos, char *buf, size_t max);
 void kwatch_free(void *cls);
@@ -120,14 +91,13 @@ void kwebhooks_free(kwebhooks *w);
 int kwebhooks_put(kwebhooks *w, cJSON *obj, long long rv, char *err);
 /* Returns a copy of the named configuration (caller frees) or NULL. */
 cJSON *kwebhooks_get(kwebhooks *w, const char *name);
-/* Returns a MutatingWebhookConfigurationList (caller frees). */
-cJSON *kwebhooks_list(kwebhooks *w, long long rv);
 /*
  * Applies a patch of the given Content-Type to the named configuration and
- * returns a copy of the result in *out. TW_ENOTFOUND for an unknown name,
- * TW_EINVAL for an unsupported type (err says so), TW_EPARSE for a patch that
- * does not apply, TW_EBADVALUE when the result carries a caBundle that is not
- * base64.
+ * returns a copy of the result in *out. Only application/json-patch+json
+ * (add, replace, remove and test: what certgen --patch-webhook sends) is
+ * taken. TW_ENOTFOUND for an unknown name, TW_EINVAL for another type (err
+ * says so), TW_EPARSE for a patch that does not apply, TW_EBADVALUE when the
+ * result carries a caBundle that is not base64.
  */
 int kwebhooks_patch(kwebhooks *w, const char *name, const char *ctype, const char *body,
                     long long rv, cJSON **out, char *err);

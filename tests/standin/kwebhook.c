@@ -1,5 +1,5 @@
-/* kwebhook.c - stored MutatingWebhookConfigurations and the three PATCH flavours the API server
- * takes. */
+/* kwebhook.c - stored MutatingWebhookConfigurations and the JSON Patch (RFC 6902) that
+ * certgen --patch-webhook sends. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +152,6 @@ static int kpatch_json(cJSON *doc, const cJSON *ops, char *err)
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(op, "op");
         const cJSON *path = cJSON_GetObjectItemCaseSensitive(op, "path");
         const cJSON *value = cJSON_GetObjectItemCaseSensitive(op, "value");
-        const cJSON *from = cJSON_GetObjectItemCaseSensitive(op, "from");
         if (!cJSON_IsString(o) || !cJSON_IsString(path))
             return tw_seterr(err, TW_EPARSE, "a patch operation needs op and path");
         const char *name = o->valuestring, *p = path->valuestring;
@@ -176,16 +175,6 @@ static int kpatch_json(cJSON *doc, const cJSON *ops, char *err)
             const cJSON *have = resolve(doc, p);
             if (value == NULL || have == NULL || !cJSON_Compare(have, value, 1))
                 return tw_seterr(err, TW_EPARSE, "testing value %s failed: test failed", p);
-        } else if (strcmp(name, "copy") == 0 || strcmp(name, "move") == 0) {
-            if (!cJSON_IsString(from))
-                return tw_seterr(err, TW_EPARSE, "%s operation needs from", name);
-            cJSON *v = strcmp(name, "copy") == 0
-                           ? cJSON_Duplicate(resolve(doc, from->valuestring), 1)
-                           : op_detach(doc, from->valuestring);
-            if (v == NULL)
-                return tw_seterr(err, TW_EPARSE, "%s operation does not apply: missing %s", name,
-                                 from->valuestring);
-            rc = op_add(doc, p, v, err);
         } else {
             return tw_seterr(err, TW_EPARSE, "unexpected kind of patch operation: %s", name);
         }
@@ -193,96 +182,6 @@ static int kpatch_json(cJSON *doc, const cJSON *ops, char *err)
             return rc;
     }
     return TW_OK;
-}
-
-/* ---- RFC 7386 merge patch, and the strategic flavour for lists keyed by name ---- */
-
-static cJSON *kpatch_merge(cJSON *target, const cJSON *patch, int strategic);
-
-static int keyed_by_name(const cJSON *list)
-{
-    const cJSON *e;
-    int any = 0;
-    cJSON_ArrayForEach(e, list)
-    {
-        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "name")))
-            return 0;
-        any = 1;
-    }
-    return any;
-}
-
-static cJSON *find_named(cJSON *list, const char *name)
-{
-    cJSON *e;
-    cJSON_ArrayForEach(e, list)
-    {
-        const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "name");
-        if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0)
-            return e;
-    }
-    return NULL;
-}
-
-/* Merges patch elements into list (taken) by their name: webhooks, containers, ... */
-static cJSON *merge_named(cJSON *list, const cJSON *patch)
-{
-    const cJSON *pe;
-    cJSON_ArrayForEach(pe, patch)
-    {
-        const char *name = cJSON_GetObjectItemCaseSensitive(pe, "name")->valuestring;
-        const cJSON *directive = cJSON_GetObjectItemCaseSensitive(pe, "$patch");
-        cJSON *have = find_named(list, name);
-        if (cJSON_IsString(directive) && strcmp(directive->valuestring, "delete") == 0) {
-            if (have)
-                cJSON_Delete(cJSON_DetachItemViaPointer(list, have));
-        } else if (have) {
-            cJSON *merged = kpatch_merge(cJSON_Duplicate(have, 1), pe, 1);
-            cJSON_ReplaceItemViaPointer(list, have, merged);
-        } else {
-            cJSON_AddItemToArray(list, kpatch_merge(NULL, pe, 1));
-        }
-    }
-    return list;
-}
-
-/*
- * Returns target (taken) merged with patch (borrowed): members set to null
- * go, objects merge recursively, anything else replaces. With strategic set,
- * lists of objects that all carry a name merge element by element.
- */
-static cJSON *kpatch_merge(cJSON *target, const cJSON *patch, int strategic)
-{
-    if (!cJSON_IsObject(patch)) {
-        cJSON_Delete(target);
-        return cJSON_Duplicate(patch, 1);
-    }
-    if (!cJSON_IsObject(target)) {
-        cJSON_Delete(target);
-        target = cJSON_CreateObject();
-    }
-    const cJSON *p;
-    cJSON_ArrayForEach(p, patch)
-    {
-        if (strategic && p->string[0] == '$')
-            continue; /* directives such as $patch and $retainKeys */
-        cJSON *cur = cJSON_GetObjectItemCaseSensitive(target, p->string);
-        if (cJSON_IsNull(p)) {
-            cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
-            continue;
-        }
-        cJSON *merged;
-        if (strategic && cJSON_IsArray(p) && cJSON_IsArray(cur) && keyed_by_name(p) &&
-            keyed_by_name(cur))
-            merged = merge_named(cJSON_Duplicate(cur, 1), p);
-        else
-            merged = kpatch_merge(cur ? cJSON_Duplicate(cur, 1) : NULL, p, strategic);
-        if (cur)
-            cJSON_ReplaceItemInObjectCaseSensitive(target, p->string, merged);
-        else
-            cJSON_AddItemToObject(target, p->string, merged);
-    }
-    return target;
 }
 
 /* ---- the store ---- */
@@ -423,20 +322,6 @@ cJSON *kwebhooks_get(kwebhooks *w, const char *name)
     return copy;
 }
 
-cJSON *kwebhooks_list(kwebhooks *w, long long rv)
-{
-    char s[32];
-    snprintf(s, sizeof(s), "%lld", rv);
-    cJSON *list = cJSON_CreateObject();
-    cJSON_AddStringToObject(list, "kind", "MutatingWebhookConfigurationList");
-    cJSON_AddStringToObject(list, "apiVersion", "admissionregistration.k8s.io/v1");
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(list, "metadata"), "resourceVersion", s);
-    pthread_mutex_lock(&w->mu);
-    cJSON_AddItemToObject(list, "items", cJSON_Duplicate(w->items, 1));
-    pthread_mutex_unlock(&w->mu);
-    return list;
-}
-
 /* The media type without parameters, compared case-insensitively. */
 static int media_is(const char *ctype, const char *want)
 {
@@ -448,19 +333,10 @@ static int media_is(const char *ctype, const char *want)
 int kwebhooks_patch(kwebhooks *w, const char *name, const char *ctype, const char *body,
                     long long rv, cJSON **out, char *err)
 {
-    int kind;
-    if (media_is(ctype, "application/json-patch+json"))
-        kind = 0;
-    else if (media_is(ctype, "application/merge-patch+json"))
-        kind = 1;
-    else if (media_is(ctype, "application/strategic-merge-patch+json"))
-        kind = 2;
-    else
+    if (!media_is(ctype, "application/json-patch+json"))
         return tw_seterr(err, TW_EINVAL,
-                         "the body of the request was in an unknown format - "
-                         "accepted media types include: application/json-patch+json, "
-                         "application/merge-patch+json, "
-                         "application/strategic-merge-patch+json");
+                         "the body of the request was in an unknown format - the stand-in "
+                         "accepts application/json-patch+json");
     cJSON *patch = cJSON_Parse(body);
     if (patch == NULL)
         return tw_seterr(err, TW_EPARSE, "the patch is not valid JSON");
@@ -473,13 +349,7 @@ int kwebhooks_patch(kwebhooks *w, const char *name, const char *ctype, const cha
         goto out;
     }
     cJSON *doc = cJSON_Duplicate(cur, 1);
-    if (kind == 0) {
-        rc = kpatch_json(doc, patch, err);
-    } else if (!cJSON_IsObject(patch)) {
-        rc = tw_seterr(err, TW_EPARSE, "a merge patch must be a JSON object");
-    } else {
-        doc = kpatch_merge(doc, patch, kind == 2);
-    }
+    rc = kpatch_json(doc, patch, err);
     const char *newname = obj_name(doc);
     if (rc == TW_OK && (newname == NULL || strcmp(newname, name) != 0))
         rc = tw_seterr(err, TW_EPARSE, "metadata.name: Invalid value: the name cannot change");

@@ -31,7 +31,7 @@ static void usage(FILE *f)
         "usage: topowire-standin kube|imds [options]\n"
         "common: --listen ADDR:PORT (127.0.0.1:0)  --port-file FILE  --log FILE  --fault NAME...\n"
         "        --tls-cert FILE --tls-key FILE (required in kube mode)\n"
-        "kube:   --token TOKEN | --token-file FILE  --nodes-dir DIR  --deny-nodes\n"
+        "kube:   --token TOKEN | --token-file FILE  --nodes-dir DIR\n"
         "        --bookmark-interval SECONDS (5)  --history EVENTS (10000)  --webhook-config "
         "FILE...\n"
         "imds:   --cloud aws|gcp|azure (aws)  --fixtures DIR (tests/fixtures/imds)\n"
@@ -541,7 +541,6 @@ enum {
     O_TOKEN,
     O_TOKEN_FILE,
     O_NODES_DIR,
-    O_DENY,
     O_BOOKMARK,
     O_HISTORY,
     O_WEBHOOK,
@@ -563,7 +562,6 @@ static int parse_opts(int argc, char **argv, st_opts *o)
         {"token", required_argument, NULL, O_TOKEN},
         {"token-file", required_argument, NULL, O_TOKEN_FILE},
         {"nodes-dir", required_argument, NULL, O_NODES_DIR},
-        {"deny-nodes", no_argument, NULL, O_DENY},
         {"bookmark-interval", required_argument, NULL, O_BOOKMARK},
         {"history", required_argument, NULL, O_HISTORY},
         {"webhook-config", required_argument, NULL, O_WEBHOOK},
@@ -631,10 +629,6 @@ static int parse_opts(int argc, char **argv, st_opts *o)
         case O_NODES_DIR:
             o->nodes_dir = optarg;
             kube_only = 1, kube_opt = "--nodes-dir";
-            break;
-        case O_DENY:
-            o->deny_nodes = 1;
-            kube_only = 1, kube_opt = "--deny-nodes";
             break;
         case O_BOOKMARK:
             if (parse_long(optarg, 1, 3600, &o->bookmark_interval) != 0) {

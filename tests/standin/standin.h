@@ -52,7 +52,6 @@ typedef struct st_opts {
     const char *token, *token_file, *nodes_dir;
     const char *webhook_configs[8];
     int nwebhook_configs;
-    int deny_nodes;
     long bookmark_interval;
     long history;
     /* imds */
@@ -193,11 +192,5 @@ int imds_init(standin *st, char *err);
 void imds_handle(standin *st, const st_req *req, st_resp *resp);
 void imds_error(standin *st, const st_req *req, st_resp *resp, int code);
 void imds_free(standin *st);
-
-/*
- * Reads a JSON or YAML file (yaml.c) into a new JSON array of its documents
- * (caller frees with cJSON_Delete); NULL with err filled when it is neither.
- */
-cJSON *st_load_documents(const char *path, char *err);
 
 #endif
