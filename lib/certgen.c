@@ -1,11 +1,7 @@
 /* certgen.c - make a CA and a serving certificate for the webhook with OpenSSL 3. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 
 #include <openssl/bio.h>
@@ -18,6 +14,7 @@
 #include "topowire/buf.h"
 #include "topowire/certgen.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 
 #define SKEW_SECONDS (5 * 60)
 #define MAX_DAYS     (100 * 366)
@@ -269,44 +266,10 @@ out:
     return rc;
 }
 
-/* Writes one file atomically with the given mode. */
-static int write_atomic(const char *dir, const char *name, const char *data, mode_t mode, char *err)
+/* Writes one PEM file; the directory is synced once, after all of them. */
+static int write_pem(const char *dir, const char *name, const char *data, mode_t mode, char *err)
 {
-    char tmp[4096], final[4096];
-    int n1 = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
-    int n2 = snprintf(final, sizeof(final), "%s/%s", dir, name);
-    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof(tmp) || (size_t)n2 >= sizeof(final))
-        return tw_seterr(err, TW_EIO, "the directory path is too long");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return tw_seterr(err, TW_EIO, "cannot create a file in %s: %s", dir, strerror(errno));
-    size_t len = strlen(data), off = 0;
-    int rc = TW_OK;
-    if (fchmod(fd, mode) != 0) {
-        rc = tw_seterr(err, TW_EIO, "cannot set the mode of %s: %s", final, strerror(errno));
-        goto out;
-    }
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = tw_seterr(err, TW_EIO, "cannot write %s: %s", final, strerror(errno));
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        rc = tw_seterr(err, TW_EIO, "cannot sync %s: %s", final, strerror(errno));
-        goto out;
-    }
-out:
-    close(fd);
-    if (rc == TW_OK && rename(tmp, final) != 0)
-        rc = tw_seterr(err, TW_EIO, "cannot rename to %s: %s", final, strerror(errno));
-    if (rc != TW_OK)
-        unlink(tmp);
-    return rc;
+    return tw_file_write_atomic(dir, name, data, strlen(data), mode, TW_FILE_NO_DIRSYNC, err);
 }
 
 int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err)
@@ -314,51 +277,16 @@ int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err)
     int rc;
     if (p == NULL || p->cert == NULL || p->key == NULL || p->ca_cert == NULL)
         return tw_seterr(err, TW_EINVAL, "nothing to write");
-    if (p->ca_key && (rc = write_atomic(dir, "ca.key", p->ca_key, 0600, err)) != TW_OK)
+    if (p->ca_key && (rc = write_pem(dir, "ca.key", p->ca_key, 0600, err)) != TW_OK)
         return rc;
-    if ((rc = write_atomic(dir, "ca.crt", p->ca_cert, 0644, err)) != TW_OK ||
-        (rc = write_atomic(dir, "tls.key", p->key, 0600, err)) != TW_OK ||
-        (rc = write_atomic(dir, "tls.crt", p->cert, 0644, err)) != TW_OK)
+    if ((rc = write_pem(dir, "ca.crt", p->ca_cert, 0644, err)) != TW_OK ||
+        (rc = write_pem(dir, "tls.key", p->key, 0600, err)) != TW_OK ||
+        (rc = write_pem(dir, "tls.crt", p->cert, 0644, err)) != TW_OK)
         return rc;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return TW_OK;
+    return tw_file_sync_dir(dir, err);
 }
 
 int tw_certgen_read_file(const char *path, size_t max, char **out, char *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return tw_seterr(err, TW_ENOTFOUND, "%s does not exist", path);
-        return tw_seterr(err, TW_EIO, "cannot open %s: %s", path, strerror(errno));
-    }
-    tw_buf b;
-    tw_buf_init(&b, max ? max : PEM_MAX);
-    char chunk[4096];
-    size_t n;
-    int rc = TW_OK;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if ((rc = tw_buf_append(&b, chunk, n)) != TW_OK) {
-            tw_seterr(err, rc, "%s: %s", path, tw_strerror(rc));
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        rc = tw_seterr(err, TW_EIO, "cannot read %s", path);
-        goto out;
-    }
-    *out = tw_buf_detach(&b);
-    if (*out == NULL)
-        rc = TW_ENOMEM;
-out:
-    OPENSSL_cleanse(chunk, sizeof(chunk));
-    if (b.data != NULL)
-        OPENSSL_cleanse(b.data, b.len);
-    fclose(f);
-    tw_buf_free(&b);
-    return rc;
+    return tw_file_read(path, max ? max : PEM_MAX, out, NULL, err);
 }

@@ -11,6 +11,7 @@
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 #include "topowire/http.h"
 #include "topowire/imds.h"
 #include "topowire/json.h"
@@ -24,6 +25,8 @@
 #define IMDS_DEFAULT_WAIT   5000 /* ms, when the caller passes no deadline */
 #define DMI_DEFAULT_DIR     "/sys/class/dmi/id"
 #define DMI_VALUE_MAX       256
+/* A sysfs attribute is at most a page; the value kept is its first DMI_VALUE_MAX - 1 bytes. */
+#define DMI_FILE_MAX 4096
 #define AWS_ENDPOINT        "http://169.254.169.254"
 #define GCP_ENDPOINT        "http://metadata.google.internal"
 #define GCP_PROBE_ENDPOINT  "http://169.254.169.254"
@@ -106,14 +109,13 @@ static void dmi_read(const char *dir, const char *name, char out[DMI_VALUE_MAX])
     int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof(path))
         return;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
+    char *text = NULL;
+    if (tw_file_read(path, DMI_FILE_MAX, &text, NULL, NULL) != TW_OK)
         return;
-    size_t len = fread(out, 1, DMI_VALUE_MAX - 1, f);
-    fclose(f);
-    out[len] = '\0';
     /* A NUL inside ends the string; firmware strings have none. */
-    len = strlen(out);
+    snprintf(out, DMI_VALUE_MAX, "%s", text);
+    free(text);
+    size_t len = strlen(out);
     while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' ' || out[len - 1] == '\t' ||
                        out[len - 1] == '\r'))
         out[--len] = '\0';

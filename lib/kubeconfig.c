@@ -25,6 +25,7 @@
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 #include "topowire/kubeconfig.h"
 
 #include "internal.h"
@@ -43,61 +44,18 @@
 #define EXPIRY_SKEW_S 10
 
 /*
- * Reads a small file into a new string, with trailing whitespace removed when
- * trim is set. TW_ENOTFOUND when it does not exist, TW_ETOOBIG past max,
- * TW_EIO when it is not a regular file: a FIFO or a device could block the
- * caller forever, so it is opened without blocking and refused.
+ * tw_file_read(), with trailing whitespace removed when trim is set. O_CLOEXEC
+ * matters here: no descriptor may leak into a credential plugin spawned by
+ * another thread.
  */
 static int read_file(const char *path, size_t max, int trim, char **out, char *err)
 {
-    /* O_CLOEXEC: no descriptor leaks into a credential plugin spawned by another thread. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return tw_seterr(err, TW_ENOTFOUND, "%s does not exist", path);
-        return tw_seterr(err, TW_EIO, "cannot open %s: %s", path, strerror(errno));
-    }
-    tw_buf b;
-    tw_buf_init(&b, max);
-    char chunk[4096];
-    int rc = TW_OK;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = tw_seterr(err, TW_EIO, "%s is not a regular file", path);
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        rc = tw_buf_append(&b, chunk, (size_t)n);
-        if (rc == TW_ETOOBIG) {
-            tw_seterr(err, rc, "%s is larger than %zu bytes", path, max);
-            goto out;
-        }
-        if (rc != TW_OK)
-            goto out;
-    }
-    while (trim && b.len > 0 &&
-           (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' || b.data[b.len - 1] == ' ' ||
-            b.data[b.len - 1] == '\t'))
-        b.data[--b.len] = '\0';
-    *out = tw_buf_detach(&b);
-    if (*out == NULL)
-        rc = TW_ENOMEM;
-out:
-    close(fd);
-    tw_buf_free(&b);
+    size_t n = 0;
+    int rc = tw_file_read(path, max, out, &n, err);
+    while (rc == TW_OK && trim && n > 0 &&
+           ((*out)[n - 1] == '\n' || (*out)[n - 1] == '\r' || (*out)[n - 1] == ' ' ||
+            (*out)[n - 1] == '\t'))
+        (*out)[--n] = '\0';
     return rc;
 }
 
