@@ -13,6 +13,7 @@
 
 #include "topowire/buf.h"
 #include "topowire/certgen.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/files.h"
 
@@ -33,28 +34,6 @@ void tw_certgen_free(tw_certgen_pems *p)
     free(p->cert);
     free(p->key);
     memset(p, 0, sizeof(*p));
-}
-
-/* A DNS name as Service and Namespace names are: dot-separated labels of [A-Za-z0-9-]. */
-static int dns_name_valid(const char *s)
-{
-    size_t n = strlen(s), label = 0;
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i <= n; i++) {
-        char c = s[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
-                return 0;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '-') {
-            label++;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 static int is_ip(const char *s)
@@ -186,10 +165,11 @@ int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char
     const char *domain = cfg->cluster_domain ? cfg->cluster_domain : "cluster.local";
     int ca_days = cfg->ca_days ? cfg->ca_days : 3650;
     int days = cfg->days ? cfg->days : 365;
-    if (!dns_name_valid(cfg->service) || !dns_name_valid(cfg->namespace) || !dns_name_valid(domain))
+    if (!tw_dns_label_valid(cfg->service) || !tw_dns_label_valid(cfg->namespace) ||
+        !tw_dns_subdomain_valid(domain))
         return tw_seterr(err, TW_EINVAL,
-                         "the service, namespace and cluster domain must be DNS "
-                         "names");
+                         "the service and namespace must be DNS labels and the cluster domain a "
+                         "DNS name (lower case)");
     if (ca_days < 1 || ca_days > MAX_DAYS || days < 1 || days > MAX_DAYS)
         return tw_seterr(err, TW_EINVAL, "validity must be between 1 and %d days", MAX_DAYS);
     if (cfg->n_extra_sans > TW_CERTGEN_MAX_EXTRA_SANS)
@@ -202,7 +182,7 @@ int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char
                   domain);
     for (size_t i = 0; i < cfg->n_extra_sans; i++) {
         const char *e = cfg->extra_sans[i];
-        if (e == NULL || (!is_ip(e) && !dns_name_valid(e))) {
+        if (e == NULL || (!is_ip(e) && !tw_dns_subdomain_valid(e))) {
             rc = tw_seterr(err, TW_EINVAL, "extra name %zu is neither a DNS name nor an IP address",
                            i + 1);
             goto out;

@@ -11,6 +11,7 @@
 
 #include "topowire/buf.h"
 #include "topowire/clock.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/json.h"
 #include "topowire/kube.h"
@@ -547,29 +548,6 @@ out:
     return rc;
 }
 
-/* True when s is a DNS-1123 subdomain (what Kubernetes requires of a node name). */
-static bool dns_subdomain_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return false;
-    size_t label = 0;
-    for (size_t i = 0; i <= n; i++) {
-        char ch = s[i];
-        if (i == n || ch == '.') {
-            if (label == 0 || label > 63 || s[i - 1] == '-')
-                return false;
-            label = 0;
-            continue;
-        }
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-        if (!alnum && (ch != '-' || label == 0))
-            return false;
-        label++;
-    }
-    return true;
-}
-
 /* A string-valued label of a node, and the place of its key's first occurrence. */
 typedef struct label_ref {
     const char *key;
@@ -711,7 +689,7 @@ out:
 int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadline,
                             tw_kvlist *labels, char *err)
 {
-    if (node == NULL || !dns_subdomain_valid(node)) {
+    if (node == NULL || !tw_dns_subdomain_valid(node)) {
         tw_seterr(err, TW_EINVAL, "node name \"%.64s%s\" is not a valid DNS subdomain",
                   node ? node : "", node && strlen(node) > 64 ? "..." : "");
         if (err != NULL)

@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
 #include "topowire/jsonpatch.h"
@@ -18,23 +19,6 @@
 
 #define MWC_PATH "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
 #define ATTEMPTS 5
-
-/* An object name: a DNS subdomain (lower-case alphanumerics, '-' and '.'). */
-static int name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && c != '.')
-            return 0;
-        if ((i == 0 || i == n - 1) && !alnum)
-            return 0;
-    }
-    return 1;
-}
 
 /* Base64 of n bytes as a new string (caller frees), or NULL. */
 char *hook_base64(const void *data, size_t n)
@@ -208,7 +192,7 @@ int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem
     tw_http_response resp;
     tw_http_response_init(&resp);
     int rc = TW_OK;
-    if (!name_valid(name))
+    if (!tw_dns_subdomain_valid(name))
         return tw_seterr(err, TW_EINVAL, "\"%s\" is not a valid object name", name);
     size_t pem_len = strlen(ca_pem);
     if (pem_len == 0 || pem_len > 1024 * 1024 || (ca = first_cert(ca_pem, pem_len)) == NULL)

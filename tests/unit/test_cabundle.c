@@ -337,7 +337,7 @@ static void failures(void **state)
     assert_non_null(strstr(err, "no webhooks"));
     assert_int_equal(f->api.patches, 0);
     reset(f, two_webhooks);
-    static const char *const bad[] = {"", "Topowire", "a/b", "-x", "x..", "a b"};
+    static const char *const bad[] = {"", "Topowire", "a/b", "-x", "x..", "a b", "a..b", "a.-b"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(hook_patch_ca_bundle(f->client, bad[i], CA, tw_deadline_in(20000), err),
                          TW_EINVAL);
@@ -508,6 +508,12 @@ static void tls_secret_created_then_updated(void **state)
     assert_int_equal(
         hook_write_tls_secret(f->client, "Bad_NS", "x", &p2, tw_deadline_in(2000), err), TW_EINVAL);
     assert_int_equal(hook_write_tls_secret(f->client, "ns", "a/b", &p2, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "ns", "a..b", &p2, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "ns", "a.-b", &p2, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "n.s", "x", &p2, tw_deadline_in(2000), err),
                      TW_EINVAL);
     assert_int_equal(hook_write_tls_secret(f->client, "ns", "x", NULL, tw_deadline_in(2000), err),
                      TW_EINVAL);
