@@ -2,20 +2,20 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "topowire/admission.h"
+#include "topowire/base64.h"
 #include "topowire/buf.h"
 #include "topowire/error.h"
 #include "topowire/json.h"
 
 #define API_V1      "admission.k8s.io/v1"
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
-/* EVP_EncodeBlock takes an int; no patch comes near this. */
-#define PATCH_MAX (64 * 1024 * 1024)
+/* No patch comes near the base64 coder's limit. */
+#define PATCH_MAX ((int)TW_BASE64_MAX)
 
 const char *tw_admission_api_version(tw_admission_version version)
 {
@@ -240,7 +240,7 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
         return tw_seterr(err, TW_EINVAL, "a review response needs the request's uid");
     if (version != TW_ADMISSION_V1 && version != TW_ADMISSION_V1BETA1)
         return tw_seterr(err, TW_EINVAL, "unknown AdmissionReview version");
-    if (reply->patch != NULL && reply->patch_len > PATCH_MAX)
+    if (reply->patch != NULL && reply->patch_len > (size_t)PATCH_MAX)
         return tw_seterr(err, TW_EINVAL, "the patch is over %d bytes", PATCH_MAX);
 
     root = cJSON_CreateObject();
@@ -256,13 +256,12 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
     size_t room = 512 + 6 * strlen(reply->uid);
     if (reply->patch != NULL && reply->patch_len > 0) {
         /* Base64 needs no escaping: it goes in as a raw JSON string, not scanned again. */
-        size_t n64 = 4 * ((reply->patch_len + 2) / 3);
+        size_t n64 = tw_base64_encoded_len(reply->patch_len);
         b64 = malloc(n64 + 3);
         if (b64 == NULL)
             goto out;
         b64[0] = '"';
-        EVP_EncodeBlock((unsigned char *)b64 + 1, (const unsigned char *)reply->patch,
-                        (int)reply->patch_len);
+        tw_base64_encode_to(b64 + 1, reply->patch, reply->patch_len);
         b64[n64 + 1] = '"';
         b64[n64 + 2] = '\0';
         room += n64;

@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
+#include "topowire/base64.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
@@ -333,29 +334,19 @@ static int resolve_path(loader *ld, const char *p, char **out)
     return rc;
 }
 
-/* Decodes the base64 field (with OpenSSL, which skips line breaks) into new PEM text. */
+/* Decodes the base64 field (line breaks allowed, as client-go allows them) into new PEM text. */
 static int decode_pem(loader *ld, const char *b64, const char *where, const char *field, char **out)
 {
-    size_t len = strlen(b64);
-    unsigned char *pem = malloc(len / 4 * 3 + 4);
-    if (pem == NULL)
-        return TW_ENOMEM;
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    if (ctx == NULL) {
-        free(pem);
-        return TW_ENOMEM;
-    }
-    int n = 0, fin = 0;
-    EVP_DecodeInit(ctx);
-    int ok = EVP_DecodeUpdate(ctx, pem, &n, (const unsigned char *)b64, (int)len) >= 0 &&
-             EVP_DecodeFinal(ctx, pem + n, &fin) == 1;
-    EVP_ENCODE_CTX_free(ctx);
-    if (ok) {
-        n += fin;
-        pem[n] = '\0';
-    }
-    if (!ok || memchr(pem, '\0', (size_t)n) != NULL || strstr((char *)pem, "-----BEGIN ") == NULL) {
-        free(pem);
+    unsigned char *pem = NULL;
+    size_t n = 0;
+    int rc = tw_base64_decode(b64, strlen(b64), &pem, &n);
+    if (rc == TW_ENOMEM)
+        return rc;
+    if (rc != TW_OK || memchr(pem, '\0', n) != NULL || strstr((char *)pem, "-----BEGIN ") == NULL) {
+        if (pem != NULL) {
+            OPENSSL_cleanse(pem, n);
+            free(pem);
+        }
         return tw_seterr(ld->err, TW_EPARSE, "kubeconfig %s: %s%s is not base64-encoded PEM",
                          ld->path, where, field);
     }

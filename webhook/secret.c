@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
+#include "topowire/base64.h"
 #include "topowire/certgen.h"
 #include "topowire/dnsname.h"
 #include "topowire/error.h"
@@ -17,8 +18,9 @@
 /* Adds key: base64(value) to the object data; returns 0 or TW_ENOMEM. */
 static int add_b64(cJSON *data, const char *key, const char *value)
 {
-    char *b = hook_base64(value, strlen(value));
-    int ok = b != NULL && cJSON_AddStringToObject(data, key, b) != NULL;
+    char *b = NULL;
+    int ok = tw_base64_encode(value, strlen(value), &b) == TW_OK &&
+             cJSON_AddStringToObject(data, key, b) != NULL;
     free(b);
     return ok ? TW_OK : TW_ENOMEM;
 }
