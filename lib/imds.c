@@ -13,6 +13,7 @@
 #include "topowire/error.h"
 #include "topowire/files.h"
 #include "topowire/http.h"
+#include "topowire/httpstatus.h"
 #include "topowire/imds.h"
 #include "topowire/json.h"
 #include "topowire/label.h"
@@ -474,13 +475,9 @@ out:
 /* Turns an unexpected status into an error code and a sentence. */
 static int status_error(char *err, long status, const char *cloud, const char *what)
 {
-    int code = TW_EHTTP;
-    if (status == 404)
-        code = TW_ENOTFOUND;
-    else if (status == 403)
-        code = TW_EFORBIDDEN;
-    else if (status == 401)
-        code = TW_EUNAUTH;
+    int code = tw_http_status_error(status);
+    if (code == TW_OK)
+        code = TW_EHTTP; /* a 2xx other than the 200 expected */
     return tw_seterr(err, code, "%s instance metadata answered HTTP %ld for %s", cloud, status,
                      what);
 }
@@ -533,8 +530,9 @@ static int aws_token(imds_ctx *cx, char token[TOKEN_MAX], char *err)
     /* Refused: IMDSv2 is not offered here (or this is not AWS); IMDSv1 may still answer. */
     if (resp.status == 403 || resp.status == 404 || resp.status == 405)
         goto out;
-    rc = tw_seterr(err, TW_EHTTP, "AWS instance metadata answered HTTP %ld to the token request",
-                   resp.status);
+    rc = tw_http_status_error(resp.status);
+    rc = tw_seterr(err, rc == TW_OK ? TW_EHTTP : rc,
+                   "AWS instance metadata answered HTTP %ld to the token request", resp.status);
 out:
     tw_http_response_free(&resp);
     return rc;

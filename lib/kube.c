@@ -13,6 +13,7 @@
 #include "topowire/clock.h"
 #include "topowire/dnsname.h"
 #include "topowire/error.h"
+#include "topowire/httpstatus.h"
 #include "topowire/json.h"
 #include "topowire/kube.h"
 
@@ -335,21 +336,12 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
                 rc = tw_seterr(err, TW_EUNAUTH, "%s (no time left to try the re-read token)", msg);
                 goto out;
             }
-            switch (status) {
-            case 401:
-                rc = tw_seterr(err, TW_EUNAUTH, "%s (also after re-reading the credentials)", msg);
-                goto out;
-            case 403:
-                rc = tw_seterr(err, TW_EFORBIDDEN, "%s", msg);
-                goto out;
-            case 404:
-                rc = tw_seterr(err, TW_ENOTFOUND, "%s", msg);
-                goto out;
-            default:
-                break;
-            }
-            if (status != 429 && status < 500) {
-                rc = tw_seterr(err, TW_EHTTP, "%s", msg);
+            if (!tw_http_status_retryable(status)) {
+                rc = tw_http_status_error(status);
+                if (rc == TW_EUNAUTH)
+                    tw_seterr(err, rc, "%s (also after re-reading the credentials)", msg);
+                else
+                    tw_seterr(err, rc, "%s", msg);
                 goto out;
             }
         } else if (hrc == TW_ENET) {
@@ -514,23 +506,7 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
                 goto out;
             continue;
         }
-        switch (resp.status) {
-        case 401:
-            rc = TW_EUNAUTH;
-            break;
-        case 403:
-            rc = TW_EFORBIDDEN;
-            break;
-        case 404:
-            rc = TW_ENOTFOUND;
-            break;
-        case 410:
-            rc = TW_EGONE;
-            break;
-        default:
-            rc = (resp.status == 429 || resp.status >= 500) ? TW_ERETRY : TW_EHTTP;
-            break;
-        }
+        rc = tw_http_status_error(resp.status);
         tw_seterr(err, rc, "%s", msg);
         goto out;
     }

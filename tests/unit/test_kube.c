@@ -626,6 +626,21 @@ static void other_client_errors_are_not_retried(void **state)
     fx_free(f);
 }
 
+/* 410 means the same on a plain request as on a watch: the resourceVersion expired. */
+static void gone_at_once(void **state)
+{
+    (void)state;
+    tw_testresp script[] = {{.status = 410,
+                             .body = "{\"kind\":\"Status\",\"reason\":\"Expired\","
+                                     "\"message\":\"too old resource version\"}"}};
+    fx *f = fx_new(script, 1);
+    tw_kvlist l = {0};
+    assert_int_equal(get_labels(f, 10000, &l), TW_EGONE);
+    assert_int_equal(requests(f), 1);
+    assert_string_equal(f->err, "410 Expired: too old resource version");
+    fx_free(f);
+}
+
 static void redirect_refused_at_once(void **state)
 {
     (void)state;
@@ -871,6 +886,7 @@ int main(void)
         cmocka_unit_test(forbidden_at_once_with_the_status_message),
         cmocka_unit_test(not_found_at_once),
         cmocka_unit_test(other_client_errors_are_not_retried),
+        cmocka_unit_test(gone_at_once),
         cmocka_unit_test(redirect_refused_at_once),
         cmocka_unit_test(garbage_body_is_a_parse_error),
         cmocka_unit_test(huge_body_is_refused),
