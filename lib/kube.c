@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -14,6 +13,7 @@
 #include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/httpstatus.h"
+#include "topowire/jitter.h"
 #include "topowire/json.h"
 #include "topowire/kube.h"
 
@@ -42,7 +42,6 @@ struct tw_kube_client {
     tw_kube_config *cfg; /* borrowed */
     char *user_agent;
     tw_http_client *http;
-    uint64_t rng; /* xorshift state for backoff jitter */
     int (*should_abort)(void *ud);
     void *abort_ud;
 };
@@ -84,10 +83,6 @@ tw_kube_client *tw_kube_client_new(tw_kube_config *cfg, const char *user_agent)
         tw_kube_client_free(c);
         return NULL;
     }
-    if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != (ssize_t)sizeof(c->rng))
-        c->rng = tw_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
-    if (c->rng == 0)
-        c->rng = 0x9e3779b97f4a7c15u;
     return c;
 }
 
@@ -98,15 +93,6 @@ void tw_kube_client_free(tw_kube_client *c)
     tw_http_client_free(c->http);
     free(c->user_agent);
     free(c);
-}
-
-/* A uniform-enough number in [0, n] for jitter (xorshift64). */
-static long jitter(tw_kube_client *c, long n)
-{
-    c->rng ^= c->rng << 13;
-    c->rng ^= c->rng >> 7;
-    c->rng ^= c->rng << 17;
-    return n > 0 ? (long)(c->rng % (uint64_t)(n + 1)) : 0;
 }
 
 /* Replaces control characters (a server's text may carry line breaks) with spaces. */
@@ -363,7 +349,7 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
                        : resp->retry_after_s * 1000;
         else {
             long ceiling = KUBE_BACKOFF_BASE_MS << (attempt - 1 < 4 ? attempt - 1 : 4);
-            wait = jitter(c, ceiling < KUBE_BACKOFF_CAP_MS ? ceiling : KUBE_BACKOFF_CAP_MS);
+            wait = tw_jitter(ceiling < KUBE_BACKOFF_CAP_MS ? ceiling : KUBE_BACKOFF_CAP_MS);
         }
         bool time_left = deadline == 0 || tw_remaining_ms(deadline) - wait >= KUBE_MIN_ATTEMPT_MS;
         if (attempt >= KUBE_MAX_ATTEMPTS || !time_left) {
