@@ -11,6 +11,7 @@
 #include "topowire/buf.h"
 #include "topowire/error.h"
 #include "topowire/json.h"
+#include "topowire/text.h"
 
 #define API_V1      "admission.k8s.io/v1"
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
@@ -74,41 +75,14 @@ static int opt_gvx(const cJSON *req, const char *name, const char *last, const c
     return TW_OK;
 }
 
-/*
- * True when s is valid UTF-8 (no overlong forms, surrogates or code points
- * past U+10FFFF) without control characters (C0, DEL).
- */
-static bool uid_text_valid(const unsigned char *s)
+/* True when s is valid UTF-8 without control characters (C0, DEL). */
+static bool uid_text_valid(const char *s)
 {
-    while (*s != '\0') {
-        unsigned char c = *s;
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return false;
-            s++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1, cp = c & 0x1Fu, min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2, cp = c & 0x0Fu, min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3, cp = c & 0x07u, min = 0x10000;
-        } else {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return false;
-        }
-        for (size_t i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i] & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        s += n + 1;
-    }
-    return true;
+    return tw_utf8_valid(s, n);
 }
 
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err)
@@ -164,7 +138,7 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
                        uid == NULL ? "missing" : "not a non-empty string");
         goto out;
     }
-    if (!uid_text_valid((const unsigned char *)uid->valuestring)) {
+    if (!uid_text_valid(uid->valuestring)) {
         rc = tw_seterr(err, TW_EINVAL,
                        "not an AdmissionReview: request.uid is not valid UTF-8 text (a NUL, a "
                        "control character or a malformed byte sequence)");
@@ -209,25 +183,11 @@ void tw_admission_request_free(tw_admission_request *r)
     free(r);
 }
 
-/*
- * Copies one warning with control bytes replaced by '?' and cut to the cap
- * without splitting a UTF-8 sequence.
- */
+/* Copies one warning made safe to show (tw_text_show) and cut to the cap. */
 static cJSON *clean_warning(const char *w)
 {
     char s[TW_ADMISSION_WARNING_MAX + 1];
-    size_t n = strlen(w);
-    if (n > TW_ADMISSION_WARNING_MAX) {
-        n = TW_ADMISSION_WARNING_MAX;
-        while (n > 0 && ((unsigned char)w[n] & 0xC0) == 0x80)
-            n--;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)w[i];
-        s[i] = (char)((c < 0x20 || c == 0x7f) ? '?' : c);
-    }
-    s[n] = '\0';
-    return cJSON_CreateString(s);
+    return cJSON_CreateString(tw_text_show(s, sizeof(s), w, strlen(w)));
 }
 
 int tw_admission_encode(tw_admission_version version, const tw_admission_reply *reply, char **out,

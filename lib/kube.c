@@ -16,6 +16,7 @@
 #include "topowire/jitter.h"
 #include "topowire/json.h"
 #include "topowire/kube.h"
+#include "topowire/text.h"
 
 #define KUBE_MAX_BODY (4u * 1024 * 1024)
 /* Room for a LIST continue token of TW_KUBE_CONTINUE_MAX bytes, percent-encoded. */
@@ -95,12 +96,11 @@ void tw_kube_client_free(tw_kube_client *c)
     free(c);
 }
 
-/* Replaces control characters (a server's text may carry line breaks) with spaces. */
+/* Makes a message safe to show in place (a server's text may carry line breaks, any bytes). */
 static void flatten(char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = ' ';
+    size_t n = strlen(s);
+    tw_text_show(s, n + 1, s, n);
 }
 
 /*
@@ -652,11 +652,10 @@ int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadli
                             tw_kvlist *labels, char *err)
 {
     if (node == NULL || !tw_dns_subdomain_valid(node)) {
-        tw_seterr(err, TW_EINVAL, "node name \"%.64s%s\" is not a valid DNS subdomain",
-                  node ? node : "", node && strlen(node) > 64 ? "..." : "");
-        if (err != NULL)
-            flatten(err);
-        return TW_EINVAL;
+        char shown[TW_TEXT_SHOWN_SIZE];
+        const char *n = node ? node : "";
+        return tw_seterr(err, TW_EINVAL, "node name \"%s\" is not a valid DNS subdomain",
+                         tw_text_show(shown, sizeof(shown), n, strlen(n)));
     }
     char *esc = curl_easy_escape(NULL, node, 0);
     char *path = NULL;

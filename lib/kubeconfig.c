@@ -28,6 +28,7 @@
 #include "topowire/error.h"
 #include "topowire/files.h"
 #include "topowire/kubeconfig.h"
+#include "topowire/text.h"
 
 #include "internal.h"
 
@@ -881,20 +882,13 @@ static int wait_exit(pid_t pid, uint64_t deadline, int *status)
     }
 }
 
-/* Copies the first line of the plugin's stderr, printable characters only. */
+/* Copies the first line of the plugin's stderr, made safe to show (tw_text_show). */
 static void first_line(const tw_buf *b, char *dst, size_t size)
 {
     const char *s = tw_buf_cstr(b);
     while (*s == '\n' || *s == '\r' || *s == ' ')
         s++;
-    size_t k = 0;
-    for (; *s && *s != '\n' && *s != '\r' && k + 1 < size; s++) {
-        char ch = *s;
-        if ((unsigned char)ch < 0x20 || ch == 0x7f)
-            ch = '?';
-        dst[k++] = ch;
-    }
-    dst[k] = '\0';
+    tw_text_show(dst, size, s, strcspn(s, "\r\n"));
 }
 
 /*

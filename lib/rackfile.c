@@ -11,55 +11,13 @@
 #include "topowire/error.h"
 #include "topowire/files.h"
 #include "topowire/rackfile.h"
+#include "topowire/text.h"
 
 /* Cap of one rendered file; the fields are small, so the worst escaping stays far below. */
 #define RENDER_MAX 16384
 
 /* A field of the topology and its length; a full array without terminator is still safe. */
 #define FIELD(t, f) (t)->f, strnlen((t)->f, sizeof((t)->f))
-
-/*
- * Decodes one strict UTF-8 sequence at s[0..n) (no overlong forms, no
- * surrogates, nothing past U+10FFFF). Returns its length and sets *cp, or 0
- * when the bytes are not valid UTF-8.
- */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t v;
-    uint32_t min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
 
 /* Renders into a scratch buffer first, so that out gains all of it or nothing. */
 static int render_whole(int (*fn)(const tw_topology *, tw_buf *), const tw_topology *t, tw_buf *out)
@@ -136,7 +94,7 @@ static int props_escape(tw_buf *b, const char *v, size_t n)
         unsigned char c = s[i];
         if (c >= 0x80) {
             uint32_t cp = 0xFFFD;
-            size_t len = utf8_decode(s + i, n - i, &cp);
+            size_t len = tw_utf8_decode(s + i, n - i, &cp);
             if (len == 0) {
                 cp = 0xFFFD;
                 len = 1;
@@ -222,7 +180,7 @@ static int json_add(cJSON *obj, const char *name, const char *v, size_t n)
     size_t i = 0;
     while (i < n && rc == TW_OK) {
         uint32_t cp;
-        size_t len = utf8_decode(u + i, n - i, &cp);
+        size_t len = tw_utf8_decode(u + i, n - i, &cp);
         if (len == 0) {
             rc = tw_buf_puts(&s, "\xEF\xBF\xBD");
             i++;

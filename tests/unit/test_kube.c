@@ -422,7 +422,11 @@ static void status_messages(void **state)
     assert_string_equal(err, "HTTP 503");
     const char *nl = "{\"kind\":\"Status\",\"message\":\"line one\\nline two\",\"reason\":7}";
     tw_kube_status_message(nl, strlen(nl), 500, err);
-    assert_string_equal(err, "500 line one line two");
+    assert_string_equal(err, "500 line one?line two");
+    /* Bytes that are not UTF-8 are not passed on either. */
+    const char *bin = "{\"kind\":\"Status\",\"message\":\"caf\xc3 \xff\xc3\xa9\"}";
+    tw_kube_status_message(bin, strlen(bin), 500, err);
+    assert_string_equal(err, "500 caf? ?\xc3\xa9");
     tw_kube_status_message(st_403, strlen(st_403), 403, NULL);
 }
 
