@@ -26,8 +26,7 @@
 #define IMDS_DEFAULT_WAIT   5000 /* ms, when the caller passes no deadline */
 #define DMI_DEFAULT_DIR     "/sys/class/dmi/id"
 #define DMI_VALUE_MAX       256
-/* A sysfs attribute is at most a page; the value kept is its first DMI_VALUE_MAX - 1 bytes. */
-#define DMI_FILE_MAX 4096
+#define DMI_FILE_MAX        4096 /* a sysfs attribute is at most a page */
 #define AWS_ENDPOINT        "http://169.254.169.254"
 #define GCP_ENDPOINT        "http://metadata.google.internal"
 #define GCP_PROBE_ENDPOINT  "http://169.254.169.254"

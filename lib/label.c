@@ -41,5 +41,6 @@ bool tw_label_key_valid(const char *k)
         return name_valid(k, strlen(k));
     if (strchr(slash + 1, '/') != NULL)
         return false;
-    return tw_dns_subdomain_valid_n(k, (size_t)(slash - k)) && name_valid(slash + 1, strlen(slash + 1));
+    return tw_dns_subdomain_valid_n(k, (size_t)(slash - k)) &&
+           name_valid(slash + 1, strlen(slash + 1));
 }

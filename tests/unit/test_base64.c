@@ -15,8 +15,13 @@
 static const struct {
     const char *plain, *b64;
 } vectors[] = {
-    {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-    {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
 };
 
 static void encodes(void **state)
@@ -82,16 +87,25 @@ static void refuses(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "Zm9v YmFy", /* a space */
+        "Zm9v YmFy",  /* a space */
         "Zm9v\tYmFy", /* a tab */
-        " Zm9v",     "Zm9v ",
-        "Zm9",       /* not a multiple of four */
-        "Zm9vY",     "Zg",       "Zg=",       /* padding missing */
-        "Zg===",     "====",     "Z===",      /* too much padding */
-        "Zg==Zm9v",  "Zm=v",     "=Zm9",      /* padding inside */
-        "Zh==",      "Zm9=",     /* padding bits not zero */
-        "Zm9v-_8=",  /* the URL alphabet */
-        "Zm9v\x80\x80\x80\x80", "Zm9v%%%%",
+        " Zm9v",
+        "Zm9v ",
+        "Zm9", /* not a multiple of four */
+        "Zm9vY",
+        "Zg",
+        "Zg=", /* padding missing */
+        "Zg===",
+        "====",
+        "Z===", /* too much padding */
+        "Zg==Zm9v",
+        "Zm=v",
+        "=Zm9", /* padding inside */
+        "Zh==",
+        "Zm9=",     /* padding bits not zero */
+        "Zm9v-_8=", /* the URL alphabet */
+        "Zm9v\x80\x80\x80\x80",
+        "Zm9v%%%%",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         unsigned char *out = (unsigned char *)0x1;

@@ -65,8 +65,18 @@ static void labels(void **state)
     memset(max, 'z', 63);
     max[63] = '\0';
     assert_true(tw_dns_label_valid(max));
-    static const char *const bad[] = {"",     "a.b",  "Svc", "svc_1", "-a",   "a-",
-                                      "a b",  "\x7f", "\xc3\xa9", "a\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    static const char *const bad[] = {
+        "",
+        "a.b",
+        "Svc",
+        "svc_1",
+        "-a",
+        "a-",
+        "a b",
+        "\x7f",
+        "\xc3\xa9",
+        "a\n",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (tw_dns_label_valid(bad[i]))
             fail_msg("\"%s\" accepted", bad[i]);

@@ -17,13 +17,13 @@ static void mapping(void **state)
         int rc;
         bool retry;
     } cases[] = {
-        {200, TW_OK, false},         {201, TW_OK, false},          {299, TW_OK, false},
-        {301, TW_EREDIRECT, false},  {307, TW_EREDIRECT, false},   {400, TW_EHTTP, false},
-        {401, TW_EUNAUTH, false},    {403, TW_EFORBIDDEN, false},  {404, TW_ENOTFOUND, false},
-        {405, TW_EHTTP, false},      {409, TW_EHTTP, false},       {410, TW_EGONE, false},
-        {422, TW_EHTTP, false},      {429, TW_ERETRY, true},       {500, TW_ERETRY, true},
-        {502, TW_ERETRY, true},      {503, TW_ERETRY, true},       {599, TW_ERETRY, true},
-        {100, TW_EHTTP, false},      {0, TW_EHTTP, false},         {600, TW_EHTTP, false},
+        {200, TW_OK, false},        {201, TW_OK, false},         {299, TW_OK, false},
+        {301, TW_EREDIRECT, false}, {307, TW_EREDIRECT, false},  {400, TW_EHTTP, false},
+        {401, TW_EUNAUTH, false},   {403, TW_EFORBIDDEN, false}, {404, TW_ENOTFOUND, false},
+        {405, TW_EHTTP, false},     {409, TW_EHTTP, false},      {410, TW_EGONE, false},
+        {422, TW_EHTTP, false},     {429, TW_ERETRY, true},      {500, TW_ERETRY, true},
+        {502, TW_ERETRY, true},     {503, TW_ERETRY, true},      {599, TW_ERETRY, true},
+        {100, TW_EHTTP, false},     {0, TW_EHTTP, false},        {600, TW_EHTTP, false},
         {-1, TW_EHTTP, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

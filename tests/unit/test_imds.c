@@ -501,9 +501,9 @@ static void aws_zone_status_errors(void **state)
         int status;
         int rc;
     } cases[] = {
-        {500, TW_ERETRY},     {503, TW_ERETRY},    {429, TW_ERETRY},   {404, TW_ENOTFOUND},
-        {403, TW_EFORBIDDEN}, {301, TW_EREDIRECT}, {410, TW_EGONE},    {418, TW_EHTTP},
-        {204, TW_EHTTP},
+        {500, TW_ERETRY},    {503, TW_ERETRY},     {429, TW_ERETRY},
+        {404, TW_ENOTFOUND}, {403, TW_EFORBIDDEN}, {301, TW_EREDIRECT},
+        {410, TW_EGONE},     {418, TW_EHTTP},      {204, TW_EHTTP},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         stub st = {.aws = true, .zone_status = cases[i].status};

@@ -48,8 +48,9 @@ static void refuses(void **state)
         const char *list;
         const char *why;
     } bad[] = {
-        {"", "the list is empty"},   {",", "item 1 is empty"},    {"a,", "item 2 is empty"},
-        {",a", "item 1 is empty"},   {"a,,b", "item 2 is empty"}, {"a,b,c,d", "more than 3 items"},
+        {"", "the list is empty"},     {",", "item 1 is empty"},
+        {"a,", "item 2 is empty"},     {",a", "item 1 is empty"},
+        {"a,,b", "item 2 is empty"},   {"a,b,c,d", "more than 3 items"},
         {",,,,", "more than 3 items"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -20,9 +20,12 @@ static void shows(void **state)
     } cases[] = {
         {"us-east-1b", 10, "us-east-1b"},
         {"", 0, ""},
-        {"a\nb\tc\rd\x7f" "e", 9, "a?b?c?d?e"},
+        {"a\nb\tc\rd\x7f"
+         "e",
+         9, "a?b?c?d?e"},
         {"nul\0inside", 10, "nul?inside"},
-        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82", 0, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82", 0,
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82"},
         {"bad \xff \xc3 \xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80", 0, "bad ? ? ?? ??? ????"},
         {"trunc\xe2\x82", 7, "trunc??"},
         {"quote\"kept", 10, "quote\"kept"},
@@ -55,7 +58,9 @@ static void cuts(void **state)
     assert_int_equal(strspn(out, "x"), TW_TEXT_SHOWN);
     assert_string_equal(out + TW_TEXT_SHOWN, "...");
     /* A character straddling the cut is left out whole. */
-    memcpy(in + TW_TEXT_SHOWN - 1, "\xe2\x82\xac", 3);
+    in[TW_TEXT_SHOWN - 1] = '\xe2';
+    in[TW_TEXT_SHOWN] = '\x82';
+    in[TW_TEXT_SHOWN + 1] = '\xac';
     tw_text_show(out, sizeof(out), in, sizeof(in));
     assert_int_equal(strspn(out, "x"), TW_TEXT_SHOWN - 1);
     assert_string_equal(out + TW_TEXT_SHOWN - 1, "...");
@@ -97,9 +102,11 @@ static void utf8(void **state)
     assert_int_equal(tw_utf8_decode((const unsigned char *)"\xf4\x8f\xbf\xbf", 4, &cp), 4);
     assert_int_equal(cp, 0x10FFFF);
     assert_int_equal(tw_utf8_decode((const unsigned char *)"\xc3\xa9", 1, &cp), 0);
-    assert_int_equal(tw_utf8_decode((const unsigned char *)"\xc0\x80", 2, &cp), 0);     /* overlong */
-    assert_int_equal(tw_utf8_decode((const unsigned char *)"\xe0\x80\xaf", 3, &cp), 0); /* overlong */
-    assert_int_equal(tw_utf8_decode((const unsigned char *)"\xed\xa0\x80", 3, &cp), 0); /* surrogate */
+    assert_int_equal(tw_utf8_decode((const unsigned char *)"\xc0\x80", 2, &cp), 0); /* overlong */
+    assert_int_equal(tw_utf8_decode((const unsigned char *)"\xe0\x80\xaf", 3, &cp),
+                     0); /* overlong */
+    assert_int_equal(tw_utf8_decode((const unsigned char *)"\xed\xa0\x80", 3, &cp),
+                     0); /* surrogate */
     assert_int_equal(tw_utf8_decode((const unsigned char *)"\xf4\x90\x80\x80", 4, &cp), 0);
     assert_int_equal(tw_utf8_decode((const unsigned char *)"\x80", 1, &cp), 0);
     assert_true(tw_utf8_valid("", 0));
