@@ -2,20 +2,21 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "topowire/admission.h"
+#include "topowire/base64.h"
 #include "topowire/buf.h"
 #include "topowire/error.h"
 #include "topowire/json.h"
+#include "topowire/text.h"
 
 #define API_V1      "admission.k8s.io/v1"
 #define API_V1BETA1 "admission.k8s.io/v1beta1"
-/* EVP_EncodeBlock takes an int; no patch comes near this. */
-#define PATCH_MAX (64 * 1024 * 1024)
+/* No patch comes near the base64 coder's limit. */
+#define PATCH_MAX ((int)TW_BASE64_MAX)
 
 const char *tw_admission_api_version(tw_admission_version version)
 {
@@ -74,41 +75,14 @@ static int opt_gvx(const cJSON *req, const char *name, const char *last, const c
     return TW_OK;
 }
 
-/*
- * True when s is valid UTF-8 (no overlong forms, surrogates or code points
- * past U+10FFFF) without control characters (C0, DEL).
- */
-static bool uid_text_valid(const unsigned char *s)
+/* True when s is valid UTF-8 without control characters (C0, DEL). */
+static bool uid_text_valid(const char *s)
 {
-    while (*s != '\0') {
-        unsigned char c = *s;
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return false;
-            s++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1, cp = c & 0x1Fu, min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2, cp = c & 0x0Fu, min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3, cp = c & 0x07u, min = 0x10000;
-        } else {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return false;
-        }
-        for (size_t i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i] & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        s += n + 1;
-    }
-    return true;
+    return tw_utf8_valid(s, n);
 }
 
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err)
@@ -164,7 +138,7 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
                        uid == NULL ? "missing" : "not a non-empty string");
         goto out;
     }
-    if (!uid_text_valid((const unsigned char *)uid->valuestring)) {
+    if (!uid_text_valid(uid->valuestring)) {
         rc = tw_seterr(err, TW_EINVAL,
                        "not an AdmissionReview: request.uid is not valid UTF-8 text (a NUL, a "
                        "control character or a malformed byte sequence)");
@@ -209,25 +183,11 @@ void tw_admission_request_free(tw_admission_request *r)
     free(r);
 }
 
-/*
- * Copies one warning with control bytes replaced by '?' and cut to the cap
- * without splitting a UTF-8 sequence.
- */
+/* Copies one warning made safe to show (tw_text_show) and cut to the cap. */
 static cJSON *clean_warning(const char *w)
 {
     char s[TW_ADMISSION_WARNING_MAX + 1];
-    size_t n = strlen(w);
-    if (n > TW_ADMISSION_WARNING_MAX) {
-        n = TW_ADMISSION_WARNING_MAX;
-        while (n > 0 && ((unsigned char)w[n] & 0xC0) == 0x80)
-            n--;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)w[i];
-        s[i] = (char)((c < 0x20 || c == 0x7f) ? '?' : c);
-    }
-    s[n] = '\0';
-    return cJSON_CreateString(s);
+    return cJSON_CreateString(tw_text_show(s, sizeof(s), w, strlen(w)));
 }
 
 int tw_admission_encode(tw_admission_version version, const tw_admission_reply *reply, char **out,
@@ -240,7 +200,7 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
         return tw_seterr(err, TW_EINVAL, "a review response needs the request's uid");
     if (version != TW_ADMISSION_V1 && version != TW_ADMISSION_V1BETA1)
         return tw_seterr(err, TW_EINVAL, "unknown AdmissionReview version");
-    if (reply->patch != NULL && reply->patch_len > PATCH_MAX)
+    if (reply->patch != NULL && reply->patch_len > (size_t)PATCH_MAX)
         return tw_seterr(err, TW_EINVAL, "the patch is over %d bytes", PATCH_MAX);
 
     root = cJSON_CreateObject();
@@ -256,13 +216,12 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
     size_t room = 512 + 6 * strlen(reply->uid);
     if (reply->patch != NULL && reply->patch_len > 0) {
         /* Base64 needs no escaping: it goes in as a raw JSON string, not scanned again. */
-        size_t n64 = 4 * ((reply->patch_len + 2) / 3);
+        size_t n64 = tw_base64_encoded_len(reply->patch_len);
         b64 = malloc(n64 + 3);
         if (b64 == NULL)
             goto out;
         b64[0] = '"';
-        EVP_EncodeBlock((unsigned char *)b64 + 1, (const unsigned char *)reply->patch,
-                        (int)reply->patch_len);
+        tw_base64_encode_to(b64 + 1, reply->patch, reply->patch_len);
         b64[n64 + 1] = '"';
         b64[n64 + 2] = '\0';
         room += n64;

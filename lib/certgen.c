@@ -1,11 +1,7 @@
 /* certgen.c - make a CA and a serving certificate for the webhook with OpenSSL 3. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 
 #include <openssl/bio.h>
@@ -17,7 +13,9 @@
 
 #include "topowire/buf.h"
 #include "topowire/certgen.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 
 #define SKEW_SECONDS (5 * 60)
 #define MAX_DAYS     (100 * 366)
@@ -36,28 +34,6 @@ void tw_certgen_free(tw_certgen_pems *p)
     free(p->cert);
     free(p->key);
     memset(p, 0, sizeof(*p));
-}
-
-/* A DNS name as Service and Namespace names are: dot-separated labels of [A-Za-z0-9-]. */
-static int dns_name_valid(const char *s)
-{
-    size_t n = strlen(s), label = 0;
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i <= n; i++) {
-        char c = s[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || s[i - 1] == '-' || s[i - label] == '-')
-                return 0;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '-') {
-            label++;
-        } else {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 static int is_ip(const char *s)
@@ -189,10 +165,11 @@ int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char
     const char *domain = cfg->cluster_domain ? cfg->cluster_domain : "cluster.local";
     int ca_days = cfg->ca_days ? cfg->ca_days : 3650;
     int days = cfg->days ? cfg->days : 365;
-    if (!dns_name_valid(cfg->service) || !dns_name_valid(cfg->namespace) || !dns_name_valid(domain))
+    if (!tw_dns_label_valid(cfg->service) || !tw_dns_label_valid(cfg->namespace) ||
+        !tw_dns_subdomain_valid(domain))
         return tw_seterr(err, TW_EINVAL,
-                         "the service, namespace and cluster domain must be DNS "
-                         "names");
+                         "the service and namespace must be DNS labels and the cluster domain a "
+                         "DNS name (lower case)");
     if (ca_days < 1 || ca_days > MAX_DAYS || days < 1 || days > MAX_DAYS)
         return tw_seterr(err, TW_EINVAL, "validity must be between 1 and %d days", MAX_DAYS);
     if (cfg->n_extra_sans > TW_CERTGEN_MAX_EXTRA_SANS)
@@ -205,7 +182,7 @@ int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char
                   domain);
     for (size_t i = 0; i < cfg->n_extra_sans; i++) {
         const char *e = cfg->extra_sans[i];
-        if (e == NULL || (!is_ip(e) && !dns_name_valid(e))) {
+        if (e == NULL || (!is_ip(e) && !tw_dns_subdomain_valid(e))) {
             rc = tw_seterr(err, TW_EINVAL, "extra name %zu is neither a DNS name nor an IP address",
                            i + 1);
             goto out;
@@ -269,44 +246,10 @@ out:
     return rc;
 }
 
-/* Writes one file atomically with the given mode. */
-static int write_atomic(const char *dir, const char *name, const char *data, mode_t mode, char *err)
+/* Writes one PEM file; the directory is synced once, after all of them. */
+static int write_pem(const char *dir, const char *name, const char *data, mode_t mode, char *err)
 {
-    char tmp[4096], final[4096];
-    int n1 = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
-    int n2 = snprintf(final, sizeof(final), "%s/%s", dir, name);
-    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof(tmp) || (size_t)n2 >= sizeof(final))
-        return tw_seterr(err, TW_EIO, "the directory path is too long");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return tw_seterr(err, TW_EIO, "cannot create a file in %s: %s", dir, strerror(errno));
-    size_t len = strlen(data), off = 0;
-    int rc = TW_OK;
-    if (fchmod(fd, mode) != 0) {
-        rc = tw_seterr(err, TW_EIO, "cannot set the mode of %s: %s", final, strerror(errno));
-        goto out;
-    }
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = tw_seterr(err, TW_EIO, "cannot write %s: %s", final, strerror(errno));
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        rc = tw_seterr(err, TW_EIO, "cannot sync %s: %s", final, strerror(errno));
-        goto out;
-    }
-out:
-    close(fd);
-    if (rc == TW_OK && rename(tmp, final) != 0)
-        rc = tw_seterr(err, TW_EIO, "cannot rename to %s: %s", final, strerror(errno));
-    if (rc != TW_OK)
-        unlink(tmp);
-    return rc;
+    return tw_file_write_atomic(dir, name, data, strlen(data), mode, TW_FILE_NO_DIRSYNC, err);
 }
 
 int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err)
@@ -314,51 +257,16 @@ int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err)
     int rc;
     if (p == NULL || p->cert == NULL || p->key == NULL || p->ca_cert == NULL)
         return tw_seterr(err, TW_EINVAL, "nothing to write");
-    if (p->ca_key && (rc = write_atomic(dir, "ca.key", p->ca_key, 0600, err)) != TW_OK)
+    if (p->ca_key && (rc = write_pem(dir, "ca.key", p->ca_key, 0600, err)) != TW_OK)
         return rc;
-    if ((rc = write_atomic(dir, "ca.crt", p->ca_cert, 0644, err)) != TW_OK ||
-        (rc = write_atomic(dir, "tls.key", p->key, 0600, err)) != TW_OK ||
-        (rc = write_atomic(dir, "tls.crt", p->cert, 0644, err)) != TW_OK)
+    if ((rc = write_pem(dir, "ca.crt", p->ca_cert, 0644, err)) != TW_OK ||
+        (rc = write_pem(dir, "tls.key", p->key, 0600, err)) != TW_OK ||
+        (rc = write_pem(dir, "tls.crt", p->cert, 0644, err)) != TW_OK)
         return rc;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return TW_OK;
+    return tw_file_sync_dir(dir, err);
 }
 
 int tw_certgen_read_file(const char *path, size_t max, char **out, char *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return tw_seterr(err, TW_ENOTFOUND, "%s does not exist", path);
-        return tw_seterr(err, TW_EIO, "cannot open %s: %s", path, strerror(errno));
-    }
-    tw_buf b;
-    tw_buf_init(&b, max ? max : PEM_MAX);
-    char chunk[4096];
-    size_t n;
-    int rc = TW_OK;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if ((rc = tw_buf_append(&b, chunk, n)) != TW_OK) {
-            tw_seterr(err, rc, "%s: %s", path, tw_strerror(rc));
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        rc = tw_seterr(err, TW_EIO, "cannot read %s", path);
-        goto out;
-    }
-    *out = tw_buf_detach(&b);
-    if (*out == NULL)
-        rc = TW_ENOMEM;
-out:
-    OPENSSL_cleanse(chunk, sizeof(chunk));
-    if (b.data != NULL)
-        OPENSSL_cleanse(b.data, b.len);
-    fclose(f);
-    tw_buf_free(&b);
-    return rc;
+    return tw_file_read(path, max ? max : PEM_MAX, out, NULL, err);
 }

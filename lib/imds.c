@@ -11,7 +11,9 @@
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 #include "topowire/http.h"
+#include "topowire/httpstatus.h"
 #include "topowire/imds.h"
 #include "topowire/json.h"
 #include "topowire/label.h"
@@ -24,6 +26,7 @@
 #define IMDS_DEFAULT_WAIT   5000 /* ms, when the caller passes no deadline */
 #define DMI_DEFAULT_DIR     "/sys/class/dmi/id"
 #define DMI_VALUE_MAX       256
+#define DMI_FILE_MAX        4096 /* a sysfs attribute is at most a page */
 #define AWS_ENDPOINT        "http://169.254.169.254"
 #define GCP_ENDPOINT        "http://metadata.google.internal"
 #define GCP_PROBE_ENDPOINT  "http://169.254.169.254"
@@ -106,14 +109,13 @@ static void dmi_read(const char *dir, const char *name, char out[DMI_VALUE_MAX])
     int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof(path))
         return;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
+    char *text = NULL;
+    if (tw_file_read(path, DMI_FILE_MAX, &text, NULL, NULL) != TW_OK)
         return;
-    size_t len = fread(out, 1, DMI_VALUE_MAX - 1, f);
-    fclose(f);
-    out[len] = '\0';
     /* A NUL inside ends the string; firmware strings have none. */
-    len = strlen(out);
+    snprintf(out, DMI_VALUE_MAX, "%s", text);
+    free(text);
+    size_t len = strlen(out);
     while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' ' || out[len - 1] == '\t' ||
                        out[len - 1] == '\r'))
         out[--len] = '\0';
@@ -472,13 +474,9 @@ out:
 /* Turns an unexpected status into an error code and a sentence. */
 static int status_error(char *err, long status, const char *cloud, const char *what)
 {
-    int code = TW_EHTTP;
-    if (status == 404)
-        code = TW_ENOTFOUND;
-    else if (status == 403)
-        code = TW_EFORBIDDEN;
-    else if (status == 401)
-        code = TW_EUNAUTH;
+    int code = tw_http_status_error(status);
+    if (code == TW_OK)
+        code = TW_EHTTP; /* a 2xx other than the 200 expected */
     return tw_seterr(err, code, "%s instance metadata answered HTTP %ld for %s", cloud, status,
                      what);
 }
@@ -531,8 +529,9 @@ static int aws_token(imds_ctx *cx, char token[TOKEN_MAX], char *err)
     /* Refused: IMDSv2 is not offered here (or this is not AWS); IMDSv1 may still answer. */
     if (resp.status == 403 || resp.status == 404 || resp.status == 405)
         goto out;
-    rc = tw_seterr(err, TW_EHTTP, "AWS instance metadata answered HTTP %ld to the token request",
-                   resp.status);
+    rc = tw_http_status_error(resp.status);
+    rc = tw_seterr(err, rc == TW_OK ? TW_EHTTP : rc,
+                   "AWS instance metadata answered HTTP %ld to the token request", resp.status);
 out:
     tw_http_response_free(&resp);
     return rc;

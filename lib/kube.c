@@ -3,16 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "topowire/buf.h"
 #include "topowire/clock.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
+#include "topowire/httpstatus.h"
+#include "topowire/jitter.h"
 #include "topowire/json.h"
 #include "topowire/kube.h"
+#include "topowire/text.h"
 
 #define KUBE_MAX_BODY (4u * 1024 * 1024)
 /* Room for a LIST continue token of TW_KUBE_CONTINUE_MAX bytes, percent-encoded. */
@@ -39,7 +42,6 @@ struct tw_kube_client {
     tw_kube_config *cfg; /* borrowed */
     char *user_agent;
     tw_http_client *http;
-    uint64_t rng; /* xorshift state for backoff jitter */
     int (*should_abort)(void *ud);
     void *abort_ud;
 };
@@ -81,10 +83,6 @@ tw_kube_client *tw_kube_client_new(tw_kube_config *cfg, const char *user_agent)
         tw_kube_client_free(c);
         return NULL;
     }
-    if (getrandom(&c->rng, sizeof(c->rng), GRND_NONBLOCK) != (ssize_t)sizeof(c->rng))
-        c->rng = tw_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c;
-    if (c->rng == 0)
-        c->rng = 0x9e3779b97f4a7c15u;
     return c;
 }
 
@@ -97,21 +95,11 @@ void tw_kube_client_free(tw_kube_client *c)
     free(c);
 }
 
-/* A uniform-enough number in [0, n] for jitter (xorshift64). */
-static long jitter(tw_kube_client *c, long n)
-{
-    c->rng ^= c->rng << 13;
-    c->rng ^= c->rng >> 7;
-    c->rng ^= c->rng << 17;
-    return n > 0 ? (long)(c->rng % (uint64_t)(n + 1)) : 0;
-}
-
-/* Replaces control characters (a server's text may carry line breaks) with spaces. */
+/* Makes a message safe to show in place (a server's text may carry line breaks, any bytes). */
 static void flatten(char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = ' ';
+    size_t n = strlen(s);
+    tw_text_show(s, n + 1, s, n);
 }
 
 /*
@@ -333,21 +321,12 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
                 rc = tw_seterr(err, TW_EUNAUTH, "%s (no time left to try the re-read token)", msg);
                 goto out;
             }
-            switch (status) {
-            case 401:
-                rc = tw_seterr(err, TW_EUNAUTH, "%s (also after re-reading the credentials)", msg);
-                goto out;
-            case 403:
-                rc = tw_seterr(err, TW_EFORBIDDEN, "%s", msg);
-                goto out;
-            case 404:
-                rc = tw_seterr(err, TW_ENOTFOUND, "%s", msg);
-                goto out;
-            default:
-                break;
-            }
-            if (status != 429 && status < 500) {
-                rc = tw_seterr(err, TW_EHTTP, "%s", msg);
+            if (!tw_http_status_retryable(status)) {
+                rc = tw_http_status_error(status);
+                if (rc == TW_EUNAUTH)
+                    tw_seterr(err, rc, "%s (also after re-reading the credentials)", msg);
+                else
+                    tw_seterr(err, rc, "%s", msg);
                 goto out;
             }
         } else if (hrc == TW_ENET) {
@@ -369,7 +348,7 @@ int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const ch
                        : resp->retry_after_s * 1000;
         else {
             long ceiling = KUBE_BACKOFF_BASE_MS << (attempt - 1 < 4 ? attempt - 1 : 4);
-            wait = jitter(c, ceiling < KUBE_BACKOFF_CAP_MS ? ceiling : KUBE_BACKOFF_CAP_MS);
+            wait = tw_jitter(ceiling < KUBE_BACKOFF_CAP_MS ? ceiling : KUBE_BACKOFF_CAP_MS);
         }
         bool time_left = deadline == 0 || tw_remaining_ms(deadline) - wait >= KUBE_MIN_ATTEMPT_MS;
         if (attempt >= KUBE_MAX_ATTEMPTS || !time_left) {
@@ -512,23 +491,7 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
                 goto out;
             continue;
         }
-        switch (resp.status) {
-        case 401:
-            rc = TW_EUNAUTH;
-            break;
-        case 403:
-            rc = TW_EFORBIDDEN;
-            break;
-        case 404:
-            rc = TW_ENOTFOUND;
-            break;
-        case 410:
-            rc = TW_EGONE;
-            break;
-        default:
-            rc = (resp.status == 429 || resp.status >= 500) ? TW_ERETRY : TW_EHTTP;
-            break;
-        }
+        rc = tw_http_status_error(resp.status);
         tw_seterr(err, rc, "%s", msg);
         goto out;
     }
@@ -544,29 +507,6 @@ out:
     tw_buf_free(&ls.other);
     tw_http_response_free(&resp);
     return rc;
-}
-
-/* True when s is a DNS-1123 subdomain (what Kubernetes requires of a node name). */
-static bool dns_subdomain_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return false;
-    size_t label = 0;
-    for (size_t i = 0; i <= n; i++) {
-        char ch = s[i];
-        if (i == n || ch == '.') {
-            if (label == 0 || label > 63 || s[i - 1] == '-')
-                return false;
-            label = 0;
-            continue;
-        }
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-        if (!alnum && (ch != '-' || label == 0))
-            return false;
-        label++;
-    }
-    return true;
 }
 
 /* A string-valued label of a node, and the place of its key's first occurrence. */
@@ -710,12 +650,11 @@ out:
 int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadline,
                             tw_kvlist *labels, char *err)
 {
-    if (node == NULL || !dns_subdomain_valid(node)) {
-        tw_seterr(err, TW_EINVAL, "node name \"%.64s%s\" is not a valid DNS subdomain",
-                  node ? node : "", node && strlen(node) > 64 ? "..." : "");
-        if (err != NULL)
-            flatten(err);
-        return TW_EINVAL;
+    if (node == NULL || !tw_dns_subdomain_valid(node)) {
+        char shown[TW_TEXT_SHOWN_SIZE];
+        const char *n = node ? node : "";
+        return tw_seterr(err, TW_EINVAL, "node name \"%s\" is not a valid DNS subdomain",
+                         tw_text_show(shown, sizeof(shown), n, strlen(n)));
     }
     tw_buf path;
     tw_buf_init(&path, 4 * 253 + 32);

@@ -23,10 +23,13 @@
 #include <openssl/evp.h>
 #include <yaml.h>
 
+#include "topowire/base64.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 #include "topowire/kubeconfig.h"
+#include "topowire/text.h"
 
 #include "internal.h"
 
@@ -44,61 +47,18 @@
 #define EXPIRY_SKEW_S 10
 
 /*
- * Reads a small file into a new string, with trailing whitespace removed when
- * trim is set. TW_ENOTFOUND when it does not exist, TW_ETOOBIG past max,
- * TW_EIO when it is not a regular file: a FIFO or a device could block the
- * caller forever, so it is opened without blocking and refused.
+ * tw_file_read(), with trailing whitespace removed when trim is set. O_CLOEXEC
+ * matters here: no descriptor may leak into a credential plugin spawned by
+ * another thread.
  */
 static int read_file(const char *path, size_t max, int trim, char **out, char *err)
 {
-    /* O_CLOEXEC: no descriptor leaks into a credential plugin spawned by another thread. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return tw_seterr(err, TW_ENOTFOUND, "%s does not exist", path);
-        return tw_seterr(err, TW_EIO, "cannot open %s: %s", path, strerror(errno));
-    }
-    tw_buf b;
-    tw_buf_init(&b, max);
-    char chunk[4096];
-    int rc = TW_OK;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = tw_seterr(err, TW_EIO, "%s is not a regular file", path);
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        rc = tw_buf_append(&b, chunk, (size_t)n);
-        if (rc == TW_ETOOBIG) {
-            tw_seterr(err, rc, "%s is larger than %zu bytes", path, max);
-            goto out;
-        }
-        if (rc != TW_OK)
-            goto out;
-    }
-    while (trim && b.len > 0 &&
-           (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r' || b.data[b.len - 1] == ' ' ||
-            b.data[b.len - 1] == '\t'))
-        b.data[--b.len] = '\0';
-    *out = tw_buf_detach(&b);
-    if (*out == NULL)
-        rc = TW_ENOMEM;
-out:
-    close(fd);
-    tw_buf_free(&b);
+    size_t n = 0;
+    int rc = tw_file_read(path, max, out, &n, err);
+    while (rc == TW_OK && trim && n > 0 &&
+           ((*out)[n - 1] == '\n' || (*out)[n - 1] == '\r' || (*out)[n - 1] == ' ' ||
+            (*out)[n - 1] == '\t'))
+        (*out)[--n] = '\0';
     return rc;
 }
 
@@ -378,29 +338,19 @@ static int resolve_path(loader *ld, const char *p, char **out)
     return rc;
 }
 
-/* Decodes the base64 field (with OpenSSL, which skips line breaks) into new PEM text. */
+/* Decodes the base64 field (line breaks allowed, as client-go allows them) into new PEM text. */
 static int decode_pem(loader *ld, const char *b64, const char *where, const char *field, char **out)
 {
-    size_t len = strlen(b64);
-    unsigned char *pem = malloc(len / 4 * 3 + 4);
-    if (pem == NULL)
-        return TW_ENOMEM;
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    if (ctx == NULL) {
-        free(pem);
-        return TW_ENOMEM;
-    }
-    int n = 0, fin = 0;
-    EVP_DecodeInit(ctx);
-    int ok = EVP_DecodeUpdate(ctx, pem, &n, (const unsigned char *)b64, (int)len) >= 0 &&
-             EVP_DecodeFinal(ctx, pem + n, &fin) == 1;
-    EVP_ENCODE_CTX_free(ctx);
-    if (ok) {
-        n += fin;
-        pem[n] = '\0';
-    }
-    if (!ok || memchr(pem, '\0', (size_t)n) != NULL || strstr((char *)pem, "-----BEGIN ") == NULL) {
-        free(pem);
+    unsigned char *pem = NULL;
+    size_t n = 0;
+    int rc = tw_base64_decode(b64, strlen(b64), &pem, &n);
+    if (rc == TW_ENOMEM)
+        return rc;
+    if (rc != TW_OK || memchr(pem, '\0', n) != NULL || strstr((char *)pem, "-----BEGIN ") == NULL) {
+        if (pem != NULL) {
+            OPENSSL_cleanse(pem, n);
+            free(pem);
+        }
         return tw_seterr(ld->err, TW_EPARSE, "kubeconfig %s: %s%s is not base64-encoded PEM",
                          ld->path, where, field);
     }
@@ -1104,20 +1054,13 @@ static int wait_exit(pid_t pid, uint64_t deadline, int *status)
     }
 }
 
-/* Copies the first line of the plugin's stderr, printable characters only. */
+/* Copies the first line of the plugin's stderr, made safe to show (tw_text_show). */
 static void first_line(const tw_buf *b, char *dst, size_t size)
 {
     const char *s = tw_buf_cstr(b);
     while (*s == '\n' || *s == '\r' || *s == ' ')
         s++;
-    size_t k = 0;
-    for (; *s && *s != '\n' && *s != '\r' && k + 1 < size; s++) {
-        char ch = *s;
-        if ((unsigned char)ch < 0x20 || ch == 0x7f)
-            ch = '?';
-        dst[k++] = ch;
-    }
-    dst[k] = '\0';
+    tw_text_show(dst, size, s, strcspn(s, "\r\n"));
 }
 
 /*

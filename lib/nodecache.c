@@ -12,6 +12,7 @@
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
+#include "topowire/jitter.h"
 #include "topowire/json.h"
 #include "topowire/kube.h"
 #include "topowire/label.h"
@@ -96,7 +97,6 @@ struct tw_nodecache {
     pthread_t fetchers[MAX_FETCHERS];
     unsigned nfetchers;
     negative *neg; /* NEGATIVE_MAX slots */
-    uint64_t rng;  /* backoff jitter; the cache thread's own */
 };
 
 static uint64_t hash_name(const char *s)
@@ -628,12 +628,7 @@ static long backoff_next(tw_nodecache *c, backoff *b)
     if (b->d == 0 || (b->last_ms != 0 && now - b->last_ms > TW_NODECACHE_BACKOFF_RESET_MS))
         b->d = TW_NODECACHE_BACKOFF_MIN_MS;
     b->last_ms = now;
-    uint64_t x = c->rng ? c->rng : (now | 1) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)c;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c->rng = x;
-    long wait = b->d + (long)(x % (uint64_t)b->d);
+    long wait = b->d + tw_jitter(b->d - 1);
     if (wait > TW_NODECACHE_BACKOFF_MAX_MS)
         wait = TW_NODECACHE_BACKOFF_MAX_MS;
     b->d = b->d * 2 > TW_NODECACHE_BACKOFF_MAX_MS ? TW_NODECACHE_BACKOFF_MAX_MS : b->d * 2;

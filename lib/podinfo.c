@@ -1,15 +1,12 @@
 /* podinfo.c - parse the kubelet's Downward-API `labels` and `annotations` files. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "topowire/buf.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 #include "topowire/podinfo.h"
 
 /* The largest file accepted; Kubernetes caps all annotations together at 256 KiB. */
@@ -309,53 +306,15 @@ out:
 
 int tw_podinfo_read(const char *path, tw_kvlist *out, char *err)
 {
-    tw_buf text;
-    tw_buf_init(&text, PODINFO_MAX);
+    char *text = NULL;
+    size_t len = 0;
     char perr[TW_ERRLEN] = "";
-    int rc = TW_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        int e = errno;
-        rc = tw_seterr(err, e == ENOENT || e == ENOTDIR ? TW_ENOTFOUND : TW_EIO,
-                       "cannot open %s: %s", path, strerror(e));
-        goto out;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = tw_seterr(err, TW_EIO, "cannot stat %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = tw_seterr(err, TW_EIO, "%s is not a regular file", path);
-        goto out;
-    }
-    for (;;) {
-        char chunk[8192];
-        ssize_t got = read(fd, chunk, sizeof(chunk));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            rc = tw_seterr(err, TW_EIO, "cannot read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (got == 0)
-            break;
-        rc = tw_buf_append(&text, chunk, (size_t)got);
-        if (rc == TW_ETOOBIG) {
-            rc = tw_seterr(err, rc, "%s is over the 1 MiB cap", path);
-            goto out;
-        }
-        if (rc != TW_OK) {
-            rc = tw_seterr(err, rc, "out of memory reading %s", path);
-            goto out;
-        }
-    }
-    rc = tw_podinfo_parse(tw_buf_cstr(&text), text.len, out, perr);
+    int rc = tw_file_read(path, PODINFO_MAX, &text, &len, err);
+    if (rc != TW_OK)
+        return rc;
+    rc = tw_podinfo_parse(text, len, out, perr);
     if (rc != TW_OK)
         tw_seterr(err, rc, "%s: %s", path, perr);
-out:
-    if (fd >= 0)
-        close(fd);
-    tw_buf_free(&text);
+    free(text);
     return rc;
 }

@@ -1,69 +1,23 @@
 /* rackfile.c - render the rack files (env, properties, bare value, JSON); write them atomically. */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
 #include "topowire/buf.h"
 #include "topowire/error.h"
+#include "topowire/files.h"
 #include "topowire/rackfile.h"
+#include "topowire/text.h"
 
 /* Cap of one rendered file; the fields are small, so the worst escaping stays far below. */
 #define RENDER_MAX 16384
 
 /* A field of the topology and its length; a full array without terminator is still safe. */
 #define FIELD(t, f) (t)->f, strnlen((t)->f, sizeof((t)->f))
-
-/*
- * Decodes one strict UTF-8 sequence at s[0..n) (no overlong forms, no
- * surrogates, nothing past U+10FFFF). Returns its length and sets *cp, or 0
- * when the bytes are not valid UTF-8.
- */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t v;
-    uint32_t min;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        v = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        v = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-        return 0;
-    *cp = v;
-    return len;
-}
 
 /* Renders into a scratch buffer first, so that out gains all of it or nothing. */
 static int render_whole(int (*fn)(const tw_topology *, tw_buf *), const tw_topology *t, tw_buf *out)
@@ -140,7 +94,7 @@ static int props_escape(tw_buf *b, const char *v, size_t n)
         unsigned char c = s[i];
         if (c >= 0x80) {
             uint32_t cp = 0xFFFD;
-            size_t len = utf8_decode(s + i, n - i, &cp);
+            size_t len = tw_utf8_decode(s + i, n - i, &cp);
             if (len == 0) {
                 cp = 0xFFFD;
                 len = 1;
@@ -226,7 +180,7 @@ static int json_add(cJSON *obj, const char *name, const char *v, size_t n)
     size_t i = 0;
     while (i < n && rc == TW_OK) {
         uint32_t cp;
-        size_t len = utf8_decode(u + i, n - i, &cp);
+        size_t len = tw_utf8_decode(u + i, n - i, &cp);
         if (len == 0) {
             rc = tw_buf_puts(&s, "\xEF\xBF\xBD");
             i++;
@@ -286,113 +240,6 @@ int tw_rackfile_render_json(const tw_topology *t, tw_buf *out)
     return render_whole(json_all, t, out);
 }
 
-/* Fills err with "cannot STEP PATH: errno text" and returns TW_EIO. */
-static int io_fail(char *err, const char *step, const char *path, int e)
-{
-    return tw_seterr(err, TW_EIO, "cannot %s %s: %s", step, path, strerror(e));
-}
-
-static int write_full(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len > SSIZE_MAX ? SSIZE_MAX : len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        if (w == 0) {
-            /* A regular file that takes nothing has no room. */
-            errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/*
- * Writes data to dir/name through a temporary file in the same directory.
- * The mode is set with fchmod (so the umask does not apply) before the fsync,
- * so that the mode is as durable as the content. A directory whose fsync is
- * not supported (EINVAL) counts as synced. On failure the temporary file is
- * removed and dir/name is untouched.
- */
-static int sync_dir(const char *dir, char *err)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return io_fail(err, "open the directory", dir, errno);
-    int rc = TW_OK;
-    if (fsync(dfd) != 0 && errno != EINVAL)
-        rc = io_fail(err, "fsync the directory", dir, errno);
-    close(dfd);
-    return rc;
-}
-
-/* tw_atomic_write, leaving the directory's fsync to the caller when sync is false. */
-static int atomic_write(const char *dir, const char *name, const void *data, size_t len,
-                        mode_t mode, bool sync, char *err)
-{
-    if (dir == NULL || dir[0] == '\0' || name == NULL || name[0] == '\0' ||
-        strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-        (data == NULL && len > 0))
-        return tw_seterr(err, TW_EINVAL, "atomic write needs a directory and a plain file name");
-
-    char tmp[PATH_MAX];
-    char path[PATH_MAX];
-    int n1 = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
-    int n2 = snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof(tmp) || (size_t)n2 >= sizeof(path))
-        return tw_seterr(err, TW_EINVAL, "path too long for %.64s in %.128s", name, dir);
-
-    int rc = TW_OK;
-    bool created = false;
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = io_fail(err, "create a temporary file in", dir, errno);
-        goto out;
-    }
-    created = true;
-    if (write_full(fd, data, len) != 0) {
-        rc = io_fail(err, "write", tmp, errno);
-        goto out;
-    }
-    if (fchmod(fd, mode & 07777) != 0) {
-        rc = io_fail(err, "set the mode of", tmp, errno);
-        goto out;
-    }
-    if (fsync(fd) != 0) {
-        rc = io_fail(err, "fsync", tmp, errno);
-        goto out;
-    }
-    int closed = close(fd);
-    fd = -1;
-    if (closed != 0) {
-        rc = io_fail(err, "close", tmp, errno);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = io_fail(err, "rename a temporary file to", path, errno);
-        goto out;
-    }
-    created = false;
-    if (sync)
-        rc = sync_dir(dir, err);
-out:
-    if (fd >= 0)
-        close(fd);
-    if (created)
-        unlink(tmp);
-    return rc;
-}
-
-int tw_atomic_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
-                    char *err)
-{
-    return atomic_write(dir, name, data, len, mode, true, err);
-}
-
 /*
  * Renders all four files first (so a rendering failure writes nothing), then
  * writes client.rack, rack.properties, topology.json and topology.env last:
@@ -422,9 +269,10 @@ int tw_rackfile_write_all(const char *dir, const tw_topology *t, char *err)
     }
     /* Each file is fsync'd before its rename; the directory once, after all four. */
     for (size_t i = 0; i < NFILES && rc == TW_OK; i++)
-        rc = atomic_write(dir, files[i].name, tw_buf_cstr(&text[i]), text[i].len, 0644, false, err);
+        rc = tw_file_write_atomic(dir, files[i].name, tw_buf_cstr(&text[i]), text[i].len, 0644,
+                                  TW_FILE_NO_DIRSYNC, err);
     if (rc == TW_OK)
-        rc = sync_dir(dir, err);
+        rc = tw_file_sync_dir(dir, err);
     for (size_t i = 0; i < NFILES; i++)
         tw_buf_free(&text[i]);
     return rc;

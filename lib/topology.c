@@ -8,6 +8,7 @@
 #include "topowire/kube.h"
 #include "topowire/label.h"
 #include "topowire/podinfo.h"
+#include "topowire/text.h"
 #include "topowire/topology.h"
 
 const char *const tw_default_zone_keys[] = {
@@ -78,18 +79,9 @@ static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t
     if (dst[0] != '\0' || value == NULL)
         return 0;
     if (!tw_label_value_valid(value)) {
-        char shown[80];
-        /* Show a bounded, printable prefix of the hostile value. */
-        size_t i = 0;
-        for (; i < 64 && value[i]; i++) {
-            char c = value[i];
-            if (c < 0x20 || c == 0x7f)
-                c = '?';
-            shown[i] = c;
-        }
-        shown[i] = '\0';
-        step(o, src, TW_EBADVALUE, t, "rejected %s=\"%s%s\": not a valid label value", key, shown,
-             value[i] ? "..." : "");
+        char shown[TW_TEXT_SHOWN_SIZE];
+        step(o, src, TW_EBADVALUE, t, "rejected %s=\"%s\": not a valid label value", key,
+             tw_text_show(shown, sizeof(shown), value, strlen(value)));
         return 0;
     }
     snprintf(dst, 64, "%s", value);

@@ -10,6 +10,7 @@
 #include "topowire/error.h"
 #include "topowire/jsonpatch.h"
 #include "topowire/label.h"
+#include "topowire/list.h"
 #include "topowire/log.h"
 #include "topowire/nodecache.h"
 #include "topowire/topology.h"
@@ -75,49 +76,41 @@ int hook_topology_parse_keys(const char *list, char *buf, size_t buf_len,
 {
     if (snprintf(buf, buf_len, "%s", list) >= (int)buf_len)
         return tw_seterr(err, TW_EINVAL, "--copy-labels is too long");
+    tw_list_item items[MAX_COPY_KEYS];
     size_t n = 0;
-    for (char *p = buf; *p;) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        if (*p) {
-            if (n == MAX_COPY_KEYS)
-                return tw_seterr(err, TW_EINVAL, "--copy-labels: at most %d keys", MAX_COPY_KEYS);
-            if (!tw_label_key_valid(p))
-                return tw_seterr(err, TW_EINVAL, "--copy-labels: \"%.80s\" is not a label key", p);
-            keys[n++] = p;
-        }
-        if (comma == NULL)
-            break;
-        p = comma + 1;
+    char why[TW_ERRLEN];
+    if (tw_list_split(buf, items, MAX_COPY_KEYS, &n, why) != TW_OK)
+        return tw_seterr(err, TW_EINVAL, "--copy-labels: %s", why);
+    for (size_t i = 0; i < n; i++) {
+        /* The items point into buf, which is ours to cut. */
+        char *k = buf + (items[i].p - buf);
+        k[items[i].len] = '\0';
+        if (!tw_label_key_valid(k))
+            return tw_seterr(err, TW_EINVAL, "--copy-labels: \"%.80s\" is not a label key", k);
+        keys[i] = k;
     }
     keys[n] = NULL;
-    if (n == 0)
-        return tw_seterr(err, TW_EINVAL, "--copy-labels needs at least one key");
     return TW_OK;
 }
 
 int hook_topology_parse_copy_as(const char *list, bool *annotations, bool *labels, char *err)
 {
     *annotations = *labels = false;
-    char buf[64];
-    if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
-        return tw_seterr(err, TW_EINVAL, "--copy-as is too long");
-    for (char *p = buf; p && *p;) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        if (strcmp(p, "annotations") == 0)
+    tw_list_item items[2];
+    size_t n = 0;
+    char why[TW_ERRLEN];
+    if (tw_list_split(list, items, 2, &n, why) != TW_OK)
+        return tw_seterr(err, TW_EINVAL, "--copy-as: %s (give annotations, labels or both)", why);
+    for (size_t i = 0; i < n; i++) {
+        const tw_list_item *it = &items[i];
+        if (it->len == 11 && memcmp(it->p, "annotations", 11) == 0)
             *annotations = true;
-        else if (strcmp(p, "labels") == 0)
+        else if (it->len == 6 && memcmp(it->p, "labels", 6) == 0)
             *labels = true;
         else
-            return tw_seterr(err, TW_EINVAL, "--copy-as: \"%.32s\" is not annotations or labels",
-                             p);
-        p = comma ? comma + 1 : NULL;
+            return tw_seterr(err, TW_EINVAL, "--copy-as: \"%.*s\" is not annotations or labels",
+                             (int)(it->len > 32 ? 32 : it->len), it->p);
     }
-    if (!*annotations && !*labels)
-        return tw_seterr(err, TW_EINVAL, "--copy-as needs annotations, labels or both");
     return TW_OK;
 }
 

@@ -9,6 +9,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "topowire/base64.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
 #include "topowire/jsonpatch.h"
@@ -18,54 +20,6 @@
 
 #define MWC_PATH "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/"
 #define ATTEMPTS 5
-
-/* An object name: a DNS subdomain (lower-case alphanumerics, '-' and '.'). */
-static int name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && c != '.')
-            return 0;
-        if ((i == 0 || i == n - 1) && !alnum)
-            return 0;
-    }
-    return 1;
-}
-
-/* Base64 of n bytes as a new string (caller frees), or NULL. */
-char *hook_base64(const void *data, size_t n)
-{
-    if (n > 64 * 1024 * 1024)
-        return NULL;
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    if (out != NULL)
-        EVP_EncodeBlock((unsigned char *)out, data, (int)n);
-    return out;
-}
-
-/* Decodes base64 text into a new NUL-terminated buffer (caller frees), or NULL. */
-static char *base64_decode(const char *b64, size_t *len)
-{
-    size_t n = strlen(b64);
-    if (n == 0 || n % 4 != 0 || n > 64 * 1024 * 1024)
-        return NULL;
-    unsigned char *out = malloc(n / 4 * 3 + 1);
-    if (out == NULL)
-        return NULL;
-    int got = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
-    if (got < 0) {
-        free(out);
-        return NULL;
-    }
-    size_t pad = (b64[n - 1] == '=') + (b64[n - 2] == '=');
-    *len = (size_t)got - pad;
-    out[*len] = '\0';
-    return (char *)out;
-}
 
 static X509 *first_cert(const char *pem, size_t len)
 {
@@ -84,13 +38,16 @@ static X509 *first_cert(const char *pem, size_t len)
  */
 static char *bundle_for(const char *cur_b64, const char *new_pem, const X509 *new_ca, int *same)
 {
-    char *out = NULL, *old_pem = NULL;
+    char *out = NULL;
+    unsigned char *old_pem = NULL;
     size_t old_len = 0;
     X509 *old = NULL;
     BIO *b = NULL;
     *same = 0;
-    if (cur_b64 != NULL && (old_pem = base64_decode(cur_b64, &old_len)) != NULL)
-        old = first_cert(old_pem, old_len);
+    /* A bundle that is not strict base64 holds nothing worth keeping. */
+    if (cur_b64 != NULL && cur_b64[0] != '\0' &&
+        tw_base64_decode(cur_b64, strlen(cur_b64), &old_pem, &old_len) == TW_OK)
+        old = first_cert((const char *)old_pem, old_len);
     if (old != NULL && X509_cmp(old, new_ca) == 0) {
         *same = 1;
         out = strdup(cur_b64);
@@ -106,7 +63,8 @@ static char *bundle_for(const char *cur_b64, const char *new_pem, const X509 *ne
         goto out;
     char *data = NULL;
     long n = BIO_get_mem_data(b, &data);
-    out = n > 0 ? hook_base64(data, (size_t)n) : NULL;
+    if (n > 0 && tw_base64_encode(data, (size_t)n, &out) != TW_OK)
+        out = NULL;
 out:
     BIO_free(b);
     X509_free(old);
@@ -195,7 +153,7 @@ int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem
     tw_http_response resp;
     tw_http_response_init(&resp);
     int rc = TW_OK;
-    if (!name_valid(name))
+    if (!tw_dns_subdomain_valid(name))
         return tw_seterr(err, TW_EINVAL, "\"%s\" is not a valid object name", name);
     size_t pem_len = strlen(ca_pem);
     if (pem_len == 0 || pem_len > 1024 * 1024 || (ca = first_cert(ca_pem, pem_len)) == NULL)

@@ -12,7 +12,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "topowire/certgen.h"
+#include "topowire/files.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
 
@@ -98,8 +98,8 @@ static int pair_load(const char *cert_file, const char *key_file, pair **out, ch
     pair *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return TW_ENOMEM;
-    if ((rc = tw_certgen_read_file(cert_file, PEM_MAX, &cert_pem, err)) != TW_OK ||
-        (rc = tw_certgen_read_file(key_file, PEM_MAX, &key_pem, err)) != TW_OK)
+    if ((rc = tw_file_read(cert_file, PEM_MAX, &cert_pem, NULL, err)) != TW_OK ||
+        (rc = tw_file_read(key_file, PEM_MAX, &key_pem, NULL, err)) != TW_OK)
         goto out;
     gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
     gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};

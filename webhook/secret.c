@@ -6,35 +6,21 @@
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
 
+#include "topowire/base64.h"
 #include "topowire/certgen.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
 #include "topowire/kube.h"
 
 #include "webhook.h"
 
-/* A DNS label (namespaces) or subdomain (Secret names): lower-case alphanumerics, '-', '.'. */
-static int name_valid(const char *s, int dots)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > (dots ? 253u : 63u))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-' && !(dots && c == '.'))
-            return 0;
-        if ((i == 0 || i == n - 1) && !alnum)
-            return 0;
-    }
-    return 1;
-}
-
 /* Adds key: base64(value) to the object data; returns 0 or TW_ENOMEM. */
 static int add_b64(cJSON *data, const char *key, const char *value)
 {
-    char *b = hook_base64(value, strlen(value));
-    int ok = b != NULL && cJSON_AddStringToObject(data, key, b) != NULL;
+    char *b = NULL;
+    int ok = tw_base64_encode(value, strlen(value), &b) == TW_OK &&
+             cJSON_AddStringToObject(data, key, b) != NULL;
     free(b);
     return ok ? TW_OK : TW_ENOMEM;
 }
@@ -81,7 +67,7 @@ int hook_write_tls_secret(tw_kube_client *c, const char *namespace, const char *
     char *body = NULL;
     tw_http_response resp;
     tw_http_response_init(&resp);
-    if (!name_valid(namespace, 0) || !name_valid(name, 1))
+    if (!tw_dns_label_valid(namespace) || !tw_dns_subdomain_valid(name))
         return tw_seterr(err, TW_EINVAL, "\"%s/%s\" is not a valid Secret name", namespace, name);
     if (pems == NULL || pems->cert == NULL || pems->key == NULL || pems->ca_cert == NULL)
         return tw_seterr(err, TW_EINVAL, "no certificate to store");

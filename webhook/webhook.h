@@ -398,9 +398,6 @@ int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem
 int hook_write_tls_secret(tw_kube_client *c, const char *namespace, const char *name,
                           const tw_certgen_pems *pems, uint64_t deadline, char *err);
 
-/* Base64 of n bytes as a new string (caller frees), or NULL on out-of-memory. */
-char *hook_base64(const void *data, size_t n);
-
 /* ---- the downward injection's settings (inject_downward.c) --------------- */
 
 /*

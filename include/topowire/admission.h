@@ -64,9 +64,9 @@ void tw_admission_request_free(tw_admission_request *r);
  * What to answer. Every pointer is borrowed for the duration of the encode
  * call. patch is a JSON Patch document (a JSON array text) of patch_len
  * bytes, or NULL (or patch_len 0) when nothing changes. Warnings are copied
- * with control characters replaced by '?', each cut to
- * TW_ADMISSION_WARNING_MAX bytes on a UTF-8 boundary, at most
- * TW_ADMISSION_MAX_WARNINGS of them.
+ * made safe with tw_text_show() (control characters and bytes that are not
+ * UTF-8 become '?'), each cut on a UTF-8 boundary to end with "..." within
+ * TW_ADMISSION_WARNING_MAX bytes, at most TW_ADMISSION_MAX_WARNINGS of them.
  */
 typedef struct tw_admission_reply {
     const char *uid;

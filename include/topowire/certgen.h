@@ -57,12 +57,15 @@ void tw_certgen_free(tw_certgen_pems *p);
  * tls.key (mode 0600), each atomically (a temporary file in dir, fsync,
  * rename), keys before certificates so that a watcher of tls.crt never sees
  * a certificate without its key. A NULL ca_key is not written (a CA kept
- * elsewhere). Returns 0 or TW_EIO with the file and errno text in err.
+ * elsewhere). The directory is fsync'd once, after the last rename. Returns 0,
+ * TW_EIO with the file and errno text in err, or TW_EINVAL (no dir, or a path
+ * over PATH_MAX).
  */
 int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err);
 
 /*
- * Reads a file's contents into a new string (caller frees), at most max
+ * tw_file_read() with max 0 meaning 1 MiB, and without the length: reads a
+ * regular file's contents into a new string (caller frees), at most max
  * bytes. Returns 0, TW_ENOTFOUND, TW_EIO, TW_ETOOBIG or TW_ENOMEM.
  */
 int tw_certgen_read_file(const char *path, size_t max, char **out, char *err);

@@ -31,7 +31,7 @@ enum tw_error {
     TW_EDISABLED = -14,  /* the source is switched off by configuration */
     TW_ENOCONFIG = -15,  /* no configuration for this source exists here */
     TW_EBADVALUE = -16,  /* a value is not a valid Kubernetes label value */
-    TW_ERETRY = -17,     /* a retryable failure (429, 5xx) that ran out of attempts */
+    TW_ERETRY = -17,     /* a retryable failure (429, 5xx): attempts ran out, or none was made */
     TW_EEXEC = -18,      /* an external command (credential plugin) failed */
     TW_EGONE = -19,      /* the resourceVersion expired (410 Gone): list again */
     TW_ECANCELED = -20,  /* the caller stopped the operation */

@@ -22,11 +22,7 @@ bool tw_label_value_valid(const char *v);
  */
 bool tw_label_key_valid(const char *k);
 
-/*
- * True when s is a DNS-1123 subdomain, what Kubernetes requires of a node
- * name: at most 253 characters of dot-separated labels, each 1 to 63 of
- * [a-z0-9-] beginning and ending with a letter or digit.
- */
+/* The same as tw_dns_subdomain_valid() (topowire/dnsname.h), which new code calls. */
 bool tw_label_subdomain_valid(const char *s);
 
 #endif

@@ -33,18 +33,6 @@ int tw_rackfile_render_rack(const tw_topology *t, tw_buf *out);
 int tw_rackfile_render_json(const tw_topology *t, tw_buf *out);
 
 /*
- * Writes data to dir/name atomically: a temporary file `.name.XXXXXX` in dir,
- * write (EINTR and short writes retried), fchmod(mode) (the umask does not
- * apply), fsync, rename over name, fsync of dir. A reader sees the old file or
- * the new one, never a part. On failure the temporary file is removed. Returns
- * 0, TW_EIO (err names the step and the errno text) or TW_EINVAL (no dir, a
- * name that is empty, "." / "..", or holds '/', NULL data with len > 0, or a
- * path over PATH_MAX). data is borrowed.
- */
-int tw_atomic_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
-                    char *err);
-
-/*
  * Renders all four files into dir (which must exist), then writes each
  * atomically, mode 0644, in the order client.rack, rack.properties,
  * topology.json, topology.env: a reader that waits for topology.env finds

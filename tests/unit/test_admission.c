@@ -249,13 +249,13 @@ static void warnings_are_cleaned_cut_and_capped(void **state)
     char longw[600];
     memset(longw, 'a', sizeof(longw) - 1);
     longw[sizeof(longw) - 1] = '\0';
-    /* A 2-byte UTF-8 character straddling the cut must go whole. */
+    /* A 2-byte UTF-8 character straddling the cut goes whole: cut before it, then "...". */
     char utf[300];
     memset(utf, 'b', sizeof(utf));
     memcpy(utf + 255, "\xc3\xa9", 2);
     utf[257] = '\0';
-    const char *w[20] = {"line\nbreak\x7f", longw, utf};
-    for (int i = 3; i < 20; i++)
+    const char *w[20] = {"line\nbreak\x7f", longw, utf, "bad \xff\xc3 (utf-8) \xc3\xa9"};
+    for (int i = 4; i < 20; i++)
         w[i] = "more";
     tw_admission_reply reply = {.uid = "u", .warnings = w, .n_warnings = 20};
     cJSON *root = encode_ok(TW_ADMISSION_V1, &reply);
@@ -263,8 +263,13 @@ static void warnings_are_cleaned_cut_and_capped(void **state)
     assert_true(cJSON_IsArray(arr));
     assert_int_equal(cJSON_GetArraySize(arr), TW_ADMISSION_MAX_WARNINGS);
     assert_string_equal(cJSON_GetArrayItem(arr, 0)->valuestring, "line?break?");
-    assert_int_equal(strlen(cJSON_GetArrayItem(arr, 1)->valuestring), TW_ADMISSION_WARNING_MAX);
-    assert_int_equal(strlen(cJSON_GetArrayItem(arr, 2)->valuestring), 255);
+    const char *cut = cJSON_GetArrayItem(arr, 1)->valuestring;
+    assert_int_equal(strlen(cut), TW_ADMISSION_WARNING_MAX);
+    assert_string_equal(cut + TW_ADMISSION_WARNING_MAX - 3, "...");
+    cut = cJSON_GetArrayItem(arr, 2)->valuestring;
+    assert_int_equal(strlen(cut), TW_ADMISSION_WARNING_MAX);
+    assert_int_equal(strspn(cut, "b"), TW_ADMISSION_WARNING_MAX - 3);
+    assert_string_equal(cJSON_GetArrayItem(arr, 3)->valuestring, "bad ?? (utf-8) \xc3\xa9");
     cJSON_Delete(root);
 }
 

@@ -30,8 +30,14 @@ static void parse_keys_and_copy_as(void **state)
     assert_string_equal(keys[0], "topology.kubernetes.io/zone");
     assert_string_equal(keys[2], "topology.k8s.aws/zone-id");
     assert_null(keys[3]);
-    assert_int_equal(hook_topology_parse_keys("a,,b", buf, sizeof(buf), keys, err), TW_OK);
+    assert_int_equal(hook_topology_parse_keys("a,b", buf, sizeof(buf), keys, err), TW_OK);
+    assert_string_equal(keys[1], "b");
     assert_null(keys[2]);
+    /* An empty item is a typo, not a key to skip. */
+    assert_int_equal(hook_topology_parse_keys("a,,b", buf, sizeof(buf), keys, err), TW_EINVAL);
+    assert_non_null(strstr(err, "item 2 is empty"));
+    assert_int_equal(hook_topology_parse_keys("a,", buf, sizeof(buf), keys, err), TW_EINVAL);
+    assert_int_equal(hook_topology_parse_keys("a, b", buf, sizeof(buf), keys, err), TW_EINVAL);
     assert_int_equal(hook_topology_parse_keys("", buf, sizeof(buf), keys, err), TW_EINVAL);
     assert_int_equal(hook_topology_parse_keys("not a key!", buf, sizeof(buf), keys, err),
                      TW_EINVAL);
@@ -45,6 +51,9 @@ static void parse_keys_and_copy_as(void **state)
     assert_true(a && !l);
     assert_int_equal(hook_topology_parse_copy_as("nothing", &a, &l, err), TW_EINVAL);
     assert_int_equal(hook_topology_parse_copy_as("", &a, &l, err), TW_EINVAL);
+    assert_int_equal(hook_topology_parse_copy_as("labels,", &a, &l, err), TW_EINVAL);
+    assert_int_equal(hook_topology_parse_copy_as("labelsx", &a, &l, err), TW_EINVAL);
+    assert_int_equal(hook_topology_parse_copy_as("label", &a, &l, err), TW_EINVAL);
 }
 
 static void null_topology(void **state)

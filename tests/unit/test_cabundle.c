@@ -16,6 +16,7 @@
 
 #include "support/kubepatch.h"
 #include "support/testserver.h"
+#include "topowire/base64.h"
 #include "topowire/certgen.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
@@ -337,7 +338,7 @@ static void failures(void **state)
     assert_non_null(strstr(err, "no webhooks"));
     assert_int_equal(f->api.patches, 0);
     reset(f, two_webhooks);
-    static const char *const bad[] = {"", "Topowire", "a/b", "-x", "x..", "a b"};
+    static const char *const bad[] = {"", "Topowire", "a/b", "-x", "x..", "a b", "a..b", "a.-b"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(hook_patch_ca_bundle(f->client, bad[i], CA, tw_deadline_in(20000), err),
                          TW_EINVAL);
@@ -485,7 +486,8 @@ static void tls_secret_created_then_updated(void **state)
     static const char *const keys[] = {"tls.crt", "tls.key", "ca.crt"};
     const char *want1[] = {p1.cert, p1.key, p1.ca_cert};
     for (int i = 0; i < 3; i++) {
-        char *b = hook_base64(want1[i], strlen(want1[i]));
+        char *b = NULL;
+        assert_int_equal(tw_base64_encode(want1[i], strlen(want1[i]), &b), TW_OK);
         assert_string_equal(secret_data(f, keys[i]), b);
         free(b);
     }
@@ -499,7 +501,8 @@ static void tls_secret_created_then_updated(void **state)
     assert_string_equal(f->api.secret_patch_type, "application/merge-patch+json");
     const char *want2[] = {p2.cert, p2.key, p2.ca_cert};
     for (int i = 0; i < 3; i++) {
-        char *b = hook_base64(want2[i], strlen(want2[i]));
+        char *b = NULL;
+        assert_int_equal(tw_base64_encode(want2[i], strlen(want2[i]), &b), TW_OK);
         assert_string_equal(secret_data(f, keys[i]), b);
         free(b);
     }
@@ -508,6 +511,12 @@ static void tls_secret_created_then_updated(void **state)
     assert_int_equal(
         hook_write_tls_secret(f->client, "Bad_NS", "x", &p2, tw_deadline_in(2000), err), TW_EINVAL);
     assert_int_equal(hook_write_tls_secret(f->client, "ns", "a/b", &p2, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "ns", "a..b", &p2, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "ns", "a.-b", &p2, tw_deadline_in(2000), err),
+                     TW_EINVAL);
+    assert_int_equal(hook_write_tls_secret(f->client, "n.s", "x", &p2, tw_deadline_in(2000), err),
                      TW_EINVAL);
     assert_int_equal(hook_write_tls_secret(f->client, "ns", "x", NULL, tw_deadline_in(2000), err),
                      TW_EINVAL);

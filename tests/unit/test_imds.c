@@ -272,7 +272,7 @@ static void aws_put_other_status_is_an_error(void **state)
     tw_imds_options o = options(s, TW_CLOUD_AWS);
     tw_imds_result r = marked();
     char err[TW_ERRLEN];
-    assert_int_equal(tw_imds_query(&o, tw_deadline_in(LONG_WAIT), &r, err), TW_EHTTP);
+    assert_int_equal(tw_imds_query(&o, tw_deadline_in(LONG_WAIT), &r, err), TW_ERETRY);
     assert_non_null(strstr(err, "503"));
     assert_untouched(&r);
     assert_int_equal(atomic_load(&st.aws_gets), 0);
@@ -501,8 +501,9 @@ static void aws_zone_status_errors(void **state)
         int status;
         int rc;
     } cases[] = {
-        {500, TW_EHTTP},      {503, TW_EHTTP},     {404, TW_ENOTFOUND},
-        {403, TW_EFORBIDDEN}, {301, TW_EREDIRECT},
+        {500, TW_ERETRY},    {503, TW_ERETRY},     {429, TW_ERETRY},
+        {404, TW_ENOTFOUND}, {403, TW_EFORBIDDEN}, {301, TW_EREDIRECT},
+        {410, TW_EGONE},     {418, TW_EHTTP},      {204, TW_EHTTP},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         stub st = {.aws = true, .zone_status = cases[i].status};
@@ -692,7 +693,7 @@ static void gcp_status_errors(void **state)
     static const struct {
         int status;
         int rc;
-    } cases[] = {{403, TW_EFORBIDDEN}, {404, TW_ENOTFOUND}, {500, TW_EHTTP}};
+    } cases[] = {{403, TW_EFORBIDDEN}, {404, TW_ENOTFOUND}, {500, TW_ERETRY}, {400, TW_EHTTP}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         stub st = {.gcp = true, .gcp_status = cases[i].status};
         tw_testserver *s = start(&st);
@@ -838,7 +839,7 @@ static void azure_status_error(void **state)
     tw_imds_options o = options(s, TW_CLOUD_AZURE);
     tw_imds_result r = marked();
     char err[TW_ERRLEN];
-    assert_int_equal(tw_imds_query(&o, tw_deadline_in(LONG_WAIT), &r, err), TW_EHTTP);
+    assert_int_equal(tw_imds_query(&o, tw_deadline_in(LONG_WAIT), &r, err), TW_ERETRY);
     assert_non_null(strstr(err, "500"));
     assert_untouched(&r);
     tw_testserver_stop(s);

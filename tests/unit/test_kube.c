@@ -422,7 +422,11 @@ static void status_messages(void **state)
     assert_string_equal(err, "HTTP 503");
     const char *nl = "{\"kind\":\"Status\",\"message\":\"line one\\nline two\",\"reason\":7}";
     tw_kube_status_message(nl, strlen(nl), 500, err);
-    assert_string_equal(err, "500 line one line two");
+    assert_string_equal(err, "500 line one?line two");
+    /* Bytes that are not UTF-8 are not passed on either. */
+    const char *bin = "{\"kind\":\"Status\",\"message\":\"caf\xc3 \xff\xc3\xa9\"}";
+    tw_kube_status_message(bin, strlen(bin), 500, err);
+    assert_string_equal(err, "500 caf? ?\xc3\xa9");
     tw_kube_status_message(st_403, strlen(st_403), 403, NULL);
 }
 
@@ -623,6 +627,21 @@ static void other_client_errors_are_not_retried(void **state)
     assert_int_equal(get_labels(f, 10000, &l), TW_EHTTP);
     assert_int_equal(requests(f), 1);
     assert_string_equal(f->err, "400 BadRequest: bad");
+    fx_free(f);
+}
+
+/* 410 means the same on a plain request as on a watch: the resourceVersion expired. */
+static void gone_at_once(void **state)
+{
+    (void)state;
+    tw_testresp script[] = {{.status = 410,
+                             .body = "{\"kind\":\"Status\",\"reason\":\"Expired\","
+                                     "\"message\":\"too old resource version\"}"}};
+    fx *f = fx_new(script, 1);
+    tw_kvlist l = {0};
+    assert_int_equal(get_labels(f, 10000, &l), TW_EGONE);
+    assert_int_equal(requests(f), 1);
+    assert_string_equal(f->err, "410 Expired: too old resource version");
     fx_free(f);
 }
 
@@ -871,6 +890,7 @@ int main(void)
         cmocka_unit_test(forbidden_at_once_with_the_status_message),
         cmocka_unit_test(not_found_at_once),
         cmocka_unit_test(other_client_errors_are_not_retried),
+        cmocka_unit_test(gone_at_once),
         cmocka_unit_test(redirect_refused_at_once),
         cmocka_unit_test(garbage_body_is_a_parse_error),
         cmocka_unit_test(huge_body_is_refused),

@@ -58,43 +58,13 @@ static void keys(void **state)
     assert_false(tw_label_key_valid(NULL));
 }
 
-/* Node names: what topowire-init accepts in NODE_NAME and --node. */
+/* The old name still answers as tw_dns_subdomain_valid() does (test_dnsname.c). */
 static void subdomains(void **state)
 {
     (void)state;
-    static const char *const good[] = {"ip-10-0-41-17.ec2.internal",        "a",    "0", "node-1",
-                                       "aks-nodepool1-12345678-vmss000000", "a.b.c"};
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-        assert_true(tw_label_subdomain_valid(good[i]));
-    char long_ok[254], too_long[255];
-    /* 253 characters: four labels of 63 and a dot between each, then one more "a" label. */
-    memset(long_ok, 'a', 253);
-    long_ok[63] = long_ok[127] = long_ok[191] = '.';
-    long_ok[253] = '\0';
-    assert_true(tw_label_subdomain_valid(long_ok));
-    memcpy(too_long, long_ok, 253);
-    too_long[253] = 'a';
-    too_long[254] = '\0';
-    assert_false(tw_label_subdomain_valid(too_long));
-    static const char *const bad[] = {
-        "",
-        "Node",
-        "node_1",
-        "-node",
-        "node-",
-        "a..b",
-        ".a",
-        "a.",
-        "node\nCLIENT_RACK=x",
-        "node 1",
-        "n\x01",
-        "a/b",
-        "caf\xc3\xa9",
-        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" /* 64 */,
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        if (tw_label_subdomain_valid(bad[i]))
-            fail_msg("\"%s\" accepted", bad[i]);
+    assert_true(tw_label_subdomain_valid("ip-10-0-41-17.ec2.internal"));
+    assert_false(tw_label_subdomain_valid("Node"));
+    assert_false(tw_label_subdomain_valid("a..b"));
     assert_false(tw_label_subdomain_valid(NULL));
 }
 
