@@ -11,14 +11,17 @@
 #include "topowire/buf.h"
 #include "topowire/cli.h"
 #include "topowire/clock.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
 #include "topowire/imds.h"
 #include "topowire/kube.h"
 #include "topowire/kubeconfig.h"
 #include "topowire/label.h"
+#include "topowire/list.h"
 #include "topowire/log.h"
 #include "topowire/rackfile.h"
+#include "topowire/text.h"
 #include "topowire/topology.h"
 #include "topowire/version.h"
 
@@ -89,48 +92,28 @@ static void usage(FILE *f)
             tw_default_region_keys[1], tw_default_zone_id_keys[0]);
 }
 
-/* How much of a rejected node name a message shows. */
-#define NODE_SHOWN 64
-
-/* A bounded, printable prefix of s for a message: control bytes as '?', "..." when cut. */
-static const char *printable(const char *s, char out[NODE_SHOWN + 4])
-{
-    size_t i = 0;
-    for (; i < NODE_SHOWN && s[i] != '\0'; i++)
-        out[i] = (char)(((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i]);
-    if (s[i] != '\0') {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
-}
-
-/* --sources: a comma list of distinct source names, at most one of each. */
+/* --sources: a comma list of distinct source names. */
 static int flag_sources(void *target, const char *arg, char *why, size_t why_len)
 {
     options *o = target;
+    tw_list_item items[3];
     tw_source got[3];
     size_t n = 0;
-    for (const char *p = arg;; p++) {
-        size_t len = strcspn(p, ",");
+    if (tw_list_split(arg, items, 3, &n, NULL) != TW_OK)
+        goto bad;
+    for (size_t i = 0; i < n; i++) {
         char name[32];
-        tw_source s;
-        if (len == 0 || len >= sizeof(name) || n == 3)
+        if (items[i].len >= sizeof(name))
             goto bad;
-        memcpy(name, p, len);
-        name[len] = '\0';
-        if (tw_source_parse(name, &s) != TW_OK)
+        memcpy(name, items[i].p, items[i].len);
+        name[items[i].len] = '\0';
+        if (tw_source_parse(name, &got[i]) != TW_OK)
             goto bad;
-        for (size_t i = 0; i < n; i++)
-            if (got[i] == s)
+        for (size_t j = 0; j < i; j++)
+            if (got[j] == got[i])
                 goto bad;
-        got[n++] = s;
-        p += len;
-        if (*p == '\0')
-            break;
     }
-    memcpy(o->sources, got, sizeof(got));
+    memcpy(o->sources, got, n * sizeof(got[0]));
     o->n_sources = n;
     return TW_OK;
 bad:
@@ -162,7 +145,7 @@ static int flag_on_missing(void *target, const char *arg, char *why, size_t why_
 static int flag_node(void *target, const char *arg, char *why, size_t why_len)
 {
     options *o = target;
-    if (!tw_label_subdomain_valid(arg)) {
+    if (!tw_dns_subdomain_valid(arg)) {
         snprintf(why, why_len,
                  "(%zu bytes) is not a node name (a DNS subdomain of at most 253 characters)",
                  strlen(arg));
@@ -306,13 +289,13 @@ static void check_node_env(options *o)
 {
     if (o->node && o->node[0] == '\0')
         o->node = NULL;
-    if (o->node == NULL || o->node_from_flag || tw_label_subdomain_valid(o->node))
+    if (o->node == NULL || o->node_from_flag || tw_dns_subdomain_valid(o->node))
         return;
-    char shown[NODE_SHOWN + 4], detail[TW_ERRLEN];
+    char shown[TW_TEXT_SHOWN_SIZE], detail[TW_ERRLEN];
     snprintf(detail, sizeof(detail),
              "rejected NODE_NAME=\"%s\" (%zu bytes): not a node name (a DNS subdomain of at "
              "most 253 characters); the kubernetes source is skipped",
-             printable(o->node, shown), strlen(o->node));
+             tw_text_show(shown, sizeof(shown), o->node, strlen(o->node)), strlen(o->node));
     tw_log_kv(TW_LOG_WARN, "value rejected", "source", "env", "detail", detail, NULL);
     o->node = NULL;
 }

@@ -265,8 +265,3 @@ int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err)
         return rc;
     return tw_file_sync_dir(dir, err);
 }
-
-int tw_certgen_read_file(const char *path, size_t max, char **out, char *err)
-{
-    return tw_file_read(path, max ? max : PEM_MAX, out, NULL, err);
-}

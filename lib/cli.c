@@ -9,6 +9,8 @@
 #include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/label.h"
+#include "topowire/list.h"
+#include "topowire/text.h"
 
 /* getopt_long's value for the flag at index i; below it are getopt's own answers. */
 #define FLAG_VAL_BASE 256
@@ -32,23 +34,6 @@ static int parse_unsigned(const char *v, unsigned max, int seconds, unsigned *ou
         return TW_EINVAL;
     *out = (unsigned)n;
     return TW_OK;
-}
-
-/* How much of a rejected argument a message shows. */
-#define ARG_SHOWN 64
-
-/* A bounded, printable copy of a rejected argument for a message. */
-static const char *shown(const char *arg, char out[ARG_SHOWN + 4])
-{
-    size_t i = 0;
-    for (; i < ARG_SHOWN && arg[i] != '\0'; i++)
-        out[i] = (char)(((unsigned char)arg[i] < 0x20 || arg[i] == 0x7f) ? '?' : arg[i]);
-    if (arg[i] != '\0') {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
 }
 
 /* Applies one flag's argument; TW_EINVAL with why completing `--flag: "arg" ...`. */
@@ -124,8 +109,9 @@ int tw_flags_parse(const char *prog, const tw_flag *flags, size_t n, int argc, c
             fprintf(stderr, "%s: out of memory\n", prog);
             result = TW_FLAGS_USAGE;
         } else if (rc != TW_OK) {
-            char arg[ARG_SHOWN + 4];
-            fprintf(stderr, "%s: --%s: \"%s\" %s\n", prog, f->name, shown(optarg, arg), why);
+            char arg[TW_TEXT_SHOWN_SIZE];
+            fprintf(stderr, "%s: --%s: \"%s\" %s\n", prog, f->name,
+                    tw_text_show(arg, sizeof(arg), optarg, strlen(optarg)), why);
             result = TW_FLAGS_USAGE;
         } else if (f->kind == TW_FLAG_HELP) {
             result = TW_FLAGS_HELP;
@@ -169,38 +155,26 @@ void tw_label_keys_free(tw_label_keys *k)
 
 int tw_flag_label_keys(void *target, const char *arg, char *why, size_t why_len)
 {
-    tw_label_keys next = {{NULL}};
+    tw_list_item items[TW_LABEL_KEYS_MAX];
     size_t n = 0;
-    int rc = TW_OK;
-    for (const char *p = arg;; p++) {
-        size_t len = strcspn(p, ",");
-        if (len == 0) {
-            snprintf(why, why_len, "is not a comma list of label keys (an item is empty)");
-            rc = TW_EINVAL;
-            break;
-        }
-        if (n == TW_LABEL_KEYS_MAX) {
-            snprintf(why, why_len, "holds more than %d keys", TW_LABEL_KEYS_MAX);
-            rc = TW_EINVAL;
-            break;
-        }
-        if ((next.keys[n] = strndup(p, len)) == NULL) {
-            rc = TW_ENOMEM;
-            break;
-        }
-        if (!tw_label_key_valid(next.keys[n++])) {
-            snprintf(why, why_len, "holds \"%.*s\", which is not a valid label key",
-                     len > 64 ? 64 : (int)len, p);
-            rc = TW_EINVAL;
-            break;
-        }
-        p += len;
-        if (*p == '\0')
-            break;
+    char err[TW_ERRLEN];
+    if (tw_list_split(arg, items, TW_LABEL_KEYS_MAX, &n, err) != TW_OK) {
+        snprintf(why, why_len, "is not a list of label keys: %s", err);
+        return TW_EINVAL;
     }
-    if (rc != TW_OK) {
-        tw_label_keys_free(&next);
-        return rc;
+    tw_label_keys next = {{NULL}};
+    for (size_t i = 0; i < n; i++) {
+        if ((next.keys[i] = strndup(items[i].p, items[i].len)) == NULL) {
+            tw_label_keys_free(&next);
+            return TW_ENOMEM;
+        }
+        if (!tw_label_key_valid(next.keys[i])) {
+            char shown[TW_TEXT_SHOWN_SIZE];
+            snprintf(why, why_len, "holds \"%s\", which is not a valid label key",
+                     tw_text_show(shown, sizeof(shown), items[i].p, items[i].len));
+            tw_label_keys_free(&next);
+            return TW_EINVAL;
+        }
     }
     tw_label_keys_free(target);
     *(tw_label_keys *)target = next;

@@ -205,7 +205,7 @@ int tw_downward_prepare(const tw_downward_config *cfg, tw_downward **out, char *
 static int check_containers(const cJSON *containers, const char *out_dir, tw_podpatch_result *r,
                             bool *done)
 {
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     bool bad = false;
     const cJSON *c;
     cJSON_ArrayForEach(c, containers)
@@ -262,7 +262,7 @@ static int check_spec(const cJSON *spec, const char *out_dir, tw_podpatch_result
 /* Warns when the node labels the files read from will not be on the pod. */
 static int check_copied(const tw_downward_config *cfg, const char *rack, tw_podpatch_result *r)
 {
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     if (cfg->copied == NULL)
         return tw__podpatch_warn(r,
                                  "topowire: binding mode does not serve this pod's namespace "
@@ -308,7 +308,7 @@ static int decide(const cJSON *pod, const tw_downward_config *cfg, tw_podpatch_r
 static int container_ops(tw_jsonpatch *p, const char *mount, const cJSON *c, size_t i,
                          char *const env[], tw_podpatch_result *r)
 {
-    char path[96], q[TW__QUOTE_MAX + 4], skipped[160] = "";
+    char path[96], q[TW_TEXT_SHOWN_SIZE], skipped[160] = "";
     const char *items[TW_DOWNWARD_VALUES];
     size_t n = 0;
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(c, "env");

@@ -12,6 +12,7 @@
 #include "topowire/clock.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
+#include "topowire/httpstatus.h"
 
 #define HTTP_DEFAULT_MAX_BODY (4u * 1024 * 1024)
 /* Longest wait a Retry-After may ask for; anything longer is taken as this. */
@@ -540,7 +541,7 @@ int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *
     capture_headers(c->h, resp);
     if (cc != CURLE_OK)
         rc = transfer_error(c, &x, cc, host, err);
-    else if (status >= 300 && status < 400)
+    else if (tw_http_status_error(status) == TW_EREDIRECT)
         rc = tw_seterr(err, TW_EREDIRECT, "%s answered %ld, a redirect, which is never followed",
                        host, status);
 out:

@@ -273,7 +273,7 @@ static size_t azure_region_len(const char *zone, const zone_parts *z)
     return z->n[0];
 }
 
-int tw_imds_region_from_zone(tw_cloud cloud, const char *zone, char out[64])
+int tw_imds_region_from_zone(tw_cloud cloud, const char *zone, char out[TW_LABEL_VALUE_SIZE])
 {
     zone_parts z;
     if (zone == NULL || strlen(zone) > TW_LABEL_VALUE_MAX || !split_dashes(zone, &z))
@@ -324,7 +324,7 @@ __attribute__((format(printf, 2, 3))) static void add_note(imds_ctx *cx, const c
 
 /* ---- answers ------------------------------------------------------------ */
 
-bool tw__imds_take_value(const char *p, size_t n, char out[64])
+bool tw__imds_take_value(const char *p, size_t n, char out[TW_LABEL_VALUE_SIZE])
 {
     if (n > 0 && p[n - 1] == '\n') {
         n--;
@@ -357,7 +357,7 @@ bool tw__imds_take_token(const char *p, size_t n, char token[TW__IMDS_TOKEN_MAX]
     return true;
 }
 
-int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[64], char region[64],
+int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE],
                             bool *spoke, char *err)
 {
     /* projects/412345678901/zones/europe-west1-d */
@@ -377,7 +377,7 @@ int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[64], char re
                          "GCP instance/zone is not of the form projects/NUMBER/zones/ZONE");
     *spoke = true;
     const char *z = slash + 1;
-    char v[64];
+    char v[TW_LABEL_VALUE_SIZE];
     if (!tw__imds_take_value(z, (size_t)(body + n - z), v))
         return tw_seterr(err, TW_EBADVALUE,
                          "the GCP zone served (%zu bytes) is not a valid label value",
@@ -388,7 +388,7 @@ int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[64], char re
     return TW_OK;
 }
 
-int tw__imds_parse_azure(const char *body, size_t len, char zone[64], char region[64], bool *spoke,
+int tw__imds_parse_azure(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE], bool *spoke,
                          char *err)
 {
     /* An escaped NUL must not cut the zone or location short ("1\u0000junk" is not "1"). */
@@ -416,7 +416,7 @@ int tw__imds_parse_azure(const char *body, size_t len, char zone[64], char regio
                        "the Azure VM is regional: metadata/instance names no availability zone");
         goto out;
     }
-    char joined[2 * TW_LABEL_VALUE_MAX + 2], z[64], r[64];
+    char joined[2 * TW_LABEL_VALUE_MAX + 2], z[TW_LABEL_VALUE_SIZE], r[TW_LABEL_VALUE_SIZE];
     int jn = snprintf(joined, sizeof(joined), "%s-%s", location->valuestring, zn->valuestring);
     if (jn < 0 || (size_t)jn >= sizeof(joined) || !tw_label_value_valid(location->valuestring) ||
         !tw__imds_take_value(joined, (size_t)jn, z) ||
@@ -559,7 +559,7 @@ static int aws_get(imds_ctx *cx, const char *leaf, const char *token, uint64_t u
 }
 
 /* Fetches a value the answer can do without (zone ID, region): failures become notes. */
-static void aws_optional(imds_ctx *cx, const char *leaf, const char *token, char out[64])
+static void aws_optional(imds_ctx *cx, const char *leaf, const char *token, char out[TW_LABEL_VALUE_SIZE])
 {
     tw_http_response resp;
     tw_http_response_init(&resp);

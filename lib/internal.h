@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "topowire/kubeconfig.h"
+#include "topowire/label.h"
 
 /* ---- kubeconfig.c -------------------------------------------------------------------------- */
 
@@ -37,7 +38,7 @@ int tw__kube_config_parse(const char *text, size_t len, const char *name, const 
  * it into out (64 bytes) and returns true, or returns false and leaves out
  * alone. Used for every AWS placement answer.
  */
-bool tw__imds_take_value(const char *p, size_t n, char out[64]);
+bool tw__imds_take_value(const char *p, size_t n, char out[TW_LABEL_VALUE_SIZE]);
 
 /*
  * Takes the IMDSv2 token from the n-byte answer to the token PUT: one
@@ -55,7 +56,7 @@ bool tw__imds_take_token(const char *p, size_t n, char token[TW__IMDS_TOKEN_MAX]
  * TW_EPARSE (not of that form) or TW_EBADVALUE (the zone is not a valid label
  * value); zone and region are written only on success.
  */
-int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[64], char region[64],
+int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE],
                             bool *spoke, char *err);
 
 /*
@@ -65,7 +66,7 @@ int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[64], char re
  * Returns 0, TW_EPARSE, TW_ENOTFOUND (a regional VM: no zone) or TW_EBADVALUE;
  * zone and region are written only on success.
  */
-int tw__imds_parse_azure(const char *body, size_t len, char zone[64], char region[64], bool *spoke,
+int tw__imds_parse_azure(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE], bool *spoke,
                          char *err);
 
 #endif

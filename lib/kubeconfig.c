@@ -408,7 +408,7 @@ static int load_cluster(loader *ld, yaml_node_t *cl, const char *where, const ch
         rc = tw_seterr(ld->err, TW_EINVAL,
                        "kubeconfig %s: the server of cluster \"%s\" is too long", ld->path, name);
     while (rc == TW_OK && b.len > 0 && b.data[b.len - 1] == '/')
-        b.data[--b.len] = '\0';
+        tw_buf_truncate(&b, b.len - 1);
     /* "https://" alone (or "://k") would load and fail only at the first request. */
     const char *sep = rc == TW_OK ? strstr(tw_buf_cstr(&b), "://") : NULL;
     if (rc == TW_OK && (sep == NULL || sep == b.data || sep[3] == '\0'))

@@ -22,11 +22,6 @@ static bool name_valid(const char *s, size_t n)
     return true;
 }
 
-bool tw_label_subdomain_valid(const char *s)
-{
-    return tw_dns_subdomain_valid(s);
-}
-
 bool tw_label_value_valid(const char *v)
 {
     return v != NULL && name_valid(v, strlen(v));

@@ -227,7 +227,7 @@ static int named_index_cmp(const void *a, const void *b)
 static int choose_containers(const cJSON *containers, const char *ann, bool *chosen, size_t n,
                              tw_podpatch_result *r)
 {
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     int rc = TW_OK;
     size_t picked = 0;
     named_index *sorted = NULL;
@@ -433,7 +433,7 @@ typedef struct pod_view {
 /* The topowire.io/inject label asks for the init container, and it is not there yet. */
 static int check_selected(const pod_view *v, tw_podpatch_result *r, bool *done)
 {
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     const char *inject = tw__podpatch_member_string(v->labels, TW_POD_LABEL_INJECT);
     if (inject == NULL) {
         tw__podpatch_settle(r, TW_PODPATCH_NOT_SELECTED, done);
@@ -458,7 +458,7 @@ static int check_selected(const pod_view *v, tw_podpatch_result *r, bool *done)
 /* Reads the spec's arrays into v: named objects, at least one container, on Linux. */
 static int check_shape(pod_view *v, tw_podpatch_result *r, bool *done)
 {
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     bool bad = false;
     v->containers = tw__podpatch_member(v->spec, "containers", cJSON_Array, &bad);
     v->inits = tw__podpatch_member(v->spec, "initContainers", cJSON_Array, &bad);
@@ -510,7 +510,7 @@ static int check_names(const pod_view *v, tw_podpatch_result *r, bool *done)
 static int check_mounts(const cJSON *containers, const bool *chosen, const char *out_dir,
                         tw_podpatch_result *r, bool *done)
 {
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     bool bad = false;
     size_t i = 0;
     const cJSON *c;

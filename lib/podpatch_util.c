@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "topowire/error.h"
+#include "topowire/text.h"
 
 #include "podpatch_util.h"
 
@@ -24,18 +25,14 @@ int tw__podpatch_warn(tw_podpatch_result *r, const char *fmt, ...)
     return TW_OK;
 }
 
-const char *tw__podpatch_quoted(const char *v, char out[TW__QUOTE_MAX + 4])
+const char *tw__podpatch_quoted(const char *v, char out[TW_TEXT_SHOWN_SIZE])
 {
-    size_t n = 0;
     if (v == NULL)
         v = "";
-    for (; n < TW__QUOTE_MAX && v[n] != '\0'; n++)
-        out[n] = (char)(((unsigned char)v[n] < 0x20 || v[n] == 0x7f || v[n] == '"') ? '?' : v[n]);
-    if (v[n] != '\0') {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
+    tw_text_show(out, TW_TEXT_SHOWN_SIZE, v, strlen(v));
+    /* The value goes between double quotes in a warning. */
+    for (char *p = out; (p = strchr(p, '"')) != NULL; p++)
+        *p = TW_TEXT_REPLACEMENT;
     return out;
 }
 
@@ -138,7 +135,7 @@ int tw__podpatch_read_meta(const cJSON *pod, const cJSON **meta, const cJSON **l
 
 int tw__podpatch_rack(const cJSON *anns, const char *dflt, tw_podpatch_result *r, const char **rack)
 {
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     const cJSON *ra = anns ? cJSON_GetObjectItemCaseSensitive(anns, TW_POD_ANN_RACK) : NULL;
     *rack = dflt;
     if (ra == NULL)

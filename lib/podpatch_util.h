@@ -10,11 +10,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "topowire/text.h"
 #include "topowire/jsonpatch.h"
 #include "topowire/podpatch.h"
 
 /* How much of a value from the pod a warning quotes, in bytes. */
-#define TW__QUOTE_MAX 64
 
 /*
  * Adds a warning sentence to r (past TW_PODPATCH_MAX_WARNINGS it is
@@ -25,10 +25,10 @@ __attribute__((format(printf, 2, 3))) int tw__podpatch_warn(tw_podpatch_result *
 
 /*
  * Quotes a value from the pod (NULL reads as "") for a warning, into out:
- * cut after TW__QUOTE_MAX bytes with "...", control bytes and '"' as '?'.
+ * cut after TW_TEXT_SHOWN bytes with "...", control bytes and '"' as '?'.
  * Returns out. Cannot fail.
  */
-const char *tw__podpatch_quoted(const char *v, char out[TW__QUOTE_MAX + 4]);
+const char *tw__podpatch_quoted(const char *v, char out[TW_TEXT_SHOWN_SIZE]);
 
 /*
  * Member name of o when it has the cJSON type want (cJSON_Object,

@@ -73,7 +73,7 @@ static void step(const tw_resolve_options *o, tw_source src, int rc, const tw_to
 }
 
 /* Copies a validated value into an empty field; 1 when filled. */
-static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t, char dst[64],
+static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t, char dst[TW_LABEL_VALUE_SIZE],
                 const char *key, const char *value)
 {
     if (dst[0] != '\0' || value == NULL)
@@ -89,7 +89,7 @@ static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t
 }
 
 static int fill_first(const tw_resolve_options *o, tw_source src, const tw_kvlist *l,
-                      const char *const *keys, char dst[64], tw_topology *t)
+                      const char *const *keys, char dst[TW_LABEL_VALUE_SIZE], tw_topology *t)
 {
     for (const char *const *k = keys; *k; k++)
         if (fill(o, src, t, dst, *k, tw_kvlist_get(l, *k)))

@@ -10,6 +10,8 @@
 #include "topowire/certgen.h"
 #include "topowire/cli.h"
 #include "topowire/clock.h"
+#include "topowire/dnsname.h"
+#include "topowire/files.h"
 #include "topowire/error.h"
 #include "topowire/http.h"
 #include "topowire/kube.h"
@@ -23,6 +25,7 @@
 #define EXIT_USAGE        2
 #define PATCH_TIMEOUT_MS  60000
 #define SA_NAMESPACE_FILE "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+#define PEM_MAX           (1024 * 1024) /* a CA certificate or key file */
 
 static void usage(FILE *f)
 {
@@ -265,16 +268,12 @@ static const char *default_namespace(char *buf, size_t len)
     const char *env = getenv("POD_NAMESPACE");
     if (env && *env)
         return env;
-    FILE *f = fopen(SA_NAMESPACE_FILE, "r");
-    if (f) {
-        if (fgets(buf, (int)len, f)) {
-            buf[strcspn(buf, "\r\n")] = '\0';
-            fclose(f);
-            if (buf[0])
-                return buf;
-        } else {
-            fclose(f);
-        }
+    char *text = NULL;
+    if (tw_file_read(SA_NAMESPACE_FILE, len - 1, &text, NULL, NULL) == TW_OK) {
+        snprintf(buf, len, "%.*s", (int)strcspn(text, "\r\n"), text);
+        free(text);
+        if (tw_dns_label_valid(buf))
+            return buf;
     }
     return "topowire-system";
 }
@@ -373,8 +372,8 @@ static int make_certificates(const certgen_opts *o, tw_certgen_config *cfg, tw_c
     char err[TW_ERRLEN] = "";
     char *ca_cert = NULL, *ca_key = NULL;
     int rc, status = 1;
-    if (o->ca_cert_file && (tw_certgen_read_file(o->ca_cert_file, 0, &ca_cert, err) != TW_OK ||
-                            tw_certgen_read_file(o->ca_key_file, 0, &ca_key, err) != TW_OK)) {
+    if (o->ca_cert_file && (tw_file_read(o->ca_cert_file, PEM_MAX, &ca_cert, NULL, err) != TW_OK ||
+                            tw_file_read(o->ca_key_file, PEM_MAX, &ca_key, NULL, err) != TW_OK)) {
         tw_log_kv(TW_LOG_ERROR, "cannot read the CA", "error", err, NULL);
         goto out;
     }

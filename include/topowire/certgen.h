@@ -63,11 +63,4 @@ void tw_certgen_free(tw_certgen_pems *p);
  */
 int tw_certgen_write(const char *dir, const tw_certgen_pems *p, char *err);
 
-/*
- * tw_file_read() with max 0 meaning 1 MiB, and without the length: reads a
- * regular file's contents into a new string (caller frees), at most max
- * bytes. Returns 0, TW_ENOTFOUND, TW_EIO, TW_ETOOBIG or TW_ENOMEM.
- */
-int tw_certgen_read_file(const char *path, size_t max, char **out, char *err);
-
 #endif

@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "topowire/label.h"
+
 typedef enum tw_cloud {
     TW_CLOUD_AUTO = 0,
     TW_CLOUD_AWS,
@@ -44,9 +46,9 @@ void tw_imds_options_from_env(tw_imds_options *opts);
 
 typedef struct tw_imds_result {
     tw_cloud cloud;   /* which cloud answered */
-    char zone[64];    /* us-east-1b / europe-west1-d / eastus-2; "" when unknown */
-    char zone_id[64]; /* AWS only: use1-az4; "" elsewhere or when not served */
-    char region[64];  /* served or derived from the zone; "" when unknown */
+    char zone[TW_LABEL_VALUE_SIZE];    /* us-east-1b / europe-west1-d / eastus-2; "" when unknown */
+    char zone_id[TW_LABEL_VALUE_SIZE]; /* AWS only: use1-az4; "" elsewhere or when not served */
+    char region[TW_LABEL_VALUE_SIZE];  /* served or derived from the zone; "" when unknown */
     int imds_v1;      /* AWS: 1 when the IMDSv1 fallback was used */
 } tw_imds_result;
 
@@ -74,6 +76,6 @@ int tw_imds_query(const tw_imds_options *opts, uint64_t deadline, tw_imds_result
  * when the zone does not have the cloud's shape. out holds 64 bytes and is
  * written only on success.
  */
-int tw_imds_region_from_zone(tw_cloud cloud, const char *zone, char out[64]);
+int tw_imds_region_from_zone(tw_cloud cloud, const char *zone, char out[TW_LABEL_VALUE_SIZE]);
 
 #endif

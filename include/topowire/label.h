@@ -6,6 +6,8 @@
 
 /* Longest valid label value, without the terminator. */
 #define TW_LABEL_VALUE_MAX 63
+/* A buffer that holds any valid label value and its terminator. */
+#define TW_LABEL_VALUE_SIZE (TW_LABEL_VALUE_MAX + 1)
 
 /*
  * True when v is a non-empty valid label value: at most 63 characters of
@@ -21,8 +23,5 @@ bool tw_label_value_valid(const char *v);
  * [A-Za-z0-9._-] with alphanumeric ends.
  */
 bool tw_label_key_valid(const char *k);
-
-/* The same as tw_dns_subdomain_valid() (topowire/dnsname.h), which new code calls. */
-bool tw_label_subdomain_valid(const char *s);
 
 #endif

@@ -6,6 +6,9 @@
 #ifndef TOPOWIRE_TOPO_H
 #define TOPOWIRE_TOPO_H
 
+#include "topowire/dnsname.h"
+#include "topowire/label.h"
+
 typedef enum tw_source {
     TW_SOURCE_NONE = 0,
     TW_SOURCE_DOWNWARD,
@@ -24,12 +27,12 @@ typedef enum tw_rack_kind {
 
 /* What the node turned out to be. Empty strings mean unknown. */
 typedef struct tw_topology {
-    char node[254];
-    char zone[64];
-    char zone_id[64];
-    char region[64];
-    char rack[64];
-    char label[64];   /* the value of the --rack label:KEY label, when asked */
+    char node[TW_DNS_SUBDOMAIN_MAX + 1];
+    char zone[TW_LABEL_VALUE_SIZE];
+    char zone_id[TW_LABEL_VALUE_SIZE];
+    char region[TW_LABEL_VALUE_SIZE];
+    char rack[TW_LABEL_VALUE_SIZE];
+    char label[TW_LABEL_VALUE_SIZE];   /* the value of the --rack label:KEY label, when asked */
     tw_source source; /* which source yielded the rack */
 } tw_topology;
 

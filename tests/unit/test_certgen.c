@@ -19,6 +19,7 @@
 
 #include "support/testserver.h"
 #include "topowire/certgen.h"
+#include "topowire/files.h"
 #include "topowire/error.h"
 
 static X509 *cert_of(const char *pem)
@@ -301,10 +302,10 @@ static void files_are_written_with_safe_modes(void **state)
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_mode & 0777, files[i].mode);
         char *text = NULL;
-        assert_int_equal(tw_certgen_read_file(path, 0, &text, err), TW_OK);
+        assert_int_equal(tw_file_read(path, 1 << 20, &text, NULL, err), TW_OK);
         assert_string_equal(text, want[i]);
         free(text);
-        assert_int_equal(tw_certgen_read_file(path, 10, &text, err), TW_ETOOBIG);
+        assert_int_equal(tw_file_read(path, 10, &text, NULL, err), TW_ETOOBIG);
         unlink(path);
     }
     /* Without the CA key, ca.key is not written. */
@@ -315,7 +316,7 @@ static void files_are_written_with_safe_modes(void **state)
     snprintf(path, sizeof(path), "%s/ca.key", dir);
     assert_int_not_equal(access(path, F_OK), 0);
     char *text = (char *)0x1;
-    assert_int_equal(tw_certgen_read_file(path, 0, &text, err), TW_ENOTFOUND);
+    assert_int_equal(tw_file_read(path, 1 << 20, &text, NULL, err), TW_ENOTFOUND);
     assert_ptr_equal(text, (char *)0x1);
     p.ca_key = ca_key;
     static const char *const names[] = {"ca.crt", "tls.crt", "tls.key"};

@@ -139,11 +139,11 @@ static void label_key_lists(void **state)
     (void)state;
     opts o;
     memset(&o, 0, sizeof(o));
-    assert_usage(&o, "(an item is empty)", "--keys", "a,,b");
-    assert_usage(&o, "(an item is empty)", "--keys", "a,");
-    assert_usage(&o, "(an item is empty)", "--keys", "");
+    assert_usage(&o, "\"a,,b\" is not a list of label keys: item 2 is empty", "--keys", "a,,b");
+    assert_usage(&o, "item 2 is empty", "--keys", "a,");
+    assert_usage(&o, "the list is empty", "--keys", "");
     assert_usage(&o, "holds \"Bad Key\", which is not a valid label key", "--keys", "a,Bad Key");
-    assert_usage(&o, "holds more than 16 keys", "--keys", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q");
+    assert_usage(&o, "more than 16 items", "--keys", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q");
     assert_null(o.keys.keys[0]);
     char err[1024];
     assert_int_equal(run(&o, err, sizeof(err), "--keys", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", NULL),

@@ -58,15 +58,6 @@ static void keys(void **state)
     assert_false(tw_label_key_valid(NULL));
 }
 
-/* The old name still answers as tw_dns_subdomain_valid() does (test_dnsname.c). */
-static void subdomains(void **state)
-{
-    (void)state;
-    assert_true(tw_label_subdomain_valid("ip-10-0-41-17.ec2.internal"));
-    assert_false(tw_label_subdomain_valid("Node"));
-    assert_false(tw_label_subdomain_valid("a..b"));
-    assert_false(tw_label_subdomain_valid(NULL));
-}
 
 static void kvlist_set_get_overwrite(void **state)
 {
@@ -93,7 +84,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(values),
         cmocka_unit_test(keys),
-        cmocka_unit_test(subdomains),
         cmocka_unit_test(kvlist_set_get_overwrite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,18 +16,18 @@
 static void quoted_cuts_and_masks(void **state)
 {
     (void)state;
-    char q[TW__QUOTE_MAX + 4];
+    char q[TW_TEXT_SHOWN_SIZE];
     assert_string_equal(tw__podpatch_quoted(NULL, q), "");
     assert_string_equal(tw__podpatch_quoted("plain", q), "plain");
     assert_string_equal(tw__podpatch_quoted("a\"b\nc\x7f", q), "a?b?c?");
-    char long_value[TW__QUOTE_MAX + 10];
+    char long_value[TW_TEXT_SHOWN + 10];
     memset(long_value, 'x', sizeof(long_value) - 1);
     long_value[sizeof(long_value) - 1] = '\0';
     const char *out = tw__podpatch_quoted(long_value, q);
-    assert_int_equal(strlen(out), TW__QUOTE_MAX + 3);
-    assert_string_equal(out + TW__QUOTE_MAX, "...");
-    long_value[TW__QUOTE_MAX] = '\0'; /* exactly the cut: no dots */
-    assert_int_equal(strlen(tw__podpatch_quoted(long_value, q)), TW__QUOTE_MAX);
+    assert_int_equal(strlen(out), TW_TEXT_SHOWN + 3);
+    assert_string_equal(out + TW_TEXT_SHOWN, "...");
+    long_value[TW_TEXT_SHOWN] = '\0'; /* exactly the cut: no dots */
+    assert_int_equal(strlen(tw__podpatch_quoted(long_value, q)), TW_TEXT_SHOWN);
 }
 
 static void members_and_names(void **state)
