@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "topowire/admission.h"
 #include "topowire/base64.h"
 #include "topowire/buf.h"

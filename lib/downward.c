@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "topowire/downward.h"
 #include "topowire/error.h"
 #include "topowire/jsonpatch.h"

@@ -357,8 +357,8 @@ bool tw__imds_take_token(const char *p, size_t n, char token[TW__IMDS_TOKEN_MAX]
     return true;
 }
 
-int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE],
-                            bool *spoke, char *err)
+int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE],
+                            char region[TW_LABEL_VALUE_SIZE], bool *spoke, char *err)
 {
     /* projects/412345678901/zones/europe-west1-d */
     static const char projects[] = "projects/";
@@ -388,8 +388,8 @@ int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VAL
     return TW_OK;
 }
 
-int tw__imds_parse_azure(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE], bool *spoke,
-                         char *err)
+int tw__imds_parse_azure(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE],
+                         char region[TW_LABEL_VALUE_SIZE], bool *spoke, char *err)
 {
     /* An escaped NUL must not cut the zone or location short ("1\u0000junk" is not "1"). */
     cJSON *root = NULL;
@@ -559,7 +559,8 @@ static int aws_get(imds_ctx *cx, const char *leaf, const char *token, uint64_t u
 }
 
 /* Fetches a value the answer can do without (zone ID, region): failures become notes. */
-static void aws_optional(imds_ctx *cx, const char *leaf, const char *token, char out[TW_LABEL_VALUE_SIZE])
+static void aws_optional(imds_ctx *cx, const char *leaf, const char *token,
+                         char out[TW_LABEL_VALUE_SIZE])
 {
     tw_http_response resp;
     tw_http_response_init(&resp);

@@ -56,8 +56,8 @@ bool tw__imds_take_token(const char *p, size_t n, char token[TW__IMDS_TOKEN_MAX]
  * TW_EPARSE (not of that form) or TW_EBADVALUE (the zone is not a valid label
  * value); zone and region are written only on success.
  */
-int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE],
-                            bool *spoke, char *err);
+int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE],
+                            char region[TW_LABEL_VALUE_SIZE], bool *spoke, char *err);
 
 /*
  * Parses Azure's metadata/instance JSON (len bytes) into zone
@@ -66,7 +66,7 @@ int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VAL
  * Returns 0, TW_EPARSE, TW_ENOTFOUND (a regional VM: no zone) or TW_EBADVALUE;
  * zone and region are written only on success.
  */
-int tw__imds_parse_azure(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE], char region[TW_LABEL_VALUE_SIZE], bool *spoke,
-                         char *err);
+int tw__imds_parse_azure(const char *body, size_t len, char zone[TW_LABEL_VALUE_SIZE],
+                         char region[TW_LABEL_VALUE_SIZE], bool *spoke, char *err);
 
 #endif

@@ -975,8 +975,8 @@ int tw_kube_config_find(const tw_kube_config_query *q, tw_kube_config **out, cha
     } else {
         snprintf(home, sizeof(home), "~/.kube/config");
     }
-    return tw_seterr(err, TW_ENOCONFIG, "no Kubernetes configuration: %s%s; %s does not exist",
-                     why, detail, home);
+    return tw_seterr(err, TW_ENOCONFIG, "no Kubernetes configuration: %s%s; %s does not exist", why,
+                     detail, home);
 }
 
 /* ---- exec credential plugins --------------------------------------------------------------- */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "topowire/error.h"
 #include "topowire/jsonpatch.h"
 #include "topowire/label.h"
@@ -177,9 +179,9 @@ int tw_podpatch_config_check(const tw_podpatch_config *cfg, char *err)
 
 /* Indexed by tw_podpatch_outcome; the metrics' outcome labels. */
 static const char *const outcome_names[] = {
-    [TW_PODPATCH_INJECTED] = "injected",   [TW_PODPATCH_ALREADY] = "already_injected",
+    [TW_PODPATCH_INJECTED] = "injected",         [TW_PODPATCH_ALREADY] = "already_injected",
     [TW_PODPATCH_NOT_SELECTED] = "not_selected", [TW_PODPATCH_OPTED_OUT] = "opted_out",
-    [TW_PODPATCH_CONFLICT] = "conflict",   [TW_PODPATCH_INVALID] = "invalid",
+    [TW_PODPATCH_CONFLICT] = "conflict",         [TW_PODPATCH_INVALID] = "invalid",
 };
 _Static_assert(sizeof(outcome_names) / sizeof(outcome_names[0]) == TW_PODPATCH_OUTCOMES,
                "every pod patch outcome has a name");

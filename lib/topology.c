@@ -73,8 +73,8 @@ static void step(const tw_resolve_options *o, tw_source src, int rc, const tw_to
 }
 
 /* Copies a validated value into an empty field; 1 when filled. */
-static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t, char dst[TW_LABEL_VALUE_SIZE],
-                const char *key, const char *value)
+static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t,
+                char dst[TW_LABEL_VALUE_SIZE], const char *key, const char *value)
 {
     if (dst[0] != '\0' || value == NULL)
         return 0;

@@ -107,7 +107,9 @@ typedef struct common_opts {
         {"ca-file", TW_FLAG_STRING, &(c).kube.ca_file, 0, NULL},                                   \
         {"log-format", TW_FLAG_CALL, &(c).log_format, 0, tw_flag_log_format},                      \
         {"log-level", TW_FLAG_CALL, &(c).log_level, 0, tw_flag_log_level},                         \
-        {"help", TW_FLAG_HELP, NULL, 0, NULL}
+    {                                                                                              \
+        "help", TW_FLAG_HELP, NULL, 0, NULL                                                        \
+    }
 
 /* Parses a command's flags: -1 to go on (logging set up), else the exit status. */
 static int parse_flags(const char *cmd, const tw_flag *flags, size_t n, int argc, char **argv,

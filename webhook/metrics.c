@@ -206,8 +206,7 @@ static void render_durations(tw_buf *b)
                       "topowire_webhook_review_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} "
                       "%llu\n",
                       routes[r].name, count);
-        tw_buf_printf(b,
-                      "topowire_webhook_review_duration_seconds_sum{route=\"%s\"} %llu.%09llu\n",
+        tw_buf_printf(b, "topowire_webhook_review_duration_seconds_sum{route=\"%s\"} %llu.%09llu\n",
                       routes[r].name, sum / 1000000000ULL, sum % 1000000000ULL);
         tw_buf_printf(b, "topowire_webhook_review_duration_seconds_count{route=\"%s\"} %llu\n",
                       routes[r].name, count);

@@ -17,6 +17,8 @@
 
 #include <microhttpd.h>
 
+#include <cjson/cJSON.h>
+
 #include "topowire/admission.h"
 #include "topowire/assert.h"
 #include "topowire/buf.h"
@@ -92,7 +94,8 @@ enum {
 static const char *const bind_names[] = {
     "patched", "unchanged", "node_unknown", "not_a_node", "not_applicable", "disabled",
 };
-_Static_assert(sizeof(bind_names) / sizeof(bind_names[0]) == BIND_OUTCOMES, "binding outcome names");
+_Static_assert(sizeof(bind_names) / sizeof(bind_names[0]) == BIND_OUTCOMES,
+               "binding outcome names");
 static int bind_ids[BIND_OUTCOMES];
 static int pod_topology_id = -1; /* a pod with spec.nodeName got topology, no injection */
 

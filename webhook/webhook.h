@@ -9,6 +9,8 @@
 
 #include <gnutls/abstract.h>
 
+#include <cjson/cJSON.h>
+
 #include "topowire/admission.h"
 #include "topowire/buf.h"
 #include "topowire/certgen.h"

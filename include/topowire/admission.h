@@ -5,7 +5,8 @@
 
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
+/* cJSON values are passed by pointer; callers that build or read them include <cjson/cJSON.h>. */
+typedef struct cJSON cJSON;
 
 /* Most warnings one reply carries, and the longest one (bytes) before it is cut. */
 #define TW_ADMISSION_MAX_WARNINGS 16

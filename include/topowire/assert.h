@@ -13,11 +13,10 @@
  * defends.
  */
 #if defined(TW_DEBUG) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TW_ASSERT_ON 1
-#define TW_ASSERT(cond)                                                                            \
-    ((cond) ? (void)0 : tw__assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define TW_ASSERT_ON    1
+#define TW_ASSERT(cond) ((cond) ? (void)0 : tw__assert_fail(#cond, __FILE__, __LINE__, __func__))
 #else
-#define TW_ASSERT_ON 0
+#define TW_ASSERT_ON    0
 #define TW_ASSERT(cond) ((void)sizeof(!(cond)))
 #endif
 

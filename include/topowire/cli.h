@@ -57,8 +57,7 @@ int tw_flags_parse(const char *prog, const tw_flag *flags, size_t n, int argc, c
 /* TW_FLAG_CALL parsers shared by the programs. */
 int tw_flag_log_format(void *target /* tw_log_format */, const char *arg, char *why,
                        size_t why_len);
-int tw_flag_log_level(void *target /* tw_log_level */, const char *arg, char *why,
-                      size_t why_len);
+int tw_flag_log_level(void *target /* tw_log_level */, const char *arg, char *why, size_t why_len);
 
 /* At most this many keys in a list of label keys. */
 #define TW_LABEL_KEYS_MAX 16

@@ -4,7 +4,8 @@
 
 #include <stdbool.h>
 
-#include <cjson/cJSON.h>
+/* cJSON values are passed by pointer; callers that build or read them include <cjson/cJSON.h>. */
+typedef struct cJSON cJSON;
 
 #include "topowire/podpatch.h"
 

@@ -45,11 +45,11 @@ typedef struct tw_imds_options {
 void tw_imds_options_from_env(tw_imds_options *opts);
 
 typedef struct tw_imds_result {
-    tw_cloud cloud;   /* which cloud answered */
+    tw_cloud cloud;                    /* which cloud answered */
     char zone[TW_LABEL_VALUE_SIZE];    /* us-east-1b / europe-west1-d / eastus-2; "" when unknown */
     char zone_id[TW_LABEL_VALUE_SIZE]; /* AWS only: use1-az4; "" elsewhere or when not served */
     char region[TW_LABEL_VALUE_SIZE];  /* served or derived from the zone; "" when unknown */
-    int imds_v1;      /* AWS: 1 when the IMDSv1 fallback was used */
+    int imds_v1;                       /* AWS: 1 when the IMDSv1 fallback was used */
 } tw_imds_result;
 
 /*

@@ -5,7 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
+/* cJSON values are passed by pointer; callers that build or read them include <cjson/cJSON.h>. */
+typedef struct cJSON cJSON;
 
 #include "topowire/jsonpatch.h"
 

@@ -32,8 +32,8 @@ typedef struct tw_topology {
     char zone_id[TW_LABEL_VALUE_SIZE];
     char region[TW_LABEL_VALUE_SIZE];
     char rack[TW_LABEL_VALUE_SIZE];
-    char label[TW_LABEL_VALUE_SIZE];   /* the value of the --rack label:KEY label, when asked */
-    tw_source source; /* which source yielded the rack */
+    char label[TW_LABEL_VALUE_SIZE]; /* the value of the --rack label:KEY label, when asked */
+    tw_source source;                /* which source yielded the rack */
 } tw_topology;
 
 /* "zone", "zone-id", "region" or "label:KEY" (key borrowed into *label_key). Return 0 or TW_EINVAL.

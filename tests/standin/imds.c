@@ -6,6 +6,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "standin.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"

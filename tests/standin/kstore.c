@@ -11,6 +11,8 @@
 
 #include <microhttpd.h>
 
+#include <cjson/cJSON.h>
+
 #include "kube.h"
 #include "standin.h"
 #include "topowire/clock.h"

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
+
 #include "kube.h"
 #include "standin.h"
 #include "topowire/error.h"

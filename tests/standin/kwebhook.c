@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
+
 #include "kube.h"
 #include "topowire/error.h"
 

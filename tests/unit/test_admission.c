@@ -10,6 +10,8 @@
 
 #include <openssl/evp.h>
 
+#include <cjson/cJSON.h>
+
 #include "support/testserver.h"
 #include "topowire/admission.h"
 #include "topowire/error.h"

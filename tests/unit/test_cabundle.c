@@ -14,6 +14,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <cjson/cJSON.h>
+
 #include "support/kubepatch.h"
 #include "support/testserver.h"
 #include "topowire/base64.h"

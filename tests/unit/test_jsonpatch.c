@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "support/kubepatch.h"
 #include "topowire/error.h"
 #include "topowire/jsonpatch.h"

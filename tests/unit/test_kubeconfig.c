@@ -1272,15 +1272,16 @@ static void list_merges_first_wins(void **state)
                "clusters:\n- name: shared\n  cluster: {server: 'https://first:6443'}\n",
                0600);
     write_file(f, "second/ca.crt", CA_PEM, 0600);
-    write_file(f, "second/b",
-               "current-context: prod\n"
-               "contexts:\n- name: prod\n  context: {cluster: other, user: bob}\n"
-               "- name: dev\n  context: {cluster: other, user: bob}\n"
-               "clusters:\n- name: shared\n  cluster: {server: 'https://second:6443'}\n"
-               "- name: other\n  cluster: {server: 'https://other:6443', certificate-authority: ca.crt}\n"
-               "users:\n- name: alice\n  user: {token: alice-token}\n"
-               "- name: bob\n  user: {token: bob-token}\n",
-               0600);
+    write_file(
+        f, "second/b",
+        "current-context: prod\n"
+        "contexts:\n- name: prod\n  context: {cluster: other, user: bob}\n"
+        "- name: dev\n  context: {cluster: other, user: bob}\n"
+        "clusters:\n- name: shared\n  cluster: {server: 'https://second:6443'}\n"
+        "- name: other\n  cluster: {server: 'https://other:6443', certificate-authority: ca.crt}\n"
+        "users:\n- name: alice\n  user: {token: alice-token}\n"
+        "- name: bob\n  user: {token: bob-token}\n",
+        0600);
     const char *paths[] = {fx_path(f, "missing", missing), fx_path(f, "a", a),
                            fx_path(f, "second/b", b)};
     tw_kube_config *cfg = NULL;

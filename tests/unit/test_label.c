@@ -58,7 +58,6 @@ static void keys(void **state)
     assert_false(tw_label_key_valid(NULL));
 }
 
-
 static void kvlist_set_get_overwrite(void **state)
 {
     (void)state;

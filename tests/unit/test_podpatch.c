@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "support/kubepatch.h"
 #include "support/testserver.h"
 #include "topowire/admission.h"
