@@ -1036,6 +1036,22 @@ int hook_config_check(const hook_config *cfg, char *err)
     return hook_downward_check(cfg, err);
 }
 
+/* Stops both listeners and frees everything the server holds (any part may be missing). */
+static void server_free(hook_server *s)
+{
+    if (s->tls)
+        MHD_stop_daemon(s->tls);
+    if (s->plain)
+        MHD_stop_daemon(s->plain);
+    stop_guards(s);
+    hook_metrics_set_extra(NULL, NULL);
+    hook_topology_free(s->topo);
+    hook_certstore_free(s->certs);
+    tw_podpatch_free(s->pods);
+    hook_downward_free(&s->down);
+    free(s);
+}
+
 int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
 {
     int rc;
@@ -1080,17 +1096,7 @@ int hook_server_start(const hook_config *cfg, hook_server **out, char *err)
     *out = s;
     return TW_OK;
 fail:
-    if (s->tls)
-        MHD_stop_daemon(s->tls);
-    if (s->plain)
-        MHD_stop_daemon(s->plain);
-    stop_guards(s);
-    hook_metrics_set_extra(NULL, NULL);
-    hook_topology_free(s->topo);
-    hook_certstore_free(s->certs);
-    tw_podpatch_free(s->pods);
-    hook_downward_free(&s->down);
-    free(s);
+    server_free(s);
     return rc;
 }
 
@@ -1136,15 +1142,6 @@ long hook_server_shutdown(hook_server *s)
     long left;
     while ((left = hook_metrics_inflight_now()) > 0 && tw_remaining_ms(deadline) > 0)
         tw_sleep_ms(20, deadline);
-    MHD_stop_daemon(s->tls);
-    if (s->plain)
-        MHD_stop_daemon(s->plain);
-    stop_guards(s);
-    hook_metrics_set_extra(NULL, NULL);
-    hook_topology_free(s->topo);
-    hook_certstore_free(s->certs);
-    tw_podpatch_free(s->pods);
-    hook_downward_free(&s->down);
-    free(s);
+    server_free(s);
     return left;
 }
