@@ -8,7 +8,7 @@
 #include "topowire/imds.h"
 #include "topowire/label.h"
 
-#include "../lib/internal.h"
+#include "../lib/imds_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,7 +27,7 @@ static void check_region_of(tw_cloud cloud, const char *zone)
 {
     char region[64];
     memset(region, MARK, sizeof(region));
-    if (tw_imds_region_from_zone(cloud, zone, region) != TW_OK) {
+    if (tw__imds_region_from_zone(cloud, zone, region) != TW_OK) {
         if (!untouched(region, sizeof(region)))
             __builtin_trap();
         return;

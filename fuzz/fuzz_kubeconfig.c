@@ -6,7 +6,7 @@
 #include "topowire/error.h"
 #include "topowire/kubeconfig.h"
 
-#include "../lib/internal.h"
+#include "../lib/kubeconfig_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

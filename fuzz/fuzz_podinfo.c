@@ -8,13 +8,15 @@
 #include "topowire/label.h"
 #include "topowire/podinfo.h"
 
+#include "../lib/podinfo_int.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tw_kvlist l = {0};
     char err[TW_ERRLEN];
-    int rc = tw_podinfo_parse((const char *)data, size, &l, err);
+    int rc = tw__podinfo_parse((const char *)data, size, &l, err);
     if (rc == TW_OK) {
         /* Every parsed pair is a C string; looking each one up finds it. */
         for (size_t i = 0; i < l.n; i++) {

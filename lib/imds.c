@@ -19,7 +19,7 @@
 #include "topowire/label.h"
 #include "topowire/version.h"
 
-#include "internal.h"
+#include "imds_int.h"
 
 #define IMDS_BODY_MAX       (64 * 1024)
 #define IMDS_URL_MAX        2048
@@ -74,21 +74,6 @@ int tw_cloud_parse(const char *s, tw_cloud *out)
     return TW_EINVAL;
 }
 
-const char *tw_cloud_name(tw_cloud c)
-{
-    switch (c) {
-    case TW_CLOUD_AUTO:
-        return "auto";
-    case TW_CLOUD_AWS:
-        return "aws";
-    case TW_CLOUD_GCP:
-        return "gcp";
-    case TW_CLOUD_AZURE:
-        return "azure";
-    }
-    return "unknown";
-}
-
 void tw_imds_options_from_env(tw_imds_options *opts)
 {
     const char *disabled = getenv("AWS_EC2_METADATA_DISABLED");
@@ -124,7 +109,7 @@ static void dmi_read(const char *dir, const char *name, char out[DMI_VALUE_MAX])
         memmove(out, out + lead, len - lead + 1);
 }
 
-tw_cloud tw_imds_detect(const char *dmi_dir)
+tw_cloud tw__imds_detect(const char *dmi_dir)
 {
     const char *dir = dmi_dir ? dmi_dir : DMI_DEFAULT_DIR;
     char sys[DMI_VALUE_MAX], product[DMI_VALUE_MAX], board[DMI_VALUE_MAX], bios[DMI_VALUE_MAX];
@@ -273,7 +258,7 @@ static size_t azure_region_len(const char *zone, const zone_parts *z)
     return z->n[0];
 }
 
-int tw_imds_region_from_zone(tw_cloud cloud, const char *zone, char out[TW_LABEL_VALUE_SIZE])
+int tw__imds_region_from_zone(tw_cloud cloud, const char *zone, char out[TW_LABEL_VALUE_SIZE])
 {
     zone_parts z;
     if (zone == NULL || strlen(zone) > TW_LABEL_VALUE_MAX || !split_dashes(zone, &z))
@@ -382,7 +367,7 @@ int tw__imds_parse_gcp_zone(const char *body, size_t len, char zone[TW_LABEL_VAL
         return tw_seterr(err, TW_EBADVALUE,
                          "the GCP zone served (%zu bytes) is not a valid label value",
                          (size_t)(body + n - z));
-    if (tw_imds_region_from_zone(TW_CLOUD_GCP, v, region) != TW_OK)
+    if (tw__imds_region_from_zone(TW_CLOUD_GCP, v, region) != TW_OK)
         region[0] = '\0';
     memcpy(zone, v, sizeof(v));
     return TW_OK;
@@ -618,7 +603,7 @@ static int aws_query(imds_ctx *cx, tw_imds_result *res, char *err)
     }
     aws_optional(cx, "availability-zone-id", token, res->zone_id);
     aws_optional(cx, "region", token, res->region);
-    if (res->region[0] == '\0' && tw_imds_region_from_zone(TW_CLOUD_AWS, res->zone, res->region))
+    if (res->region[0] == '\0' && tw__imds_region_from_zone(TW_CLOUD_AWS, res->zone, res->region))
         add_note(cx, "no region could be derived from the AWS zone %s", res->zone);
 out:
     memset(token, 0, sizeof(token));
@@ -764,7 +749,7 @@ int tw_imds_query(const tw_imds_options *opts, uint64_t deadline, tw_imds_result
     if (deadline == 0)
         deadline = tw_deadline_in(IMDS_DEFAULT_WAIT);
     if (cloud == TW_CLOUD_AUTO)
-        cloud = tw_imds_detect(opts->dmi_dir);
+        cloud = tw__imds_detect(opts->dmi_dir);
     if (cloud == TW_CLOUD_AWS && opts->aws_disabled)
         return tw_seterr(err, TW_EDISABLED,
                          "AWS instance metadata is disabled (AWS_EC2_METADATA_DISABLED)");

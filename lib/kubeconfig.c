@@ -31,7 +31,7 @@
 #include "topowire/kubeconfig.h"
 #include "topowire/text.h"
 
-#include "internal.h"
+#include "kubeconfig_int.h"
 
 #define SA_DIR           "/var/run/secrets/kubernetes.io/serviceaccount"
 #define TOKEN_MAX        (64 * 1024)

@@ -9,6 +9,8 @@
 #include "topowire/files.h"
 #include "topowire/podinfo.h"
 
+#include "podinfo_int.h"
+
 /* The largest file accepted; Kubernetes caps all annotations together at 256 KiB. */
 #define PODINFO_MAX (1024 * 1024)
 
@@ -247,7 +249,7 @@ static int check_unique(const tw_kvlist *l, char *err)
     return rc;
 }
 
-int tw_podinfo_parse(const char *text, size_t len, tw_kvlist *out, char *err)
+int tw__podinfo_parse(const char *text, size_t len, tw_kvlist *out, char *err)
 {
     tw_kvlist tmp = {0};
     tw_kvlist merged = {0};
@@ -312,7 +314,7 @@ int tw_podinfo_read(const char *path, tw_kvlist *out, char *err)
     int rc = tw_file_read(path, PODINFO_MAX, &text, &len, err);
     if (rc != TW_OK)
         return rc;
-    rc = tw_podinfo_parse(text, len, out, perr);
+    rc = tw__podinfo_parse(text, len, out, perr);
     if (rc != TW_OK)
         tw_seterr(err, rc, "%s: %s", path, perr);
     free(text);

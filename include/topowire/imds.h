@@ -15,17 +15,6 @@ typedef enum tw_cloud {
 
 /* "auto", "aws", "gcp", "azure" (any case). Returns 0 or TW_EINVAL; out is borrowed. */
 int tw_cloud_parse(const char *s, tw_cloud *out);
-/* The lower-case name of c ("auto", "aws" ...), "unknown" for other values. Static. */
-const char *tw_cloud_name(tw_cloud c);
-
-/*
- * Names the cloud from the firmware's DMI strings in dmi_dir (NULL =
- * /sys/class/dmi/id): "Amazon EC2" vendors or an "amazon" BIOS/product version
- * mean AWS, a "Google" vendor GCP, a "Microsoft Corporation" "Virtual Machine"
- * Azure. Returns TW_CLOUD_AUTO when the directory is missing or names no
- * known cloud. Reads only small files; cannot fail.
- */
-tw_cloud tw_imds_detect(const char *dmi_dir);
 
 typedef struct tw_imds_options {
     tw_cloud cloud;       /* AUTO: detect from dmi_dir, then probe */
@@ -55,10 +44,14 @@ typedef struct tw_imds_result {
 /*
  * Asks the instance-metadata service for the zone, zone ID and region before
  * deadline (an absolute tw_now_ms() time; 0 = 5 s from now). With cloud AUTO
- * the cloud is taken from tw_imds_detect(), or else AWS, GCP and Azure are
- * probed in that order, each within a share of the time left. Every value is validated as a label
- * value; an invalid zone ID or region is dropped and reported through err
- * while the call still succeeds (err is "" when there is nothing to report).
+ * the cloud is named by the firmware's DMI strings in dmi_dir ("Amazon EC2"
+ * vendors or an "amazon" BIOS/product version mean AWS, a "Google" vendor
+ * GCP, a "Microsoft Corporation" "Virtual Machine" Azure), or else AWS, GCP
+ * and Azure are probed in that order, each within a share of the time left.
+ * Every value is validated as a label value; an invalid zone ID or region is
+ * dropped and reported through err while the call still succeeds (err is ""
+ * when there is nothing to report). A region not served is derived from the
+ * zone's shape (us-east-1b -> us-east-1, europe-west1-d -> europe-west1).
  * Returns 0 (zone set), TW_EDISABLED (AWS switched off), TW_ENOTFOUND (no
  * cloud detected or no zone served), TW_EBADVALUE (the zone is not a valid
  * label value), TW_EUNAUTH (IMDSv2 required but no token could be had),
@@ -67,15 +60,5 @@ typedef struct tw_imds_result {
  * on success. Needs tw_http_global_init().
  */
 int tw_imds_query(const tw_imds_options *opts, uint64_t deadline, tw_imds_result *out, char *err);
-
-/*
- * Derives a region from a zone name for the given cloud: us-east-1b ->
- * us-east-1 (also local zones us-east-1-bos-1a and Wavelength zones
- * us-east-1-wl1-bos-wlz-1), europe-west1-d -> europe-west1, eastus-2 ->
- * eastus. AUTO tries the three shapes in that order. Returns 0 or TW_EPARSE
- * when the zone does not have the cloud's shape. out holds 64 bytes and is
- * written only on success.
- */
-int tw_imds_region_from_zone(tw_cloud cloud, const char *zone, char out[TW_LABEL_VALUE_SIZE]);
 
 #endif

@@ -26,7 +26,7 @@
 #include "topowire/error.h"
 #include "topowire/kubeconfig.h"
 
-#include "../../lib/internal.h"
+#include "../../lib/kubeconfig_int.h"
 
 #define assert_contains(hay, needle)                                                               \
     do {                                                                                           \

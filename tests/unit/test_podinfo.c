@@ -15,13 +15,15 @@
 #include "topowire/kv.h"
 #include "topowire/podinfo.h"
 
+#include "../../lib/podinfo_int.h"
+
 #define MIB (1024 * 1024)
 
 /* Parses a NUL-terminated text into a fresh list, asserting success. */
 static void parse_ok(const char *text, tw_kvlist *l)
 {
     char err[TW_ERRLEN] = "";
-    int rc = tw_podinfo_parse(text, strlen(text), l, err);
+    int rc = tw__podinfo_parse(text, strlen(text), l, err);
     if (rc != TW_OK)
         fail_msg("parse of [%s] failed: %d %s", text, rc, err);
 }
@@ -118,11 +120,11 @@ static void trailing_newline_and_empty(void **state)
     assert_string_equal(tw_kvlist_get(&l, "b"), "2");
     tw_kvlist_free(&l);
 
-    assert_int_equal(tw_podinfo_parse("", 0, &l, NULL), TW_OK);
+    assert_int_equal(tw__podinfo_parse("", 0, &l, NULL), TW_OK);
     assert_int_equal(l.n, 0);
     assert_null(l.items);
     /* A NULL text of length zero is the empty file too. */
-    assert_int_equal(tw_podinfo_parse(NULL, 0, &l, NULL), TW_OK);
+    assert_int_equal(tw__podinfo_parse(NULL, 0, &l, NULL), TW_OK);
     assert_int_equal(l.n, 0);
     tw_kvlist_free(&l);
 }
@@ -189,14 +191,14 @@ static void malformed_inputs(void **state)
         tw_kvlist l = {0};
         char err[TW_ERRLEN] = "";
         size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
-        int rc = tw_podinfo_parse(cases[i].text, len, &l, err);
+        int rc = tw__podinfo_parse(cases[i].text, len, &l, err);
         if (rc != TW_EPARSE || strstr(err, cases[i].err_has) == NULL)
             fail_msg("case %zu: rc %d err [%s], want TW_EPARSE and [%s]", i, rc, err,
                      cases[i].err_has);
         assert_int_equal(l.n, 0);
         assert_null(l.items);
         /* err is optional. */
-        assert_int_equal(tw_podinfo_parse(cases[i].text, len, &l, NULL), TW_EPARSE);
+        assert_int_equal(tw__podinfo_parse(cases[i].text, len, &l, NULL), TW_EPARSE);
     }
 }
 
@@ -209,7 +211,7 @@ static void failure_leaves_list_unchanged(void **state)
     tw_kv *items = l.items;
     char err[TW_ERRLEN];
     const char *bad = "a=\"new\"\nb=\"2\"\nc=\"unterminated";
-    assert_int_equal(tw_podinfo_parse(bad, strlen(bad), &l, err), TW_EPARSE);
+    assert_int_equal(tw__podinfo_parse(bad, strlen(bad), &l, err), TW_EPARSE);
     assert_non_null(strstr(err, "line 3"));
     assert_ptr_equal(l.items, items);
     assert_int_equal(l.n, 2);
@@ -217,12 +219,12 @@ static void failure_leaves_list_unchanged(void **state)
     assert_null(tw_kvlist_get(&l, "b"));
 
     const char *big = "x";
-    assert_int_equal(tw_podinfo_parse(big, (size_t)MIB + 1, &l, err), TW_ETOOBIG);
+    assert_int_equal(tw__podinfo_parse(big, (size_t)MIB + 1, &l, err), TW_ETOOBIG);
     assert_int_equal(l.n, 2);
 
     /* A good parse adds to a non-empty list; the file wins on a shared key. */
     const char *good = "a=\"new\"\nb=\"2\"";
-    assert_int_equal(tw_podinfo_parse(good, strlen(good), &l, err), TW_OK);
+    assert_int_equal(tw__podinfo_parse(good, strlen(good), &l, err), TW_OK);
     assert_int_equal(l.n, 3);
     assert_string_equal(tw_kvlist_get(&l, "keep"), "1");
     assert_string_equal(tw_kvlist_get(&l, "a"), "new");
@@ -243,11 +245,11 @@ static void one_mib_cap(void **state)
     text[MIB + 1] = '\0';
     tw_kvlist l = {0};
     char err[TW_ERRLEN] = "";
-    assert_int_equal(tw_podinfo_parse(text, (size_t)MIB, &l, err), TW_OK);
+    assert_int_equal(tw__podinfo_parse(text, (size_t)MIB, &l, err), TW_OK);
     assert_int_equal(l.n, 1);
     assert_int_equal(strlen(l.items[0].value), (size_t)MIB - 4);
     tw_kvlist_free(&l);
-    assert_int_equal(tw_podinfo_parse(text, (size_t)MIB + 1, &l, err), TW_ETOOBIG);
+    assert_int_equal(tw__podinfo_parse(text, (size_t)MIB + 1, &l, err), TW_ETOOBIG);
     assert_non_null(strstr(err, "1 MiB"));
     assert_int_equal(l.n, 0);
 
@@ -283,7 +285,7 @@ static void many_keys(void **state)
     for (int i = N - 1; i >= 0; i--)
         len += (size_t)snprintf(text + len, 24, "%sk%05d=\"%d\"", len ? "\n" : "", i, i);
     tw_kvlist l = {0};
-    assert_int_equal(tw_podinfo_parse(text, len, &l, NULL), TW_OK);
+    assert_int_equal(tw__podinfo_parse(text, len, &l, NULL), TW_OK);
     assert_int_equal(l.n, N);
     assert_string_equal(l.items[0].key, "k49999");
     assert_string_equal(l.items[N - 1].value, "0");
