@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/certgen.h"
 #include "topowire/dnsname.h"
@@ -86,8 +87,8 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 
 /*
  * Makes a certificate for key with the given subject CN, signed by
- * issuer_key (issuer NULL: self-signed). The extensions come from exts, a
- * NULL-terminated list of nid/value pairs.
+ * issuer_key (issuer NULL: self-signed). The extensions are nids[i] with
+ * values[i] in OpenSSL's config syntax, nids ending in 0.
  */
 static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int days,
                        const int *nids, const char *const *values)
@@ -108,8 +109,10 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
     /* A serial of zero is not allowed; BN_rand can give it once in 2^159. */
     if (ok && BN_is_zero(bn))
         ok = BN_one(bn) && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-    for (int i = 0; ok && nids[i] != 0; i++)
+    for (int i = 0; ok && nids[i] != 0; i++) {
+        TW_ASSERT(values[i] != NULL);
         ok = add_ext(x, issuer ? issuer : x, nids[i], values[i]);
+    }
     if (ok)
         ok = X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0;
     BN_free(bn);
@@ -151,63 +154,80 @@ out:
     return rc;
 }
 
-int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char *err)
-{
-    int rc = TW_OK;
-    EVP_PKEY *ca_key = NULL, *key = NULL;
-    X509 *ca = NULL, *cert = NULL;
-    tw_certgen_pems p = {0};
-    tw_buf sans;
-    tw_buf_init(&sans, 64 * 1024);
+/* The config with its defaults filled in and every value checked. */
+typedef struct certgen_plan {
+    const char *domain; /* the cluster domain */
+    int ca_days;        /* a new CA's validity */
+    int days;           /* the serving certificate's validity */
+} certgen_plan;
 
+static int check_config(const tw_certgen_config *cfg, certgen_plan *plan, char *err)
+{
     if (cfg == NULL || cfg->service == NULL || cfg->namespace == NULL)
         return tw_seterr(err, TW_EINVAL, "a service and a namespace are required");
-    const char *domain = cfg->cluster_domain ? cfg->cluster_domain : "cluster.local";
-    int ca_days = cfg->ca_days ? cfg->ca_days : 3650;
-    int days = cfg->days ? cfg->days : 365;
+    plan->domain = cfg->cluster_domain ? cfg->cluster_domain : "cluster.local";
+    plan->ca_days = cfg->ca_days ? cfg->ca_days : 3650;
+    plan->days = cfg->days ? cfg->days : 365;
     if (!tw_dns_label_valid(cfg->service) || !tw_dns_label_valid(cfg->namespace) ||
-        !tw_dns_subdomain_valid(domain))
+        !tw_dns_subdomain_valid(plan->domain))
         return tw_seterr(err, TW_EINVAL,
                          "the service and namespace must be DNS labels and the cluster domain a "
                          "DNS name (lower case)");
-    if (ca_days < 1 || ca_days > MAX_DAYS || days < 1 || days > MAX_DAYS)
+    if (plan->ca_days < 1 || plan->ca_days > MAX_DAYS || plan->days < 1 || plan->days > MAX_DAYS)
         return tw_seterr(err, TW_EINVAL, "validity must be between 1 and %d days", MAX_DAYS);
     if (cfg->n_extra_sans > TW_CERTGEN_MAX_EXTRA_SANS)
         return tw_seterr(err, TW_EINVAL, "at most %d extra names", TW_CERTGEN_MAX_EXTRA_SANS);
     if ((cfg->ca_cert_pem == NULL) != (cfg->ca_key_pem == NULL))
         return tw_seterr(err, TW_EINVAL, "an existing CA needs both its certificate and its key");
+    return TW_OK;
+}
 
+/*
+ * Writes the serving certificate's subjectAltName value into sans: the
+ * Service's four names, then the extra names, each an IP or a DNS entry.
+ */
+static int serving_sans(const tw_certgen_config *cfg, const char *domain, tw_buf *sans, char *err)
+{
     const char *s = cfg->service, *ns = cfg->namespace;
-    tw_buf_printf(&sans, "DNS:%s,DNS:%s.%s,DNS:%s.%s.svc,DNS:%s.%s.svc.%s", s, s, ns, s, ns, s, ns,
-                  domain);
-    for (size_t i = 0; i < cfg->n_extra_sans; i++) {
+    int rc = tw_buf_printf(sans, "DNS:%s,DNS:%s.%s,DNS:%s.%s.svc,DNS:%s.%s.svc.%s", s, s, ns, s, ns,
+                           s, ns, domain);
+    for (size_t i = 0; rc == TW_OK && i < cfg->n_extra_sans; i++) {
         const char *e = cfg->extra_sans[i];
-        if (e == NULL || (!is_ip(e) && !tw_dns_subdomain_valid(e))) {
-            rc = tw_seterr(err, TW_EINVAL, "extra name %zu is neither a DNS name nor an IP address",
-                           i + 1);
-            goto out;
-        }
-        tw_buf_printf(&sans, ",%s:%s", is_ip(e) ? "IP" : "DNS", e);
+        if (e == NULL || (!is_ip(e) && !tw_dns_subdomain_valid(e)))
+            return tw_seterr(err, TW_EINVAL,
+                             "extra name %zu is neither a DNS name nor an IP address", i + 1);
+        rc = tw_buf_printf(sans, ",%s:%s", is_ip(e) ? "IP" : "DNS", e);
     }
+    if (rc != TW_OK)
+        return tw_seterr(err, TW_ENOMEM, "out of memory listing the certificate's names");
+    return TW_OK;
+}
 
-    if (cfg->ca_cert_pem) {
-        if ((rc = load_ca(cfg, &ca, &ca_key, err)) != TW_OK)
-            goto out;
-    } else {
-        static const int ca_nids[] = {NID_basic_constraints, NID_key_usage,
-                                      NID_subject_key_identifier, 0};
-        static const char *const ca_vals[] = {"critical,CA:TRUE,pathlen:0",
-                                              "critical,keyCertSign,cRLSign", "hash"};
-        char cn[300];
-        snprintf(cn, sizeof(cn), "topowire-webhook-ca %s.%s", s, ns);
-        ca_key = EVP_EC_gen("P-256");
-        ca = ca_key ? make_cert(ca_key, cn, NULL, NULL, ca_days, ca_nids, ca_vals) : NULL;
-        if (ca == NULL) {
-            rc = tw_seterr(err, TW_ENOMEM, "could not make the CA key and certificate");
-            goto out;
-        }
-    }
+/* Loads the CA the config names, or makes a new one; *ca and *ca_key are the caller's to free. */
+static int get_ca(const tw_certgen_config *cfg, int ca_days, X509 **ca, EVP_PKEY **ca_key,
+                  char *err)
+{
+    static const int ca_nids[] = {NID_basic_constraints, NID_key_usage, NID_subject_key_identifier,
+                                  0};
+    static const char *const ca_vals[] = {"critical,CA:TRUE,pathlen:0",
+                                          "critical,keyCertSign,cRLSign", "hash"};
+    _Static_assert(sizeof(ca_nids) / sizeof(ca_nids[0]) == sizeof(ca_vals) / sizeof(ca_vals[0]) + 1,
+                   "one value for each CA extension");
+    if (cfg->ca_cert_pem)
+        return load_ca(cfg, ca, ca_key, err);
+    char cn[300];
+    snprintf(cn, sizeof(cn), "topowire-webhook-ca %s.%s", cfg->service, cfg->namespace);
+    *ca_key = EVP_EC_gen("P-256");
+    *ca = *ca_key ? make_cert(*ca_key, cn, NULL, NULL, ca_days, ca_nids, ca_vals) : NULL;
+    if (*ca == NULL)
+        return tw_seterr(err, TW_ENOMEM, "could not make the CA key and certificate");
+    return TW_OK;
+}
 
+/* Makes the serving key and certificate, signed by ca; *cert and *key are the caller's to free. */
+static int make_serving(const tw_certgen_config *cfg, int days, const char *sans, X509 *ca,
+                        EVP_PKEY *ca_key, X509 **cert, EVP_PKEY **key, char *err)
+{
     const int nids[] = {NID_basic_constraints,
                         NID_key_usage,
                         NID_ext_key_usage,
@@ -216,16 +236,36 @@ int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char
                         NID_authority_key_identifier,
                         0};
     const char *const vals[] = {
-        "critical,CA:FALSE", "critical,digitalSignature", "serverAuth", tw_buf_cstr(&sans), "hash",
+        "critical,CA:FALSE", "critical,digitalSignature", "serverAuth", sans, "hash",
         "keyid,issuer"};
+    _Static_assert(sizeof(nids) / sizeof(nids[0]) == sizeof(vals) / sizeof(vals[0]) + 1,
+                   "one value for each serving certificate extension");
     char cn[300];
-    snprintf(cn, sizeof(cn), "%s.%s.svc", s, ns);
-    key = EVP_EC_gen("P-256");
-    cert = key ? make_cert(key, cn, ca, ca_key, days, nids, vals) : NULL;
-    if (cert == NULL) {
-        rc = tw_seterr(err, TW_ENOMEM, "could not make the serving key and certificate");
+    snprintf(cn, sizeof(cn), "%s.%s.svc", cfg->service, cfg->namespace);
+    *key = EVP_EC_gen("P-256");
+    *cert = *key ? make_cert(*key, cn, ca, ca_key, days, nids, vals) : NULL;
+    if (*cert == NULL)
+        return tw_seterr(err, TW_ENOMEM, "could not make the serving key and certificate");
+    return TW_OK;
+}
+
+int tw_certgen_generate(const tw_certgen_config *cfg, tw_certgen_pems *out, char *err)
+{
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509 *ca = NULL, *cert = NULL;
+    tw_certgen_pems p = {0};
+    certgen_plan plan = {0};
+    tw_buf sans;
+    tw_buf_init(&sans, 64 * 1024);
+
+    int rc = check_config(cfg, &plan, err);
+    if (rc != TW_OK)
+        return rc;
+    if ((rc = serving_sans(cfg, plan.domain, &sans, err)) != TW_OK ||
+        (rc = get_ca(cfg, plan.ca_days, &ca, &ca_key, err)) != TW_OK ||
+        (rc = make_serving(cfg, plan.days, tw_buf_cstr(&sans), ca, ca_key, &cert, &key, err)) !=
+            TW_OK)
         goto out;
-    }
     p.ca_cert = cfg->ca_cert_pem ? strdup(cfg->ca_cert_pem) : pem_of(write_cert, ca);
     p.ca_key = cfg->ca_key_pem ? strdup(cfg->ca_key_pem) : pem_of(write_key, ca_key);
     p.cert = pem_of(write_cert, cert);
