@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/error.h"
 #include "topowire/files.h"
@@ -44,6 +45,7 @@ static bool read_hex(const char *p, size_t avail, size_t n, uint32_t *v)
 /* Appends cp, a valid Unicode scalar value, as UTF-8. */
 static int put_utf8(tw_buf *b, uint32_t cp)
 {
+    TW_ASSERT(cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF));
     unsigned char u[4];
     size_t n;
     if (cp < 0x80) {
@@ -71,6 +73,93 @@ static int put_utf8(tw_buf *b, uint32_t cp)
 /* The one-letter escapes of a Go double-quoted string and the bytes they stand for. */
 static const char simple_from[] = "abfnrtv\\\"";
 static const char simple_to[] = "\a\b\f\n\r\t\v\\\"";
+_Static_assert(sizeof(simple_from) == sizeof(simple_to), "one byte for each one-letter escape");
+
+/*
+ * Decodes \uHHHH or \UHHHHHHHH (e is 'u' or 'U'; its hex digits start at
+ * arg, avail bytes left) into val as UTF-8. *used is set to the digits read.
+ */
+static int unescape_unicode(unsigned char e, const char *arg, size_t avail, size_t lineno,
+                            tw_buf *val, size_t *used, char *err)
+{
+    TW_ASSERT(e == 'u' || e == 'U');
+    size_t digits = e == 'u' ? 4 : 8;
+    uint32_t v = 0;
+    if (!read_hex(arg, avail, digits, &v))
+        return tw_seterr(err, TW_EPARSE, "line %zu: \\%c needs %zu hex digits", lineno, e, digits);
+    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return tw_seterr(err, TW_EPARSE,
+                         "line %zu: \\%c escape U+%04X is not a Unicode scalar value", lineno, e,
+                         (unsigned)v);
+    if (v == 0)
+        return tw_seterr(err, TW_EPARSE, "line %zu: the value holds a NUL", lineno);
+    *used = digits;
+    return put_utf8(val, v);
+}
+
+/*
+ * Decodes an escape that stands for one byte: a one-letter escape, \xHH
+ * (which need not be UTF-8 on its own) or octal \NNN (exactly three digits, at
+ * most \377). e is the letter after the backslash, arg what follows it (avail
+ * bytes). Sets *byte and *used (the bytes of arg read); a decoded NUL and any
+ * other escape are errors.
+ */
+static int unescape_byte(unsigned char e, const char *arg, size_t avail, size_t lineno,
+                         unsigned char *byte, size_t *used, char *err)
+{
+    const char *simple = e != '\0' ? strchr(simple_from, e) : NULL;
+    uint32_t v = 0;
+    size_t n = 0;
+    if (simple != NULL) {
+        TW_ASSERT((size_t)(simple - simple_from) < sizeof(simple_to) - 1);
+        v = (unsigned char)simple_to[simple - simple_from];
+    } else if (e == 'x') {
+        if (!read_hex(arg, avail, 2, &v))
+            return tw_seterr(err, TW_EPARSE, "line %zu: \\x needs two hex digits", lineno);
+        n = 2;
+    } else if (e >= '0' && e <= '7') {
+        if (avail < 2 || arg[0] < '0' || arg[0] > '7' || arg[1] < '0' || arg[1] > '7')
+            return tw_seterr(err, TW_EPARSE, "line %zu: an octal escape needs three digits",
+                             lineno);
+        v = (uint32_t)(e - '0') << 6 | (uint32_t)(arg[0] - '0') << 3 | (uint32_t)(arg[1] - '0');
+        if (v > 0xFF)
+            return tw_seterr(err, TW_EPARSE, "line %zu: octal escape \\%c%c%c is over \\377",
+                             lineno, e, arg[0], arg[1]);
+        n = 2;
+    } else if (e >= 0x21 && e <= 0x7E) {
+        return tw_seterr(err, TW_EPARSE, "line %zu: unknown escape \\%c", lineno, e);
+    } else {
+        return tw_seterr(err, TW_EPARSE, "line %zu: unknown escape before byte 0x%02X", lineno, e);
+    }
+    if (v == 0)
+        return tw_seterr(err, TW_EPARSE, "line %zu: the value holds a NUL", lineno);
+    *byte = (unsigned char)v;
+    *used = n;
+    return TW_OK;
+}
+
+/* Decodes the escape at p[*i] (a backslash) of the n-byte p into val and moves *i past it. */
+static int unescape(const char *p, size_t n, size_t *i, size_t lineno, tw_buf *val, char *err)
+{
+    TW_ASSERT(*i < n && p[*i] == '\\');
+    if (*i + 1 >= n)
+        return tw_seterr(err, TW_EPARSE, "line %zu ends inside an escape", lineno);
+    unsigned char e = (unsigned char)p[*i + 1];
+    const char *arg = p + *i + 2;
+    size_t avail = n - *i - 2;
+    size_t used = 0;
+    int rc;
+    if (e == 'u' || e == 'U') {
+        rc = unescape_unicode(e, arg, avail, lineno, val, &used, err);
+    } else {
+        unsigned char byte = 0;
+        rc = unescape_byte(e, arg, avail, lineno, &byte, &used, err);
+        if (rc == TW_OK)
+            rc = tw_buf_append(val, &byte, 1);
+    }
+    *i += 2 + used;
+    return rc;
+}
 
 /*
  * Decodes the Go double-quoted string p[0..n), which starts with '"' and must
@@ -80,6 +169,7 @@ static const char simple_to[] = "\a\b\f\n\r\t\v\\\"";
  */
 static int unquote(const char *p, size_t n, size_t lineno, tw_buf *val, char *err)
 {
+    TW_ASSERT(n > 0 && p[0] == '"');
     tw_buf_reset(val);
     size_t i = 1;
     for (;;) {
@@ -102,67 +192,13 @@ static int unquote(const char *p, size_t n, size_t lineno, tw_buf *val, char *er
         if (c == '\0')
             return tw_seterr(err, TW_EPARSE, "line %zu holds a NUL byte", lineno);
         int rc;
-        if (c != '\\') {
+        if (c == '\\') {
+            rc = unescape(p, n, &i, lineno, val, err);
+        } else {
             /* Raw bytes, UTF-8 included, pass through unchanged. */
             rc = tw_buf_append(val, &c, 1);
-            if (rc != TW_OK)
-                return rc;
             i++;
-            continue;
         }
-        if (i + 1 >= n)
-            return tw_seterr(err, TW_EPARSE, "line %zu ends inside an escape", lineno);
-        unsigned char e = (unsigned char)p[i + 1];
-        const char *arg = p + i + 2;
-        size_t avail = n - i - 2;
-        const char *simple = e != '\0' ? strchr(simple_from, e) : NULL;
-        uint32_t v = 0;
-        unsigned char byte;
-        i += 2;
-        if (simple != NULL) {
-            byte = (unsigned char)simple_to[simple - simple_from];
-        } else if (e == 'x') {
-            /* \xHH is one byte, which need not be UTF-8 on its own. */
-            if (!read_hex(arg, avail, 2, &v))
-                return tw_seterr(err, TW_EPARSE, "line %zu: \\x needs two hex digits", lineno);
-            i += 2;
-            byte = (unsigned char)v;
-        } else if (e == 'u' || e == 'U') {
-            size_t digits = e == 'u' ? 4 : 8;
-            if (!read_hex(arg, avail, digits, &v))
-                return tw_seterr(err, TW_EPARSE, "line %zu: \\%c needs %zu hex digits", lineno, e,
-                                 digits);
-            i += digits;
-            if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-                return tw_seterr(err, TW_EPARSE,
-                                 "line %zu: \\%c escape U+%04X is not a Unicode scalar value",
-                                 lineno, e, (unsigned)v);
-            if (v == 0)
-                return tw_seterr(err, TW_EPARSE, "line %zu: the value holds a NUL", lineno);
-            rc = put_utf8(val, v);
-            if (rc != TW_OK)
-                return rc;
-            continue;
-        } else if (e >= '0' && e <= '7') {
-            /* \NNN: exactly three octal digits, at most \377. */
-            if (avail < 2 || arg[0] < '0' || arg[0] > '7' || arg[1] < '0' || arg[1] > '7')
-                return tw_seterr(err, TW_EPARSE, "line %zu: an octal escape needs three digits",
-                                 lineno);
-            v = (uint32_t)(e - '0') << 6 | (uint32_t)(arg[0] - '0') << 3 | (uint32_t)(arg[1] - '0');
-            if (v > 0xFF)
-                return tw_seterr(err, TW_EPARSE, "line %zu: octal escape \\%c%c%c is over \\377",
-                                 lineno, e, arg[0], arg[1]);
-            i += 2;
-            byte = (unsigned char)v;
-        } else if (e >= 0x21 && e <= 0x7E) {
-            return tw_seterr(err, TW_EPARSE, "line %zu: unknown escape \\%c", lineno, e);
-        } else {
-            return tw_seterr(err, TW_EPARSE, "line %zu: unknown escape before byte 0x%02X", lineno,
-                             e);
-        }
-        if (byte == 0)
-            return tw_seterr(err, TW_EPARSE, "line %zu: the value holds a NUL", lineno);
-        rc = tw_buf_append(val, &byte, 1);
         if (rc != TW_OK)
             return rc;
     }
