@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "topowire/admission.h"
+#include "topowire/assert.h"
 #include "topowire/base64.h"
 #include "topowire/buf.h"
 #include "topowire/error.h"
@@ -69,7 +70,8 @@ static int opt_gvx(const cJSON *req, const char *name, const char *last, const c
     int rc = opt_object(req, name, "request", &o, err);
     if (rc != TW_OK)
         return rc;
-    snprintf(where, sizeof(where), "request.%s", name);
+    int n = snprintf(where, sizeof(where), "request.%s", name);
+    TW_ASSERT(n > 0 && (size_t)n < sizeof(where)); /* name is one of ours */
     if ((rc = opt_string(o, "group", where, group, err)) != TW_OK ||
         (rc = opt_string(o, "version", where, version, err)) != TW_OK ||
         (rc = opt_string(o, last, where, what, err)) != TW_OK)
@@ -85,6 +87,68 @@ static bool uid_text_valid(const char *s)
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
             return false;
     return tw_utf8_valid(s, n);
+}
+
+/* Checks the review's apiVersion and kind; sets *version. */
+static int read_envelope(const cJSON *root, tw_admission_version *version, char *err)
+{
+    const char *api = "", *kind = "";
+    int rc;
+    if ((rc = opt_string(root, "apiVersion", "review", &api, err)) != TW_OK ||
+        (rc = opt_string(root, "kind", "review", &kind, err)) != TW_OK)
+        return rc;
+    if (strcmp(api, API_V1) == 0) {
+        *version = TW_ADMISSION_V1;
+    } else if (strcmp(api, API_V1BETA1) == 0) {
+        *version = TW_ADMISSION_V1BETA1;
+    } else {
+        return tw_seterr(err, TW_EINVAL, "not an AdmissionReview: apiVersion is %s",
+                         *api ? "not admission.k8s.io/v1 or v1beta1" : "missing");
+    }
+    if (strcmp(kind, "AdmissionReview") != 0)
+        return tw_seterr(err, TW_EINVAL, "not an AdmissionReview: kind is %s",
+                         *kind ? "not AdmissionReview" : "missing");
+    return TW_OK;
+}
+
+/* Reads request.uid, which must be non-empty text; *uid is borrowed from the tree. */
+static int read_uid(const cJSON *req, const char **uid, char *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, "uid");
+    if (!cJSON_IsString(v) || v->valuestring == NULL || v->valuestring[0] == '\0')
+        return tw_seterr(err, TW_EINVAL, "not an AdmissionReview: request.uid is %s",
+                         v == NULL ? "missing" : "not a non-empty string");
+    if (!uid_text_valid(v->valuestring))
+        return tw_seterr(err, TW_EINVAL,
+                         "not an AdmissionReview: request.uid is not valid UTF-8 text (a NUL, a "
+                         "control character or a malformed byte sequence)");
+    *uid = v->valuestring;
+    return TW_OK;
+}
+
+/* Reads the request's optional members into r (borrowed from the tree) and its dryRun. */
+static int read_request(const cJSON *req, tw_admission_request *r, char *err)
+{
+    int rc;
+    if ((rc = opt_gvx(req, "kind", "kind", &r->kind_group, &r->kind_version, &r->kind, err)) !=
+            TW_OK ||
+        (rc = opt_gvx(req, "resource", "resource", &r->resource_group, &r->resource_version,
+                      &r->resource, err)) != TW_OK ||
+        (rc = opt_string(req, "subResource", "request", &r->sub_resource, err)) != TW_OK ||
+        (rc = opt_string(req, "operation", "request", &r->operation, err)) != TW_OK ||
+        (rc = opt_string(req, "name", "request", &r->name, err)) != TW_OK ||
+        (rc = opt_string(req, "namespace", "request", &r->namespace, err)) != TW_OK ||
+        (rc = opt_object(req, "object", "request", &r->object, err)) != TW_OK ||
+        (rc = opt_object(req, "oldObject", "request", &r->old_object, err)) != TW_OK)
+        return rc;
+    const cJSON *dry = cJSON_GetObjectItemCaseSensitive(req, "dryRun");
+    if (dry == NULL || cJSON_IsNull(dry))
+        r->dry_run = -1;
+    else if (cJSON_IsBool(dry))
+        r->dry_run = cJSON_IsTrue(dry) ? 1 : 0;
+    else
+        return tw_seterr(err, TW_EINVAL, "not an AdmissionReview: request.dryRun is not a boolean");
+    return TW_OK;
 }
 
 int tw_admission_decode(const char *body, size_t len, tw_admission_request **out, char *err)
@@ -110,63 +174,16 @@ int tw_admission_decode(const char *body, size_t len, tw_admission_request **out
         rc = TW_ENOMEM;
         goto out;
     }
-    const char *api = "", *kind = "";
-    if ((rc = opt_string(root, "apiVersion", "review", &api, err)) != TW_OK ||
-        (rc = opt_string(root, "kind", "review", &kind, err)) != TW_OK)
+    if ((rc = read_envelope(root, &r->version, err)) != TW_OK)
         goto out;
-    if (strcmp(api, API_V1) == 0) {
-        r->version = TW_ADMISSION_V1;
-    } else if (strcmp(api, API_V1BETA1) == 0) {
-        r->version = TW_ADMISSION_V1BETA1;
-    } else {
-        rc = tw_seterr(err, TW_EINVAL, "not an AdmissionReview: apiVersion is %s",
-                       *api ? "not admission.k8s.io/v1 or v1beta1" : "missing");
-        goto out;
-    }
-    if (strcmp(kind, "AdmissionReview") != 0) {
-        rc = tw_seterr(err, TW_EINVAL, "not an AdmissionReview: kind is %s",
-                       *kind ? "not AdmissionReview" : "missing");
-        goto out;
-    }
     const cJSON *req = cJSON_GetObjectItemCaseSensitive(root, "request");
     if (!cJSON_IsObject(req)) {
         rc = tw_seterr(err, TW_EINVAL, "not an AdmissionReview: request is %s",
                        req == NULL ? "missing" : "not an object");
         goto out;
     }
-    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(req, "uid");
-    if (!cJSON_IsString(uid) || uid->valuestring == NULL || uid->valuestring[0] == '\0') {
-        rc = tw_seterr(err, TW_EINVAL, "not an AdmissionReview: request.uid is %s",
-                       uid == NULL ? "missing" : "not a non-empty string");
+    if ((rc = read_uid(req, &r->uid, err)) != TW_OK || (rc = read_request(req, r, err)) != TW_OK)
         goto out;
-    }
-    if (!uid_text_valid(uid->valuestring)) {
-        rc = tw_seterr(err, TW_EINVAL,
-                       "not an AdmissionReview: request.uid is not valid UTF-8 text (a NUL, a "
-                       "control character or a malformed byte sequence)");
-        goto out;
-    }
-    r->uid = uid->valuestring;
-    if ((rc = opt_gvx(req, "kind", "kind", &r->kind_group, &r->kind_version, &r->kind, err)) !=
-            TW_OK ||
-        (rc = opt_gvx(req, "resource", "resource", &r->resource_group, &r->resource_version,
-                      &r->resource, err)) != TW_OK ||
-        (rc = opt_string(req, "subResource", "request", &r->sub_resource, err)) != TW_OK ||
-        (rc = opt_string(req, "operation", "request", &r->operation, err)) != TW_OK ||
-        (rc = opt_string(req, "name", "request", &r->name, err)) != TW_OK ||
-        (rc = opt_string(req, "namespace", "request", &r->namespace, err)) != TW_OK ||
-        (rc = opt_object(req, "object", "request", &r->object, err)) != TW_OK ||
-        (rc = opt_object(req, "oldObject", "request", &r->old_object, err)) != TW_OK)
-        goto out;
-    const cJSON *dry = cJSON_GetObjectItemCaseSensitive(req, "dryRun");
-    if (dry == NULL || cJSON_IsNull(dry)) {
-        r->dry_run = -1;
-    } else if (cJSON_IsBool(dry)) {
-        r->dry_run = cJSON_IsTrue(dry) ? 1 : 0;
-    } else {
-        rc = tw_seterr(err, TW_EINVAL, "not an AdmissionReview: request.dryRun is not a boolean");
-        goto out;
-    }
     r->root = root;
     root = NULL;
     *out = r;
@@ -251,7 +268,11 @@ int tw_admission_encode(tw_admission_version version, const tw_admission_reply *
     }
     /* One buffer of the right size instead of the printer's doubling. */
     text = cJSON_malloc(room);
-    if (text == NULL || !cJSON_PrintPreallocated(root, text, (int)room, 0))
+    if (text == NULL)
+        goto out;
+    bool printed = cJSON_PrintPreallocated(root, text, (int)room, 0);
+    TW_ASSERT(printed); /* room is enough for any reply: the sums above are the worst case */
+    if (!printed)
         goto out;
     *out_len = strlen(text);
     *out = text;
