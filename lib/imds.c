@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
@@ -284,6 +285,7 @@ int tw__imds_region_from_zone(tw_cloud cloud, const char *zone, char out[TW_LABE
     }
     if (len == 0)
         return TW_EPARSE;
+    TW_ASSERT(len < strlen(zone) && len <= TW_LABEL_VALUE_MAX); /* a proper prefix of the zone */
     memcpy(out, zone, len);
     out[len] = '\0';
     return TW_OK;
@@ -668,6 +670,7 @@ out:
 /* Asks one cloud at cx->base; cx->spoke tells whether it answered as that cloud. */
 static int query_cloud(imds_ctx *cx, tw_cloud cloud, tw_imds_result *res, char *err)
 {
+    TW_ASSERT(cloud == TW_CLOUD_AWS || cloud == TW_CLOUD_GCP || cloud == TW_CLOUD_AZURE);
     memset(res, 0, sizeof(*res));
     res->cloud = cloud;
     cx->spoke = false;
@@ -687,6 +690,7 @@ static int query_cloud(imds_ctx *cx, tw_cloud cloud, tw_imds_result *res, char *
 
 static const char *default_endpoint(tw_cloud cloud, bool probing)
 {
+    TW_ASSERT(cloud == TW_CLOUD_AWS || cloud == TW_CLOUD_GCP || cloud == TW_CLOUD_AZURE);
     switch (cloud) {
     case TW_CLOUD_AWS:
         return AWS_ENDPOINT;
@@ -714,6 +718,7 @@ static int probe_clouds(imds_ctx *cx, tw_imds_result *res, char *err)
         order[n++] = TW_CLOUD_AWS;
     order[n++] = TW_CLOUD_GCP;
     order[n++] = TW_CLOUD_AZURE;
+    TW_ASSERT(n <= sizeof(order) / sizeof(order[0]));
     char last[TW_ERRLEN] = "nothing was asked";
     for (size_t i = 0; i < n; i++) {
         long left = tw_remaining_ms(cx->deadline);

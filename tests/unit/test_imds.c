@@ -921,8 +921,7 @@ static void dmi_detection(void **state)
         tw_cloud got = tw__imds_detect(dir);
         rm_dir(dir);
         if (got != cases[i].want)
-            fail_msg("case %zu: detected %s, want %s", i, cloud_str(got),
-                     cloud_str(cases[i].want));
+            fail_msg("case %zu: detected %s, want %s", i, cloud_str(got), cloud_str(cases[i].want));
     }
     assert_int_equal(tw__imds_detect(NO_DMI), TW_CLOUD_AUTO);
 }
@@ -1222,8 +1221,8 @@ static void region_from_zone_table(void **state)
                 fail_msg("%s %s: got %d \"%s\", want TW_EPARSE", cloud_str(cases[i].cloud),
                          cases[i].zone, rc, out);
         } else if (rc != TW_OK || strcmp(out, cases[i].region) != 0) {
-            fail_msg("%s %s: got %d \"%s\", want %s", cloud_str(cases[i].cloud), cases[i].zone,
-                     rc, out, cases[i].region);
+            fail_msg("%s %s: got %d \"%s\", want %s", cloud_str(cases[i].cloud), cases[i].zone, rc,
+                     out, cases[i].region);
         }
     }
     char out[64];
