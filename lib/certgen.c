@@ -85,10 +85,16 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     return ok;
 }
 
+/* ub-common-name (RFC 5280): the longest CN a certificate may carry. */
+#define CN_MAX 64
+
 /*
  * Makes a certificate for key with the given subject CN, signed by
  * issuer_key (issuer NULL: self-signed). The extensions are nids[i] with
- * values[i] in OpenSSL's config syntax, nids ending in 0.
+ * values[i] in OpenSSL's config syntax, nids ending in 0. X.509 allows a CN
+ * of at most 64 characters: a longer one (a long service and namespace) is
+ * cut; clients check the subject alternative names, which hold every name
+ * in full.
  */
 static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int days,
                        const int *nids, const char *const *values)
@@ -101,8 +107,8 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
              BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) &&
              X509_gmtime_adj(X509_getm_notBefore(x), -SKEW_SECONDS) &&
              X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400L) &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
-                                        -1, 0) &&
+             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn,
+                                        (int)(strlen(cn) > CN_MAX ? CN_MAX : strlen(cn)), -1, 0) &&
              X509_set_subject_name(x, name) &&
              X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name) &&
              X509_set_pubkey(x, key);

@@ -183,6 +183,31 @@ static void extra_names_domain_and_days(void **state)
     tw_certgen_free(&p);
 }
 
+/* A 63-character service in a 40-character namespace: the CN is cut to X.509's 64, the SANs are
+ * whole. */
+static void long_names_fit(void **state)
+{
+    (void)state;
+    char service[64], ns[41], host[200];
+    memset(service, 's', 63);
+    service[63] = '\0';
+    memset(ns, 'n', 40);
+    ns[40] = '\0';
+    tw_certgen_config cfg = {.service = service, .namespace = ns};
+    tw_certgen_pems p;
+    generate_ok(&cfg, &p);
+    X509 *ca = cert_of(p.ca_cert), *leaf = cert_of(p.cert);
+    snprintf(host, sizeof(host), "%s.%s.svc", service, ns);
+    assert_int_equal(verify(ca, leaf, host), 1);
+    char cn[128] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn));
+    assert_int_equal(strlen(cn), 64);
+    assert_memory_equal(cn, host, 64);
+    X509_free(ca);
+    X509_free(leaf);
+    tw_certgen_free(&p);
+}
+
 static void reusing_a_ca_keeps_the_bundle(void **state)
 {
     (void)state;
@@ -337,6 +362,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(serving_certificate_for_the_service),
         cmocka_unit_test(extra_names_domain_and_days),
+        cmocka_unit_test(long_names_fit),
         cmocka_unit_test(reusing_a_ca_keeps_the_bundle),
         cmocka_unit_test(invalid_requests),
         cmocka_unit_test(files_are_written_with_safe_modes),
