@@ -249,6 +249,9 @@ static void free_pair(char *pair[2])
     pair[0] = pair[1] = NULL;
 }
 
+/* Header lines a call sends at most (Accept, Content-Type), plus the terminating NULL. */
+#define CALL_HEADERS 3
+
 /* One call to the API server (tw_kube_do or a stream): what its attempts share. */
 typedef struct call {
     tw_kube_client *c;
@@ -256,10 +259,10 @@ typedef struct call {
     char *url;
     char *token; /* NULL: certificate-only authentication */
     char *accept_h, *ctype_h;
-    const char *headers[3]; /* accept_h and ctype_h when set, NULL-terminated */
-    int attempt;            /* attempts started (tw_kube_do) */
-    bool refreshed;         /* the credentials were re-read after a 401 */
-    char msg[TW_ERRLEN];    /* why the last attempt failed, token redacted */
+    const char *headers[CALL_HEADERS]; /* accept_h and ctype_h when set, NULL-terminated */
+    int attempt;                       /* attempts started (tw_kube_do) */
+    bool refreshed;                    /* the credentials were re-read after a 401 */
+    char msg[TW_ERRLEN];               /* why the last attempt failed, token redacted */
 } call;
 
 /* Outcomes of one attempt of tw_kube_do. */
@@ -284,7 +287,7 @@ static int call_open(call *k, tw_kube_client *c, const char *path, const char *a
         k->headers[nh++] = k->accept_h;
     if (k->ctype_h)
         k->headers[nh++] = k->ctype_h;
-    TW_ASSERT(nh < (int)(sizeof(k->headers) / sizeof(k->headers[0])));
+    TW_ASSERT(nh < CALL_HEADERS);
     return get_token(c, 0, deadline, &k->token, err);
 }
 

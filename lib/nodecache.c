@@ -987,9 +987,9 @@ static int fetch_find_or_queue(tw_nodecache *c, const char *node, uint64_t deadl
     }
     if (c->nfetches >= FETCH_QUEUE_MAX) {
         c->st.skipped++;
-        return tw_seterr(err, TW_ERETRY,
-                         "node %s is not in the cache, and %zu direct lookups are pending", node,
-                         c->nfetches);
+        tw_seterr(err, TW_ERETRY, "node %s is not in the cache, and %zu direct lookups are pending",
+                  node, c->nfetches);
+        return TW_ERETRY;
     }
     while (c->nfetchers < c->o.fetchers &&
            pthread_create(&c->fetchers[c->nfetchers], NULL, fetcher_thread, c) == 0)
