@@ -11,6 +11,8 @@
 #include "topowire/kube.h"
 #include "topowire/kv.h"
 
+#include "../lib/kube_int.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* err is a C string within TW_ERRLEN bytes, with no control characters. */
@@ -76,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* A failure leaves the list exactly as it was. */
     tw_kv marker;
     tw_kvlist l = {.items = &marker, .n = 7, .cap = 9};
-    int rc = tw_kube_parse_node_labels(json, size, &l, err);
+    int rc = tw__kube_parse_node_labels(json, size, &l, err);
     if (rc == TW_OK) {
         for (size_t i = 0; i < l.n; i++) {
             /* Keys are unique, and every key and value is a C string. */
@@ -100,12 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const long statuses[] = {401, 403, 404, 409, 410, 422, 429, 500, 503, 0, -1};
     long status = statuses[size % (sizeof(statuses) / sizeof(statuses[0]))];
     memset(err, 0xA5, sizeof(err));
-    tw_kube_status_message(json, size, status, err);
+    tw__kube_status_message(json, size, status, err);
     check_err(err);
     char num[32];
     int k = snprintf(num, sizeof(num), "%ld", status);
     if (k <= 0 || strstr(err, num) == NULL)
         __builtin_trap();
-    tw_kube_status_message(json, size, status, NULL); /* NULL err does nothing */
+    tw__kube_status_message(json, size, status, NULL); /* NULL err does nothing */
     return 0;
 }

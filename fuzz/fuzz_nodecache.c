@@ -11,6 +11,8 @@
 #include "topowire/label.h"
 #include "topowire/nodecache.h"
 
+#include "../lib/nodecache_int.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const keys[] = {
@@ -141,7 +143,7 @@ static void apply_list(tw_nodecache *c, const char *line, size_t len, names *see
     size_t before = node_count(c);
     char rv[TW_NODECACHE_RV_MAX + 1] = "untouched";
     char err[TW_ERRLEN];
-    int rc = tw_nodecache_apply_list(c, line, len, rv, err);
+    int rc = tw__nodecache_apply_list(c, line, len, rv, err);
     check_rv(rv);
     if (rc == TW_OK) {
         /* The list replaced the cache: exactly its distinct names are cached. */
@@ -179,7 +181,7 @@ static void apply_event(tw_nodecache *c, const char *line, size_t len, names *se
     uint64_t events = event_count(c);
     char rv[TW_NODECACHE_RV_MAX + 1] = "untouched";
     char err[TW_ERRLEN];
-    int rc = tw_nodecache_apply_event(c, line, len, rv, err);
+    int rc = tw__nodecache_apply_event(c, line, len, rv, err);
     check_rv(rv);
     if (memchr(err, '\0', TW_ERRLEN) == NULL && rc != TW_OK)
         __builtin_trap();

@@ -7,6 +7,8 @@
 
 #include "topowire/http.h"
 
+#include "../lib/http_int.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define DAY 86400L
@@ -27,14 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(value, data, size);
     value[size] = '\0';
 
-    long s = tw_http_parse_retry_after(value, now);
+    long s = tw__http_parse_retry_after(value, now);
     if (s != -1 && (s < 0 || s > DAY))
         __builtin_trap();
 
     /* delta-seconds does not depend on the clock; clamped to a day, exactly. */
     size_t n = strlen(value);
     if (n > 0 && n <= 32 && strspn(value, "0123456789") == n) {
-        if (tw_http_parse_retry_after(value, 0) != s)
+        if (tw__http_parse_retry_after(value, 0) != s)
             __builtin_trap();
         long want = 0;
         for (size_t i = 0; i < n && want <= DAY; i++)
@@ -44,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* A date later than now is no shorter a wait than from a second later. */
     if (s > 0 && now < LONG_MAX) {
-        long later = tw_http_parse_retry_after(value, now + 1);
+        long later = tw__http_parse_retry_after(value, now + 1);
         if (later < 0 || later > s)
             __builtin_trap();
     }

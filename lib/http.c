@@ -14,6 +14,8 @@
 #include "topowire/http.h"
 #include "topowire/httpstatus.h"
 
+#include "http_int.h"
+
 #define HTTP_DEFAULT_MAX_BODY (4u * 1024 * 1024)
 /* Longest wait a Retry-After may ask for; anything longer is taken as this. */
 #define RETRY_AFTER_MAX_S 86400L
@@ -95,7 +97,7 @@ void tw_http_client_free(tw_http_client *c)
     free(c);
 }
 
-long tw_http_parse_retry_after(const char *value, long now_epoch_s)
+long tw__http_parse_retry_after(const char *value, long now_epoch_s)
 {
     if (value == NULL)
         return -1;
@@ -347,7 +349,7 @@ static void capture_headers(CURL *h, tw_http_response *resp)
         snprintf(resp->content_type, sizeof(resp->content_type), "%s", ct);
     struct curl_header *ra = NULL;
     if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &ra) == CURLHE_OK)
-        resp->retry_after_s = tw_http_parse_retry_after(ra->value, (long)time(NULL));
+        resp->retry_after_s = tw__http_parse_retry_after(ra->value, (long)time(NULL));
 }
 
 /* Sets one option or returns libcurl's failure, keeping the option lists short. */

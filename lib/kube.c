@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/dnsname.h"
@@ -16,6 +17,8 @@
 #include "topowire/json.h"
 #include "topowire/kube.h"
 #include "topowire/text.h"
+
+#include "kube_int.h"
 
 #define KUBE_MAX_BODY (4u * 1024 * 1024)
 /* Room for a LIST continue token of TW_KUBE_CONTINUE_MAX bytes, percent-encoded. */
@@ -115,7 +118,7 @@ static void redact(char *s, const char *secret)
         memset(p, '*', n);
 }
 
-void tw_kube_status_message(const char *json, size_t len, long http_status, char *err)
+void tw__kube_status_message(const char *json, size_t len, long http_status, char *err)
 {
     if (err == NULL)
         return;
@@ -246,139 +249,205 @@ static void free_pair(char *pair[2])
     pair[0] = pair[1] = NULL;
 }
 
-int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const char *accept,
-               const char *content_type, const char *body, size_t body_len, uint64_t deadline,
-               tw_http_response *resp, char *err)
+/* Header lines a call sends at most (Accept, Content-Type), plus the terminating NULL. */
+#define CALL_HEADERS 3
+
+/* One call to the API server (tw_kube_do or a stream): what its attempts share. */
+typedef struct call {
+    tw_kube_client *c;
+    uint64_t deadline;
+    char *url;
+    char *token; /* NULL: certificate-only authentication */
+    char *accept_h, *ctype_h;
+    const char *headers[CALL_HEADERS]; /* accept_h and ctype_h when set, NULL-terminated */
+    int attempt;                       /* attempts started (tw_kube_do) */
+    bool refreshed;                    /* the credentials were re-read after a 401 */
+    char msg[TW_ERRLEN];               /* why the last attempt failed, token redacted */
+} call;
+
+/* Outcomes of one attempt of tw_kube_do. */
+enum { STEP_DONE, STEP_NOW, STEP_WAIT };
+
+/*
+ * Starts a call: the URL, the headers and the credentials. Returns 0 or an
+ * error with err set; call_close must follow either way.
+ */
+static int call_open(call *k, tw_kube_client *c, const char *path, const char *accept,
+                     const char *content_type, uint64_t deadline, char *err)
 {
-    char *url = NULL, *token = NULL;
-    char *accept_h = NULL, *ctype_h = NULL;
-    char msg[TW_ERRLEN] = "";
+    *k = (call){.c = c, .deadline = deadline};
+    int rc = make_url(c->cfg, path, &k->url, err);
+    if (rc != TW_OK)
+        return rc;
+    if ((accept && (k->accept_h = join("Accept: ", accept)) == NULL) ||
+        (content_type && (k->ctype_h = join("Content-Type: ", content_type)) == NULL))
+        return TW_ENOMEM;
+    int nh = 0;
+    if (k->accept_h)
+        k->headers[nh++] = k->accept_h;
+    if (k->ctype_h)
+        k->headers[nh++] = k->ctype_h;
+    TW_ASSERT(nh < CALL_HEADERS);
+    return get_token(c, 0, deadline, &k->token, err);
+}
+
+/* Ends a call that returns rc: a failure's err made safe to show, without the token. */
+static int call_close(call *k, int rc, char *err)
+{
+    if (rc != TW_OK && err != NULL) {
+        flatten(err);
+        redact(err, k->token);
+    }
+    free_token(k->token);
+    free(k->url);
+    free(k->accept_h);
+    free(k->ctype_h);
+    *k = (call){0};
+    return rc;
+}
+
+/*
+ * Sends rq once into cur; an answer received is swapped into resp, so resp
+ * keeps the last answer actually received. *hrc and *status receive
+ * tw_http_do's result and the answer's status. Returns 0 or TW_ENOMEM
+ * (nothing sent).
+ */
+static int send_once(call *k, const tw_kube_request *rq, tw_http_response *resp,
+                     tw_http_response *cur, int *hrc, long *status, char herr[TW_ERRLEN])
+{
+    /* Built per attempt: an exec plugin may have swapped the client certificate. */
+    tw_http_request req;
+    char *pair[2];
+    if (api_request(k->c, k->url, k->headers, k->token, k->deadline, &req, pair) != TW_OK)
+        return TW_ENOMEM;
+    req.method = rq->method;
+    req.body = rq->body;
+    req.body_len = rq->body_len;
+    req.should_abort = k->c->should_abort;
+    req.abort_ud = k->c->abort_ud;
+    *hrc = tw_http_do(k->c->http, &req, cur, herr);
+    free_pair(pair);
+    *status = cur->status;
+    if (*status != 0)
+        swap_responses(resp, cur);
+    return TW_OK;
+}
+
+/* A 401: re-reads the credentials once and tries again at once if time allows. */
+static int reauth(call *k, int *rc, char *err)
+{
+    k->refreshed = true;
+    char cerr[TW_ERRLEN] = "";
+    *rc = get_token(k->c, 1, k->deadline, &k->token, cerr);
+    if (*rc != TW_OK) {
+        tw_seterr(err, *rc, "%s, then %s", k->msg, cerr);
+        return STEP_DONE;
+    }
+    if (k->attempt < KUBE_MAX_ATTEMPTS && (k->deadline == 0 || tw_remaining_ms(k->deadline) > 0))
+        return STEP_NOW;
+    *rc = tw_seterr(err, TW_EUNAUTH, "%s (no time left to try the re-read token)", k->msg);
+    return STEP_DONE;
+}
+
+/*
+ * Judges one attempt: tw_http_do's result hrc (herr its message) and, when an
+ * answer came, its status and body (in resp). Returns STEP_DONE with *rc the
+ * call's result (err set on failure), STEP_NOW to try again at once, or
+ * STEP_WAIT to try again after a wait, with k->msg saying what failed.
+ */
+static int judge(call *k, int hrc, long status, const char *herr, const tw_http_response *resp,
+                 int *rc, char *err)
+{
+    if (hrc == TW_ENET) {
+        snprintf(k->msg, sizeof(k->msg), "%s", herr);
+        return STEP_WAIT;
+    }
+    if (hrc == TW_ETIMEDOUT && k->attempt > 1) {
+        *rc = tw_seterr(err, TW_ETIMEDOUT, "deadline passed on attempt %d (before: %s): %s",
+                        k->attempt, k->msg, herr);
+        return STEP_DONE;
+    }
+    if (hrc != TW_OK) {
+        *rc = tw_seterr(err, hrc, "%s", herr);
+        return STEP_DONE;
+    }
+    if (status >= 200 && status < 300) {
+        *rc = TW_OK;
+        return STEP_DONE;
+    }
+    tw__kube_status_message(resp->body.data, resp->body.len, status, k->msg);
+    redact(k->msg, k->token); /* the token may be replaced below */
+    if (status == 401 && !k->refreshed)
+        return reauth(k, rc, err);
+    if (tw_http_status_retryable(status))
+        return STEP_WAIT;
+    *rc = tw_http_status_error(status);
+    if (*rc == TW_EUNAUTH)
+        tw_seterr(err, *rc, "%s (also after re-reading the credentials)", k->msg);
+    else
+        tw_seterr(err, *rc, "%s", k->msg);
+    return STEP_DONE;
+}
+
+/* The wait before the next attempt: as the server told (capped), else jittered backoff. */
+static long retry_wait(const call *k, int hrc, const tw_http_response *resp)
+{
+    if (hrc == TW_OK && resp->retry_after_s >= 0)
+        return resp->retry_after_s > KUBE_RETRY_AFTER_CAP_MS / 1000 ? KUBE_RETRY_AFTER_CAP_MS
+                                                                    : resp->retry_after_s * 1000;
+    TW_ASSERT(k->attempt >= 1);
+    int doublings = k->attempt - 1 < 4 ? k->attempt - 1 : 4;
+    long ceiling = KUBE_BACKOFF_BASE_MS << doublings;
+    return tw_jitter(ceiling < KUBE_BACKOFF_CAP_MS ? ceiling : KUBE_BACKOFF_CAP_MS);
+}
+
+/*
+ * Waits wait ms before another attempt, if the attempts and the deadline
+ * allow one. Returns 0 to try again, or TW_ERETRY / TW_ECANCELED with err set.
+ */
+static int wait_to_retry(const call *k, long wait, char *err)
+{
+    int attempt = k->attempt;
+    bool time_left = k->deadline == 0 || tw_remaining_ms(k->deadline) - wait >= KUBE_MIN_ATTEMPT_MS;
+    if (attempt >= KUBE_MAX_ATTEMPTS || !time_left) {
+        if (time_left)
+            return tw_seterr(err, TW_ERETRY, "%s (gave up after %d attempts)", k->msg, attempt);
+        return tw_seterr(err, TW_ERETRY,
+                         "%s (gave up after %d attempt%s: waiting %ld ms more would pass "
+                         "the deadline)",
+                         k->msg, attempt, attempt == 1 ? "" : "s", wait);
+    }
+    pause_abortable(k->c, wait, k->deadline);
+    if (aborted(k->c))
+        return tw_seterr(err, TW_ECANCELED, "%s (stopped while waiting to retry)", k->msg);
+    return TW_OK;
+}
+
+int tw_kube_do(tw_kube_client *c, const tw_kube_request *rq, tw_http_response *resp, char *err)
+{
+    call k;
     tw_http_response cur;
     tw_http_response_init(&cur);
     resp->status = 0;
     tw_buf_reset(&resp->body);
     resp->content_type[0] = '\0';
     resp->retry_after_s = -1;
-    int rc = make_url(c->cfg, path, &url, err);
-    if (rc != TW_OK)
-        goto out;
-    if ((accept && (accept_h = join("Accept: ", accept)) == NULL) ||
-        (content_type && (ctype_h = join("Content-Type: ", content_type)) == NULL)) {
-        rc = TW_ENOMEM;
-        goto out;
-    }
-    const char *headers[3] = {NULL, NULL, NULL};
-    int nh = 0;
-    if (accept_h)
-        headers[nh++] = accept_h;
-    if (ctype_h)
-        headers[nh++] = ctype_h;
-
-    rc = get_token(c, 0, deadline, &token, err);
-    if (rc != TW_OK)
-        goto out;
-
-    bool refreshed = false;
-    int attempt = 0;
-    for (;;) {
-        attempt++;
-        /* Built per attempt: an exec plugin may have swapped the client certificate. */
-        tw_http_request req;
-        char *pair[2];
-        if (api_request(c, url, headers, token, deadline, &req, pair) != TW_OK) {
-            rc = TW_ENOMEM;
-            goto out;
-        }
-        req.method = method;
-        req.body = body;
-        req.body_len = body_len;
-        req.should_abort = c->should_abort;
-        req.abort_ud = c->abort_ud;
+    int rc = call_open(&k, c, rq->path, rq->accept, rq->content_type, rq->deadline, err);
+    while (rc == TW_OK) {
+        k.attempt++;
         char herr[TW_ERRLEN] = "";
-        int hrc = tw_http_do(c->http, &req, &cur, herr);
-        free_pair(pair);
-        /* resp keeps the last answer actually received. */
-        long status = cur.status;
-        if (status != 0)
-            swap_responses(resp, &cur);
-        if (hrc == TW_OK) {
-            if (status >= 200 && status < 300) {
-                rc = TW_OK;
-                goto out;
-            }
-            tw_kube_status_message(resp->body.data, resp->body.len, status, msg);
-            redact(msg, token); /* the token may be replaced below */
-            if (status == 401 && !refreshed) {
-                refreshed = true;
-                char cerr[TW_ERRLEN] = "";
-                rc = get_token(c, 1, deadline, &token, cerr);
-                if (rc != TW_OK) {
-                    tw_seterr(err, rc, "%s, then %s", msg, cerr);
-                    goto out;
-                }
-                if (attempt < KUBE_MAX_ATTEMPTS && (deadline == 0 || tw_remaining_ms(deadline) > 0))
-                    continue;
-                rc = tw_seterr(err, TW_EUNAUTH, "%s (no time left to try the re-read token)", msg);
-                goto out;
-            }
-            if (!tw_http_status_retryable(status)) {
-                rc = tw_http_status_error(status);
-                if (rc == TW_EUNAUTH)
-                    tw_seterr(err, rc, "%s (also after re-reading the credentials)", msg);
-                else
-                    tw_seterr(err, rc, "%s", msg);
-                goto out;
-            }
-        } else if (hrc == TW_ENET) {
-            snprintf(msg, sizeof(msg), "%s", herr);
-        } else if (hrc == TW_ETIMEDOUT && attempt > 1) {
-            rc = tw_seterr(err, TW_ETIMEDOUT, "deadline passed on attempt %d (before: %s): %s",
-                           attempt, msg, herr);
-            goto out;
-        } else {
-            rc = tw_seterr(err, hrc, "%s", herr);
-            goto out;
-        }
-
-        /* Retryable: wait as told, or back off with jitter, if time allows another try. */
-        long wait;
-        if (hrc == TW_OK && resp->retry_after_s >= 0)
-            wait = resp->retry_after_s > KUBE_RETRY_AFTER_CAP_MS / 1000
-                       ? KUBE_RETRY_AFTER_CAP_MS
-                       : resp->retry_after_s * 1000;
-        else {
-            long ceiling = KUBE_BACKOFF_BASE_MS << (attempt - 1 < 4 ? attempt - 1 : 4);
-            wait = tw_jitter(ceiling < KUBE_BACKOFF_CAP_MS ? ceiling : KUBE_BACKOFF_CAP_MS);
-        }
-        bool time_left = deadline == 0 || tw_remaining_ms(deadline) - wait >= KUBE_MIN_ATTEMPT_MS;
-        if (attempt >= KUBE_MAX_ATTEMPTS || !time_left) {
-            if (time_left)
-                rc = tw_seterr(err, TW_ERETRY, "%s (gave up after %d attempts)", msg, attempt);
-            else
-                rc = tw_seterr(err, TW_ERETRY,
-                               "%s (gave up after %d attempt%s: waiting %ld ms more would pass "
-                               "the deadline)",
-                               msg, attempt, attempt == 1 ? "" : "s", wait);
-            goto out;
-        }
-        pause_abortable(c, wait, deadline);
-        if (aborted(c)) {
-            rc = tw_seterr(err, TW_ECANCELED, "%s (stopped while waiting to retry)", msg);
-            goto out;
-        }
+        int hrc = TW_OK;
+        long status = 0;
+        if ((rc = send_once(&k, rq, resp, &cur, &hrc, &status, herr)) != TW_OK)
+            break;
+        int step = judge(&k, hrc, status, herr, resp, &rc, err);
+        if (step == STEP_DONE)
+            break;
+        if (step == STEP_WAIT)
+            rc = wait_to_retry(&k, retry_wait(&k, hrc, resp), err);
     }
-
-out:
-    if (rc != TW_OK && err != NULL) {
-        flatten(err);
-        redact(err, token);
-    }
-    free_token(token);
-    free(url);
-    free(accept_h);
-    free(ctype_h);
     tw_http_response_free(&cur);
-    return rc;
+    return call_close(&k, rc, err);
 }
 
 typedef struct line_splitter {
@@ -430,82 +499,86 @@ static int on_stream_data(void *ud, const char *data, size_t len)
     return 0;
 }
 
+/* What one stream reads with and into. */
+typedef struct stream {
+    line_splitter ls;
+    int (*should_abort)(void *ud);
+    void *abort_ud;
+    tw_http_response resp;
+} stream;
+
+/*
+ * A stream refused with a non-2xx status: after a first 401 (may_refresh)
+ * re-reads the credentials and sets *again; otherwise returns the status's
+ * error with the server's message in err.
+ */
+static int stream_refused(call *k, stream *s, bool may_refresh, bool *again, char *err)
+{
+    long status = s->resp.status;
+    char msg[TW_ERRLEN];
+    tw__kube_status_message(s->ls.other.data, s->ls.other.len, status, msg);
+    redact(msg, k->token);
+    if (status == 401 && may_refresh) {
+        int rc = get_token(k->c, 1, k->deadline, &k->token, err);
+        *again = rc == TW_OK;
+        return rc;
+    }
+    int rc = tw_http_status_error(status);
+    tw_seterr(err, rc, "%s", msg);
+    return rc;
+}
+
+/* One attempt of a stream. Returns as tw_kube_stream_lines; *again asks for another. */
+static int stream_once(call *k, stream *s, bool may_refresh, bool *again, char *err)
+{
+    tw_http_request req;
+    char *pair[2];
+    if (api_request(k->c, k->url, k->headers, k->token, k->deadline, &req, pair) != TW_OK)
+        return TW_ENOMEM;
+    req.low_speed_ms = KUBE_WATCH_IDLE_MS;
+    req.on_data = on_stream_data;
+    req.on_data_ud = &s->ls;
+    req.should_abort = s->should_abort ? s->should_abort : k->c->should_abort;
+    req.abort_ud = s->should_abort ? s->abort_ud : k->c->abort_ud;
+    char herr[TW_ERRLEN] = "";
+    tw_buf_reset(&s->ls.line);
+    tw_buf_reset(&s->ls.other);
+    int rc = tw_http_do(k->c->http, &req, &s->resp, herr);
+    free_pair(pair);
+    if (s->ls.stopped)
+        return TW_OK;
+    if (rc != TW_OK)
+        return tw_seterr(err, rc, "%s", herr);
+    if (s->resp.status >= 200 && s->resp.status < 300) {
+        /* A last line without a newline still counts. */
+        if (s->ls.line.len > 0)
+            split_line(&s->ls);
+        return TW_OK;
+    }
+    return stream_refused(k, s, may_refresh, again, err);
+}
+
 int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept, uint64_t deadline,
                          size_t max_line, int (*on_line)(void *ud, const char *line, size_t len),
                          void *ud, int (*should_abort)(void *ud), void *abort_ud, char *err)
 {
-    char *url = NULL, *token = NULL, *accept_h = NULL;
-    line_splitter ls = {.on_line = on_line, .ud = ud};
-    tw_buf_init(&ls.line, max_line);
-    tw_buf_init(&ls.other, 64 * 1024);
-    tw_http_response resp;
-    tw_http_response_init(&resp);
-    int rc = make_url(c->cfg, path, &url, err);
-    if (rc != TW_OK)
-        goto out;
-    if (accept && (accept_h = join("Accept: ", accept)) == NULL) {
-        rc = TW_ENOMEM;
-        goto out;
+    call k;
+    stream s = {
+        .ls = {.on_line = on_line, .ud = ud}, .should_abort = should_abort, .abort_ud = abort_ud};
+    tw_buf_init(&s.ls.line, max_line);
+    tw_buf_init(&s.ls.other, 64 * 1024);
+    tw_http_response_init(&s.resp);
+    int rc = call_open(&k, c, path, accept, NULL, deadline, err);
+    /* A second attempt only after a first 401 and re-read credentials. */
+    bool again = rc == TW_OK;
+    for (int attempt = 0; again && attempt < 2; attempt++) {
+        again = false;
+        rc = stream_once(&k, &s, attempt == 0, &again, err);
     }
-    const char *headers[2] = {accept_h, NULL};
-    rc = get_token(c, 0, deadline, &token, err);
-    if (rc != TW_OK)
-        goto out;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        tw_http_request req;
-        char *pair[2];
-        if (api_request(c, url, headers, token, deadline, &req, pair) != TW_OK) {
-            rc = TW_ENOMEM;
-            goto out;
-        }
-        req.low_speed_ms = KUBE_WATCH_IDLE_MS;
-        req.on_data = on_stream_data;
-        req.on_data_ud = &ls;
-        req.should_abort = should_abort ? should_abort : c->should_abort;
-        req.abort_ud = should_abort ? abort_ud : c->abort_ud;
-        char herr[TW_ERRLEN] = "";
-        tw_buf_reset(&ls.line);
-        tw_buf_reset(&ls.other);
-        rc = tw_http_do(c->http, &req, &resp, herr);
-        free_pair(pair);
-        if (ls.stopped) {
-            rc = TW_OK;
-            goto out;
-        }
-        if (rc != TW_OK) {
-            tw_seterr(err, rc, "%s", herr);
-            goto out;
-        }
-        if (resp.status >= 200 && resp.status < 300) {
-            /* A last line without a newline still counts. */
-            if (ls.line.len > 0)
-                split_line(&ls);
-            goto out;
-        }
-        char msg[TW_ERRLEN];
-        tw_kube_status_message(ls.other.data, ls.other.len, resp.status, msg);
-        redact(msg, token);
-        if (resp.status == 401 && attempt == 0) {
-            rc = get_token(c, 1, deadline, &token, err);
-            if (rc != TW_OK)
-                goto out;
-            continue;
-        }
-        rc = tw_http_status_error(resp.status);
-        tw_seterr(err, rc, "%s", msg);
-        goto out;
-    }
-out:
-    if (rc != TW_OK && err != NULL) {
-        flatten(err);
-        redact(err, token);
-    }
-    free_token(token);
-    free(url);
-    free(accept_h);
-    tw_buf_free(&ls.line);
-    tw_buf_free(&ls.other);
-    tw_http_response_free(&resp);
+    rc = call_close(&k, rc, err);
+    tw_buf_free(&s.ls.line);
+    tw_buf_free(&s.ls.other);
+    tw_http_response_free(&s.resp);
     return rc;
 }
 
@@ -589,7 +662,7 @@ out:
     return rc;
 }
 
-int tw_kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, char *err)
+int tw__kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, char *err)
 {
     int rc = TW_OK;
     tw_kvlist out = {0};
@@ -665,12 +738,14 @@ int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadli
         rc = tw_http_append_escaped(&path, node);
     if (rc != TW_OK)
         goto out;
-    rc = tw_kube_do(c, "GET", path.data, NODE_ACCEPT, NULL, NULL, 0, deadline, &resp, err);
+    tw_kube_request rq = {
+        .method = "GET", .path = path.data, .accept = NODE_ACCEPT, .deadline = deadline};
+    rc = tw_kube_do(c, &rq, &resp, err);
     if (rc != TW_OK)
         goto out;
     char perr[TW_ERRLEN] = "";
-    rc = tw_kube_parse_node_labels(resp.body.data ? resp.body.data : "", resp.body.len, labels,
-                                   perr);
+    rc = tw__kube_parse_node_labels(resp.body.data ? resp.body.data : "", resp.body.len, labels,
+                                    perr);
     if (rc != TW_OK)
         tw_seterr(err, rc, "node %s: %s", node, perr);
 out:

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
 #include "topowire/error.h"
@@ -17,6 +18,8 @@
 #include "topowire/kube.h"
 #include "topowire/label.h"
 #include "topowire/nodecache.h"
+
+#include "nodecache_int.h"
 
 #define ACCEPT_META                                                                                \
     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
@@ -195,6 +198,8 @@ static int table_put(table *t, entry *e)
         entry_free(e);
         return TW_ENOMEM;
     }
+    /* Slots are a power of two, so the mask is an index in range. */
+    TW_ASSERT(t->nslots > 0 && (t->nslots & (t->nslots - 1)) == 0);
     size_t h = (size_t)(hash_name(e->name) & (t->nslots - 1));
     e->next = t->slots[h];
     t->slots[h] = e;
@@ -210,6 +215,7 @@ static void table_del(table *t, const char *name)
         return;
     entry *e = *pp;
     *pp = e->next;
+    TW_ASSERT(t->n > 0);
     t->n--;
     t->bytes -= entry_bytes(e);
     entry_free(e);
@@ -230,6 +236,7 @@ static int entry_build(tw_nodecache *c, const char *name, const void *src,
         free(e);
         return TW_ENOMEM;
     }
+    TW_ASSERT(c->nkeys <= MAX_KEYS); /* vals[] has a slot per kept key */
     for (size_t i = 0; i < c->nkeys; i++) {
         const char *v = get(src, c->o.keys[i]);
         if (v == NULL || !tw_label_value_valid(v))
@@ -372,8 +379,8 @@ static void swap_table(tw_nodecache *c, table *t)
     memset(t, 0, sizeof(*t));
 }
 
-int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len,
-                            char rv[TW_NODECACHE_RV_MAX + 1], char *err)
+int tw__nodecache_apply_list(tw_nodecache *c, const char *json, size_t len,
+                             char rv[TW_NODECACHE_RV_MAX + 1], char *err)
 {
     table t = {0};
     char got[TW_NODECACHE_RV_MAX + 1] = "";
@@ -388,8 +395,8 @@ int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len,
     return TW_OK;
 }
 
-int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len,
-                             char rv[TW_NODECACHE_RV_MAX + 1], char *err)
+int tw__nodecache_apply_event(tw_nodecache *c, const char *line, size_t len,
+                              char rv[TW_NODECACHE_RV_MAX + 1], char *err)
 {
     int rc = TW_OK;
     const char *got_rv = NULL;
@@ -561,8 +568,11 @@ static int do_list(tw_nodecache *c, tw_kube_client *kc, char rv[TW_NODECACHE_RV_
         tw_http_response_init(&resp);
         if (rc == TW_OK) {
             count(c, &c->st.lists);
-            rc = tw_kube_do(kc, "GET", tw_buf_cstr(&path), ACCEPT_META, NULL, NULL, 0,
-                            tw_deadline_in(LIST_TIMEOUT_MS), &resp, err);
+            tw_kube_request rq = {.method = "GET",
+                                  .path = tw_buf_cstr(&path),
+                                  .accept = ACCEPT_META,
+                                  .deadline = tw_deadline_in(LIST_TIMEOUT_MS)};
+            rc = tw_kube_do(kc, &rq, &resp, err);
         }
         if (rc == TW_OK)
             rc = parse_list(c, resp.body.data, resp.body.len, &t, got, &cont, err);
@@ -595,7 +605,7 @@ static int on_watch_line(void *ud, const char *line, size_t len)
 {
     watch_ctx *w = ud;
     char err[TW_ERRLEN] = "";
-    int rc = tw_nodecache_apply_event(w->c, line, len, w->rv, err);
+    int rc = tw__nodecache_apply_event(w->c, line, len, w->rv, err);
     if (rc == TW_OK) {
         w->delivered++;
     } else if (rc == TW_EGONE) {
@@ -646,97 +656,136 @@ static void backoff_reset(tw_nodecache *c, backoff *b)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* The cache thread's state between its LISTs and WATCHes. */
+typedef struct syncer {
+    tw_nodecache *c;
+    tw_kube_client *kc;
+    char rv[TW_NODECACHE_RV_MAX + 1]; /* where the next watch starts */
+    int need_list;
+    backoff b;
+    tw_buf path; /* the WATCH request's path */
+} syncer;
+
+/* LISTs the nodes. Returns 1 when listed; 0 when it failed (after the backoff) or stopped. */
+static int sync_list(syncer *s)
+{
+    tw_nodecache *c = s->c;
+    char err[TW_ERRLEN] = "";
+    int rc = do_list(c, s->kc, s->rv, err);
+    if (stopping(c))
+        return 0;
+    if (rc != TW_OK) {
+        count(c, &c->st.errors);
+        say(c, 2, "node LIST failed", err);
+        pause_ms(c, backoff_next(c, &s->b));
+        return 0;
+    }
+    s->need_list = 0;
+    say(c, 1, "node cache synced", s->rv);
+    return 1;
+}
+
+/* Builds the WATCH path from s->rv into s->path. Returns 0, TW_ETOOBIG or TW_ENOMEM. */
+static int watch_path(syncer *s)
+{
+    tw_buf_reset(&s->path);
+    int rc = tw_buf_puts(&s->path, "/api/v1/nodes?watch=1&allowWatchBookmarks=true"
+                                   "&resourceVersion=");
+    if (rc == TW_OK)
+        rc = tw_http_append_escaped(&s->path, s->rv);
+    if (rc == TW_OK)
+        rc = tw_buf_printf(&s->path, "&timeoutSeconds=%ld", s->c->o.watch_timeout_s);
+    return rc;
+}
+
+/*
+ * Decides what follows a watch that ended with rc (err its message) after
+ * running ran ms; changes: events were applied meanwhile.
+ */
+static void watch_ended(syncer *s, const watch_ctx *w, int rc, uint64_t ran, int changes,
+                        char err[TW_ERRLEN])
+{
+    tw_nodecache *c = s->c;
+    if (w->delivered > 0)
+        backoff_reset(c, &s->b); /* it made progress: whatever ended it, start over */
+    if (w->gone || rc == TW_EGONE) {
+        count(c, &c->st.relists);
+        say(c, 1, "watch expired; listing again", s->rv);
+        s->need_list = 1;
+        pause_ms(c, backoff_next(c, &s->b));
+        return;
+    }
+    if (w->failed) {
+        rc = TW_EHTTP;
+        snprintf(err, TW_ERRLEN, "%s", w->err);
+    }
+    if (rc == TW_OK && (w->delivered > 0 || ran >= SHORT_WATCH_MS)) {
+        if (w->delivered == 0)
+            heard_at(c, tw_now_ms(), 0); /* ended on time by the server: nothing was missed */
+        return;
+    }
+    if (changes && !w->failed) {
+        /*
+         * Cut after delivering changes: resume at once. Each such resume
+         * consumed a change, so they come no faster than the nodes change.
+         */
+        count(c, &c->st.errors);
+        say(c, 1, "node WATCH cut after delivering changes; resuming", err);
+        return;
+    }
+    count(c, &c->st.errors);
+    if (rc == TW_OK)
+        say(c, 2, "node WATCH ended at once with nothing delivered", s->rv);
+    else
+        say(c, 2, "node WATCH failed", err);
+    pause_ms(c, backoff_next(c, &s->b));
+}
+
+/* Runs one WATCH from s->rv, applying its events, and decides what comes next. */
+static void sync_watch(syncer *s)
+{
+    tw_nodecache *c = s->c;
+    int prc = watch_path(s);
+    if (prc != TW_OK) {
+        say(c, 2, "cannot build the WATCH request", tw_strerror(prc));
+        pause_ms(c, backoff_next(c, &s->b));
+        return;
+    }
+    watch_ctx w = {.c = c};
+    snprintf(w.rv, sizeof(w.rv), "%s", s->rv);
+    pthread_mutex_lock(&c->mu);
+    c->st.watches++;
+    uint64_t events_before = c->st.events;
+    pthread_mutex_unlock(&c->mu);
+    uint64_t started = tw_now_ms();
+    char err[TW_ERRLEN] = "";
+    int rc = tw_kube_stream_lines(s->kc, tw_buf_cstr(&s->path), ACCEPT_WATCH,
+                                  tw_deadline_in((c->o.watch_timeout_s + 30) * 1000),
+                                  MAX_EVENT_LINE, on_watch_line, &w, should_abort, c, err);
+    snprintf(s->rv, sizeof(s->rv), "%s", w.rv);
+    if (stopping(c))
+        return;
+    uint64_t ran = tw_now_ms() - started;
+    pthread_mutex_lock(&c->mu);
+    int changes = c->st.events != events_before;
+    pthread_mutex_unlock(&c->mu);
+    watch_ended(s, &w, rc, ran, changes, err);
+}
+
 static void *cache_thread(void *arg)
 {
-    tw_nodecache *c = arg;
-    tw_kube_client *kc = tw_kube_client_new(c->o.kube, c->o.user_agent);
-    if (kc != NULL)
-        tw_kube_client_set_abort(kc, should_abort, c);
-    char rv[TW_NODECACHE_RV_MAX + 1] = "";
-    int need_list = 1;
-    backoff b = {0};
-    tw_buf path;
-    tw_buf_init(&path, 2048);
-    while (kc && !stopping(c)) {
-        char err[TW_ERRLEN] = "";
-        if (need_list) {
-            int rc = do_list(c, kc, rv, err);
-            if (stopping(c))
-                break;
-            if (rc != TW_OK) {
-                count(c, &c->st.errors);
-                say(c, 2, "node LIST failed", err);
-                pause_ms(c, backoff_next(c, &b));
-                continue;
-            }
-            need_list = 0;
-            say(c, 1, "node cache synced", rv);
-        }
-        tw_buf_reset(&path);
-        int prc = tw_buf_puts(&path, "/api/v1/nodes?watch=1&allowWatchBookmarks=true"
-                                     "&resourceVersion=");
-        if (prc == TW_OK)
-            prc = tw_http_append_escaped(&path, rv);
-        if (prc == TW_OK)
-            prc = tw_buf_printf(&path, "&timeoutSeconds=%ld", c->o.watch_timeout_s);
-        if (prc != TW_OK) {
-            say(c, 2, "cannot build the WATCH request", tw_strerror(prc));
-            pause_ms(c, backoff_next(c, &b));
+    syncer s = {.c = arg, .need_list = 1};
+    s.kc = tw_kube_client_new(s.c->o.kube, s.c->o.user_agent);
+    if (s.kc != NULL)
+        tw_kube_client_set_abort(s.kc, should_abort, s.c);
+    tw_buf_init(&s.path, 2048);
+    while (s.kc && !stopping(s.c)) {
+        if (s.need_list && !sync_list(&s))
             continue;
-        }
-        watch_ctx w = {.c = c};
-        snprintf(w.rv, sizeof(w.rv), "%s", rv);
-        pthread_mutex_lock(&c->mu);
-        c->st.watches++;
-        uint64_t events_before = c->st.events;
-        pthread_mutex_unlock(&c->mu);
-        uint64_t started = tw_now_ms();
-        int rc = tw_kube_stream_lines(kc, tw_buf_cstr(&path), ACCEPT_WATCH,
-                                      tw_deadline_in((c->o.watch_timeout_s + 30) * 1000),
-                                      MAX_EVENT_LINE, on_watch_line, &w, should_abort, c, err);
-        snprintf(rv, sizeof(rv), "%s", w.rv);
-        if (stopping(c))
-            break;
-        uint64_t ran = tw_now_ms() - started;
-        pthread_mutex_lock(&c->mu);
-        int changes = c->st.events != events_before;
-        pthread_mutex_unlock(&c->mu);
-        if (w.delivered > 0)
-            backoff_reset(c, &b); /* it made progress: whatever ended it, start over */
-        if (w.gone || rc == TW_EGONE) {
-            count(c, &c->st.relists);
-            say(c, 1, "watch expired; listing again", rv);
-            need_list = 1;
-            pause_ms(c, backoff_next(c, &b));
-            continue;
-        }
-        if (w.failed) {
-            rc = TW_EHTTP;
-            snprintf(err, sizeof(err), "%s", w.err);
-        }
-        if (rc == TW_OK && (w.delivered > 0 || ran >= SHORT_WATCH_MS)) {
-            if (w.delivered == 0)
-                heard_at(c, tw_now_ms(), 0); /* ended on time by the server: nothing was missed */
-            continue;
-        }
-        if (changes && !w.failed) {
-            /*
-             * Cut after delivering changes: resume at once. Each such resume
-             * consumed a change, so they come no faster than the nodes change.
-             */
-            count(c, &c->st.errors);
-            say(c, 1, "node WATCH cut after delivering changes; resuming", err);
-            continue;
-        }
-        count(c, &c->st.errors);
-        if (rc == TW_OK)
-            say(c, 2, "node WATCH ended at once with nothing delivered", rv);
-        else
-            say(c, 2, "node WATCH failed", err);
-        pause_ms(c, backoff_next(c, &b));
+        sync_watch(&s);
     }
-    tw_buf_free(&path);
-    tw_kube_client_free(kc);
+    tw_buf_free(&s.path);
+    tw_kube_client_free(s.kc);
     return NULL;
 }
 
@@ -817,6 +866,7 @@ static void negative_put(tw_nodecache *c, const fetch *f, uint64_t now)
 
 static void fetch_unref(fetch *f)
 {
+    TW_ASSERT(f->refs > 0);
     if (--f->refs > 0)
         return;
     tw_kvlist_free(&f->labels);
@@ -880,6 +930,7 @@ static void *fetcher_thread(void *arg)
             pthread_cond_wait(&c->cv, &c->mu);
             continue;
         }
+        TW_ASSERT(!f->done);
         f->running = 1;
         f->started_ms = tw_now_ms();
         c->st.gets++;
@@ -891,12 +942,14 @@ static void *fetcher_thread(void *arg)
             negative_put(c, f, now);
         if (f->rc != TW_OK && f->rc != TW_ECANCELED && f->rc != TW_ENOTFOUND && f->rc != TW_EINVAL)
             c->trouble_until = now + (uint64_t)c->o.negative_ms;
+        TW_ASSERT(f->running && !f->done); /* queued -> running -> done, once */
         f->done = 1;
         for (fetch **pp = &c->fetches; *pp; pp = &(*pp)->next)
             if (*pp == f) {
                 *pp = f->next;
                 break;
             }
+        TW_ASSERT(c->nfetches > 0);
         c->nfetches--;
         fetch_unref(f);
         pthread_cond_broadcast(&c->cv);
@@ -917,52 +970,55 @@ static int in_trouble(const tw_nodecache *c, uint64_t now)
     return 0;
 }
 
-/* Asks the API server about node (not cached, or only in a stale cache). */
-static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, tw_kvlist *out,
-                         char *err)
+/*
+ * Finds the lookup of node, or queues a new one (starting fetchers as
+ * needed), into *out. Caller holds mu. Returns 0, TW_ERETRY when too many
+ * are pending, or TW_ENOMEM.
+ */
+static int fetch_find_or_queue(tw_nodecache *c, const char *node, uint64_t deadline, uint64_t now,
+                               fetch **out, char *err)
 {
-    if (strlen(node) > 253)
-        return tw_seterr(err, TW_EINVAL, "node name of %zu bytes is not a valid node name",
-                         strlen(node));
-    if (deadline == 0)
-        deadline = tw_deadline_in(FETCH_DEFAULT_MS);
-    int rc;
-    pthread_mutex_lock(&c->mu);
-    uint64_t now = tw_now_ms();
-    const negative *n = negative_find(c, node, now);
-    if (n != NULL) {
-        c->st.skipped++;
-        rc = tw_seterr(err, n->rc, "%s (remembered for %llu ms more)", n->err,
-                       (unsigned long long)(n->until - now));
-        goto out;
-    }
     fetch *f = c->fetches;
     while (f && strcmp(f->name, node) != 0)
         f = f->next;
-    if (f == NULL) {
-        if (c->nfetches >= FETCH_QUEUE_MAX) {
-            c->st.skipped++;
-            rc = tw_seterr(err, TW_ERETRY,
-                           "node %s is not in the cache, and %zu direct lookups are pending", node,
-                           c->nfetches);
-            goto out;
-        }
-        while (c->nfetchers < c->o.fetchers &&
-               pthread_create(&c->fetchers[c->nfetchers], NULL, fetcher_thread, c) == 0)
-            c->nfetchers++;
-        if (c->nfetchers == 0 || (f = calloc(1, sizeof(*f))) == NULL) {
-            rc = TW_ENOMEM;
-            goto out;
-        }
-        snprintf(f->name, sizeof(f->name), "%s", node);
-        f->deadline = deadline;
-        f->created_ms = now;
-        f->refs = 1;
-        f->next = c->fetches;
-        c->fetches = f;
-        c->nfetches++;
-        pthread_cond_broadcast(&c->cv);
+    if (f != NULL) {
+        *out = f;
+        return TW_OK;
     }
+    if (c->nfetches >= FETCH_QUEUE_MAX) {
+        c->st.skipped++;
+        tw_seterr(err, TW_ERETRY, "node %s is not in the cache, and %zu direct lookups are pending",
+                  node, c->nfetches);
+        return TW_ERETRY;
+    }
+    while (c->nfetchers < c->o.fetchers &&
+           pthread_create(&c->fetchers[c->nfetchers], NULL, fetcher_thread, c) == 0)
+        c->nfetchers++;
+    TW_ASSERT(c->nfetchers <= MAX_FETCHERS);
+    if (c->nfetchers == 0 || (f = calloc(1, sizeof(*f))) == NULL)
+        return TW_ENOMEM;
+    snprintf(f->name, sizeof(f->name), "%s", node);
+    f->deadline = deadline;
+    f->created_ms = now;
+    f->refs = 1;
+    f->next = c->fetches;
+    c->fetches = f;
+    c->nfetches++;
+    pthread_cond_broadcast(&c->cv);
+    *out = f;
+    return TW_OK;
+}
+
+/*
+ * Waits for f's answer (caller holds mu): until the deadline for the first
+ * waiters, only briefly for the rest, and not at all for those when the API
+ * server is in trouble. Returns f's outcome with a copy of its labels in *out,
+ * or TW_ERETRY / TW_ETIMEDOUT when the answer was not waited for.
+ */
+static int fetch_wait(tw_nodecache *c, fetch *f, const char *node, uint64_t deadline, uint64_t now,
+                      tw_kvlist *out, char *err)
+{
+    int rc;
     int quick = c->waiting >= c->o.waiters;
     uint64_t until = deadline;
     if (quick) {
@@ -971,11 +1027,10 @@ static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, t
             until = deadline;
         if (in_trouble(c, now) || until <= now) {
             c->st.skipped++;
-            rc = tw_seterr(err, TW_ERETRY,
-                           "node %s is not in the cache; its lookup goes on without this request "
-                           "(%u already waiting)",
-                           node, c->waiting);
-            goto out;
+            return tw_seterr(err, TW_ERETRY,
+                             "node %s is not in the cache; its lookup goes on without this "
+                             "request (%u already waiting)",
+                             node, c->waiting);
         }
     } else {
         c->waiting++;
@@ -984,8 +1039,10 @@ static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, t
     struct timespec ts = tw_monotonic_in(until > now ? (long)(until - now) : 0);
     while (!f->done && !c->stopping && pthread_cond_timedwait(&c->cv, &c->mu, &ts) != ETIMEDOUT)
         ;
-    if (!quick)
+    if (!quick) {
+        TW_ASSERT(c->waiting > 0);
         c->waiting--;
+    }
     if (!f->done && quick) {
         c->st.skipped++;
         rc = tw_seterr(err, TW_ERETRY,
@@ -999,7 +1056,30 @@ static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, t
     else
         tw_seterr(err, rc, "%s", f->err);
     fetch_unref(f);
-out:
+    return rc;
+}
+
+/* Asks the API server about node (not cached, or only in a stale cache). */
+static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, tw_kvlist *out,
+                         char *err)
+{
+    if (strlen(node) > 253)
+        return tw_seterr(err, TW_EINVAL, "node name of %zu bytes is not a valid node name",
+                         strlen(node));
+    if (deadline == 0)
+        deadline = tw_deadline_in(FETCH_DEFAULT_MS);
+    int rc;
+    fetch *f = NULL;
+    pthread_mutex_lock(&c->mu);
+    uint64_t now = tw_now_ms();
+    const negative *n = negative_find(c, node, now);
+    if (n != NULL) {
+        c->st.skipped++;
+        rc = tw_seterr(err, n->rc, "%s (remembered for %llu ms more)", n->err,
+                       (unsigned long long)(n->until - now));
+    } else if ((rc = fetch_find_or_queue(c, node, deadline, now, &f, err)) == TW_OK) {
+        rc = fetch_wait(c, f, node, deadline, now, out, err);
+    }
     pthread_mutex_unlock(&c->mu);
     return rc;
 }

@@ -161,7 +161,9 @@ int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem
     snprintf(path, sizeof(path), "%s%s", MWC_PATH, name);
 
     for (int attempt = 1;; attempt++) {
-        rc = tw_kube_do(c, "GET", path, "application/json", NULL, NULL, 0, deadline, &resp, err);
+        tw_kube_request get = {
+            .method = "GET", .path = path, .accept = "application/json", .deadline = deadline};
+        rc = tw_kube_do(c, &get, &resp, err);
         if (rc != TW_OK)
             goto out;
         cJSON_Delete(doc);
@@ -177,8 +179,14 @@ int hook_patch_ca_bundle(tw_kube_client *c, const char *name, const char *ca_pem
             goto out;
         if (same)
             goto out; /* nothing to change */
-        rc = tw_kube_do(c, "PATCH", path, "application/json", "application/json-patch+json", patch,
-                        patch_len, deadline, &resp, err);
+        tw_kube_request patch_rq = {.method = "PATCH",
+                                    .path = path,
+                                    .accept = "application/json",
+                                    .content_type = "application/json-patch+json",
+                                    .body = patch,
+                                    .body_len = patch_len,
+                                    .deadline = deadline};
+        rc = tw_kube_do(c, &patch_rq, &resp, err);
         /* 409/422: the object changed under us (a test op failed); read it again. */
         if (rc == TW_EHTTP && (resp.status == 409 || resp.status == 422) && attempt < ATTEMPTS)
             continue;

@@ -75,8 +75,14 @@ int hook_write_tls_secret(tw_kube_client *c, const char *namespace, const char *
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", namespace);
     if ((body = secret_json(namespace, name, pems, 1)) == NULL)
         goto out;
-    rc = tw_kube_do(c, "POST", path, "application/json", "application/json", body, strlen(body),
-                    deadline, &resp, err);
+    tw_kube_request rq = {.method = "POST",
+                          .path = path,
+                          .accept = "application/json",
+                          .content_type = "application/json",
+                          .body = body,
+                          .body_len = strlen(body),
+                          .deadline = deadline};
+    rc = tw_kube_do(c, &rq, &resp, err);
     if (rc != TW_EHTTP || resp.status != 409)
         goto out;
     /* It exists: replace the three keys, keep the rest of the object. */
@@ -86,8 +92,11 @@ int hook_write_tls_secret(tw_kube_client *c, const char *namespace, const char *
         goto out;
     }
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", namespace, name);
-    rc = tw_kube_do(c, "PATCH", path, "application/json", "application/merge-patch+json", body,
-                    strlen(body), deadline, &resp, err);
+    rq.method = "PATCH";
+    rq.content_type = "application/merge-patch+json";
+    rq.body = body;
+    rq.body_len = strlen(body);
+    rc = tw_kube_do(c, &rq, &resp, err);
 out:
     if (body != NULL) {
         OPENSSL_cleanse(body, strlen(body)); /* it holds the private key */

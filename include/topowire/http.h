@@ -89,14 +89,6 @@ void tw_http_client_free(tw_http_client *c);
 int tw_http_do(tw_http_client *c, const tw_http_request *req, tw_http_response *resp, char *err);
 
 /*
- * Parses a Retry-After value: delta-seconds or an HTTP date (relative to
- * now_epoch_s; a date in the past gives 0). Returns seconds (>= 0, at most
- * one day: longer waits are clamped to that) or -1 when unparseable
- * (including negative numbers).
- */
-long tw_http_parse_retry_after(const char *value, long now_epoch_s);
-
-/*
  * Appends s percent-encoded for a URL path segment or query value (RFC 3986:
  * everything but unreserved characters is escaped) to b. Returns 0,
  * TW_ETOOBIG past b's cap (b unchanged) or TW_ENOMEM.

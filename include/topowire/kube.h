@@ -34,19 +34,34 @@ void tw_kube_client_free(tw_kube_client *c);
 void tw_kube_client_set_abort(tw_kube_client *c, int (*should_abort)(void *ud), void *ud);
 
 /*
- * Sends one request to the API server at path ("/api/v1/nodes/x", query
- * included), with the client's credentials, retries and limits: retries 429,
- * 5xx and connection errors with Retry-After or jittered exponential backoff
- * while the deadline allows; on a 401 re-reads the credentials once and tries
- * again; never follows a redirect; caps the body (4 MiB). accept and
- * content_type may be NULL. On a 2xx answer returns 0 with resp filled; on any
- * other outcome returns the matching error (TW_EUNAUTH, TW_EFORBIDDEN,
- * TW_ENOTFOUND, TW_ERETRY, TW_EHTTP, TW_ETIMEDOUT, TW_ENET, TW_ETLS,
- * TW_EREDIRECT, TW_ETOOBIG, TW_ENOMEM, TW_ECANCELED when the client's abort
- * callback fired) with the server's Status message in
- * err, and resp holds the last answer received. resp must be initialised;
- * it is emptied first, and the caller frees it with tw_http_response_free
- * either way. Credential failures pass through (TW_EIO, TW_EEXEC ...).
+ * One request to the API server (every pointer borrowed for the call).
+ * path is "/api/v1/nodes/x", query included; accept, content_type and body
+ * may be NULL; deadline is from tw_deadline_in() (0: none).
+ */
+typedef struct tw_kube_request {
+    const char *method;       /* "GET", "POST", "PATCH", ... */
+    const char *path;         /* must start with '/' */
+    const char *accept;       /* the Accept header, or NULL */
+    const char *content_type; /* the Content-Type header, or NULL */
+    const char *body;         /* body_len bytes, or NULL */
+    size_t body_len;
+    uint64_t deadline;
+} tw_kube_request;
+
+/*
+ * Sends req to the API server with the client's credentials, retries and
+ * limits: retries 429, 5xx and connection errors with Retry-After or jittered
+ * exponential backoff while the deadline allows; on a 401 re-reads the
+ * credentials once and tries again; never follows a redirect; caps the body
+ * (4 MiB). On a 2xx answer returns 0 with resp filled; on any other outcome
+ * returns the matching error (TW_EUNAUTH, TW_EFORBIDDEN, TW_ENOTFOUND,
+ * TW_ERETRY, TW_EHTTP, TW_ETIMEDOUT, TW_ENET, TW_ETLS, TW_EREDIRECT,
+ * TW_ETOOBIG, TW_ENOMEM, TW_ECANCELED when the client's abort callback fired,
+ * TW_EINVAL for a path not starting with '/' or a config naming no server)
+ * with the server's Status message in err, and resp holds the last answer
+ * received. resp must be initialised; it is emptied first, and the caller
+ * frees it with tw_http_response_free either way. Credential failures pass
+ * through (TW_EIO, TW_EEXEC ...).
  *
  * Retries: at most 10 attempts. Retry-After is honoured (a longer one is
  * cut to 10 s); otherwise the wait is drawn at random up to 200 ms, doubling
@@ -55,9 +70,7 @@ void tw_kube_client_set_abort(tw_kube_client *c, int (*should_abort)(void *ud), 
  * passing during a retry is TW_ETIMEDOUT. Other 4xx answers are TW_EHTTP at
  * once. TLS failures and redirects are never retried.
  */
-int tw_kube_do(tw_kube_client *c, const char *method, const char *path, const char *accept,
-               const char *content_type, const char *body, size_t body_len, uint64_t deadline,
-               tw_http_response *resp, char *err);
+int tw_kube_do(tw_kube_client *c, const tw_kube_request *req, tw_http_response *resp, char *err);
 
 /*
  * Streams GET path (a watch) and calls on_line for every newline-delimited
@@ -87,22 +100,5 @@ int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept
  */
 int tw_kube_get_node_labels(tw_kube_client *c, const char *node, uint64_t deadline,
                             tw_kvlist *labels, char *err);
-
-/*
- * Parses the labels out of a Node or PartialObjectMetadata JSON document into
- * *labels (caller frees; written only on success). Every label whose value
- * is not a JSON string is skipped; absent or null labels give an empty list.
- * Returns 0, TW_EPARSE (not JSON, not an object, another kind, no metadata
- * object, kind, name or labels of the wrong type) or TW_ENOMEM.
- */
-int tw_kube_parse_node_labels(const char *json, size_t len, tw_kvlist *labels, char *err);
-
-/*
- * Builds a readable sentence from a Kubernetes Status body ("403 Forbidden:
- * nodes \"x\" is forbidden ...": status, reason, message) into err (TW_ERRLEN
- * bytes; NULL does nothing), with control characters made spaces; falls
- * back to "HTTP <status>" when the body is not a Status. Never fails.
- */
-void tw_kube_status_message(const char *json, size_t len, long http_status, char *err);
 
 #endif

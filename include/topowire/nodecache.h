@@ -111,26 +111,4 @@ void tw_nodecache_stats_get(tw_nodecache *c, tw_nodecache_stats *s);
 /* Stops the thread (aborting an open watch) and frees the cache. NULL-safe. */
 void tw_nodecache_free(tw_nodecache *c);
 
-/*
- * Applies one watch event line (a JSON object with "type" and "object") to
- * the cache; an applied event or bookmark counts as hearing from the API
- * server. Exposed for tests and fuzzing. Returns 0, TW_EPARSE, TW_ENOMEM,
- * TW_ETOOBIG (a resourceVersion over TW_NODECACHE_RV_MAX bytes; nothing is
- * applied), TW_EHTTP for another ERROR event, or TW_EGONE for an ERROR event
- * with code 410 (the caller must re-LIST); *rv receives the event's
- * resourceVersion when it has one.
- */
-int tw_nodecache_apply_event(tw_nodecache *c, const char *line, size_t len,
-                             char rv[TW_NODECACHE_RV_MAX + 1], char *err);
-
-/*
- * Replaces the cache's content with a NodeList or PartialObjectMetadataList
- * document (which then counts as listed and fresh); *rv receives the list's
- * resourceVersion. Exposed for tests and fuzzing. Returns 0, TW_EPARSE,
- * TW_ETOOBIG (a resourceVersion or continue token over its bound) or
- * TW_ENOMEM (the cache is unchanged on failure).
- */
-int tw_nodecache_apply_list(tw_nodecache *c, const char *json, size_t len,
-                            char rv[TW_NODECACHE_RV_MAX + 1], char *err);
-
 #endif

@@ -23,6 +23,8 @@
 #include "topowire/error.h"
 #include "topowire/http.h"
 
+#include "../../lib/http_int.h"
+
 /* Slack for timing assertions: the machine is small and shared, and ASan is slow. */
 #define MARGIN_MS 600
 
@@ -700,36 +702,36 @@ static void retry_after_parsing(void **state)
     (void)state;
     long now = (long)curl_getdate("Wed, 21 Oct 2015 07:28:00 GMT", NULL);
     assert_true(now > 0);
-    assert_int_equal(tw_http_parse_retry_after("120", now), 120);
-    assert_int_equal(tw_http_parse_retry_after(" 5 ", now), 5);
-    assert_int_equal(tw_http_parse_retry_after("0", now), 0);
+    assert_int_equal(tw__http_parse_retry_after("120", now), 120);
+    assert_int_equal(tw__http_parse_retry_after(" 5 ", now), 5);
+    assert_int_equal(tw__http_parse_retry_after("0", now), 0);
     /* HTTP dates in the three formats RFC 9110 names. */
-    assert_int_equal(tw_http_parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), 30);
-    assert_int_equal(tw_http_parse_retry_after("Wednesday, 21-Oct-15 07:29:00 GMT", now), 60);
-    assert_int_equal(tw_http_parse_retry_after("Wed Oct 21 07:28:10 2015", now), 10);
+    assert_int_equal(tw__http_parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now), 30);
+    assert_int_equal(tw__http_parse_retry_after("Wednesday, 21-Oct-15 07:29:00 GMT", now), 60);
+    assert_int_equal(tw__http_parse_retry_after("Wed Oct 21 07:28:10 2015", now), 10);
     /* A date already past means now. */
-    assert_int_equal(tw_http_parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);
+    assert_int_equal(tw__http_parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);
     /* Absurd waits are clamped to a day. */
-    assert_int_equal(tw_http_parse_retry_after("99999999999999999999999", now), 86400);
-    assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now), 86400);
+    assert_int_equal(tw__http_parse_retry_after("99999999999999999999999", now), 86400);
+    assert_int_equal(tw__http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", now), 86400);
     /* Found by fuzz_retry_after: a clock far in the past overflowed the difference. */
-    assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", LONG_MIN), 86400);
-    assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", -1), 86400);
-    assert_int_equal(tw_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", LONG_MAX), 0);
+    assert_int_equal(tw__http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", LONG_MIN), 86400);
+    assert_int_equal(tw__http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", -1), 86400);
+    assert_int_equal(tw__http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT", LONG_MAX), 0);
     /* Garbage, negatives, fractions and empty values are not Retry-After. */
-    assert_int_equal(tw_http_parse_retry_after("garbage", now), -1);
-    assert_int_equal(tw_http_parse_retry_after("-5", now), -1);
-    assert_int_equal(tw_http_parse_retry_after("+5", now), -1);
-    assert_int_equal(tw_http_parse_retry_after("1.5", now), -1);
-    assert_int_equal(tw_http_parse_retry_after("5 seconds", now), -1);
-    assert_int_equal(tw_http_parse_retry_after("12 34", now), -1);
-    assert_int_equal(tw_http_parse_retry_after("", now), -1);
-    assert_int_equal(tw_http_parse_retry_after("   ", now), -1);
-    assert_int_equal(tw_http_parse_retry_after(NULL, now), -1);
+    assert_int_equal(tw__http_parse_retry_after("garbage", now), -1);
+    assert_int_equal(tw__http_parse_retry_after("-5", now), -1);
+    assert_int_equal(tw__http_parse_retry_after("+5", now), -1);
+    assert_int_equal(tw__http_parse_retry_after("1.5", now), -1);
+    assert_int_equal(tw__http_parse_retry_after("5 seconds", now), -1);
+    assert_int_equal(tw__http_parse_retry_after("12 34", now), -1);
+    assert_int_equal(tw__http_parse_retry_after("", now), -1);
+    assert_int_equal(tw__http_parse_retry_after("   ", now), -1);
+    assert_int_equal(tw__http_parse_retry_after(NULL, now), -1);
     char longv[200];
     memset(longv, '1', sizeof(longv) - 1);
     longv[sizeof(longv) - 1] = '\0';
-    assert_int_equal(tw_http_parse_retry_after(longv, now), -1);
+    assert_int_equal(tw__http_parse_retry_after(longv, now), -1);
 }
 
 int main(void)

@@ -21,6 +21,8 @@
 #include "topowire/http.h"
 #include "topowire/kube.h"
 
+#include "../../lib/kube_int.h"
+
 #define MARGIN_MS   700
 #define SLOTS       16
 #define NODE        "ip-10-0-41-17.ec2.internal"
@@ -336,14 +338,14 @@ static void parse_checks_types(void **state)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = '\0';
-        assert_int_equal(tw_kube_parse_node_labels(bad[i], strlen(bad[i]), &l, err), TW_EPARSE);
+        assert_int_equal(tw__kube_parse_node_labels(bad[i], strlen(bad[i]), &l, err), TW_EPARSE);
         assert_true(err[0] != '\0');
         assert_null(l.items); /* untouched on failure */
     }
     /* Non-string values are skipped, strings kept. */
     const char *mixed = "{\"kind\":\"Node\",\"metadata\":{\"labels\":{\"a\":1,\"b\":null,"
                         "\"c\":\"x\",\"d\":{},\"e\":[],\"f\":true,\"g\":\"\"}}}";
-    assert_int_equal(tw_kube_parse_node_labels(mixed, strlen(mixed), &l, err), TW_OK);
+    assert_int_equal(tw__kube_parse_node_labels(mixed, strlen(mixed), &l, err), TW_OK);
     assert_int_equal(l.n, 2);
     assert_string_equal(tw_kvlist_get(&l, "c"), "x");
     assert_string_equal(tw_kvlist_get(&l, "g"), "");
@@ -352,21 +354,21 @@ static void parse_checks_types(void **state)
     const char *none[] = {"{\"kind\":\"Node\",\"metadata\":{\"name\":\"n\"}}",
                           "{\"metadata\":{\"labels\":null}}"};
     for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(tw_kube_parse_node_labels(none[i], strlen(none[i]), &l, err), TW_OK);
+        assert_int_equal(tw__kube_parse_node_labels(none[i], strlen(none[i]), &l, err), TW_OK);
         assert_int_equal(l.n, 0);
         tw_kvlist_free(&l);
     }
     /* Length is respected: the same text cut short is not JSON. */
-    assert_int_equal(tw_kube_parse_node_labels(mixed, 20, &l, err), TW_EPARSE);
+    assert_int_equal(tw__kube_parse_node_labels(mixed, 20, &l, err), TW_EPARSE);
     /* An escaped NUL does not cut a value to a clean-looking zone. */
     const char *nul = "{\"kind\":\"Node\",\"metadata\":{\"labels\":"
                       "{\"topology.kubernetes.io/zone\":\"us-east-1a\\u0000junk\"}}}";
-    assert_int_equal(tw_kube_parse_node_labels(nul, strlen(nul), &l, err), TW_OK);
+    assert_int_equal(tw__kube_parse_node_labels(nul, strlen(nul), &l, err), TW_OK);
     const char *z = tw_kvlist_get(&l, "topology.kubernetes.io/zone");
     assert_true(z == NULL || strcmp(z, "us-east-1a") != 0);
     tw_kvlist_free(&l);
     /* A full Node whose status carries "names": null parses. */
-    assert_int_equal(tw_kube_parse_node_labels(fx_eks, strlen(fx_eks), &l, err), TW_OK);
+    assert_int_equal(tw__kube_parse_node_labels(fx_eks, strlen(fx_eks), &l, err), TW_OK);
     assert_int_equal(l.n, 17);
     tw_kvlist_free(&l);
 }
@@ -390,7 +392,7 @@ static void many_labels_parse_quickly(void **state)
     tw_kvlist l = {0};
     char err[TW_ERRLEN] = "";
     uint64_t t0 = tw_now_ms();
-    assert_int_equal(tw_kube_parse_node_labels(b.data, b.len, &l, err), TW_OK);
+    assert_int_equal(tw__kube_parse_node_labels(b.data, b.len, &l, err), TW_OK);
     uint64_t took = tw_now_ms() - t0;
     if (took > 5000)
         fail_msg("%zu labels took %llu ms", n, (unsigned long long)took);
@@ -408,26 +410,26 @@ static void status_messages(void **state)
 {
     (void)state;
     char err[TW_ERRLEN];
-    tw_kube_status_message(st_403, strlen(st_403), 403, err);
+    tw__kube_status_message(st_403, strlen(st_403), 403, err);
     assert_string_equal(err, "403 Forbidden: nodes \"ip-10-0-41-17.ec2.internal\" is forbidden: "
                              "User \"system:serviceaccount:spark:spark-executor\" cannot get "
                              "resource \"nodes\" in API group \"\" at the cluster scope");
-    tw_kube_status_message(st_429, strlen(st_429), 429, err);
+    tw__kube_status_message(st_429, strlen(st_429), 429, err);
     assert_string_equal(err, "429 TooManyRequests: storage is (re)initializing");
-    tw_kube_status_message("<html>oops</html>", 17, 502, err);
+    tw__kube_status_message("<html>oops</html>", 17, 502, err);
     assert_string_equal(err, "HTTP 502");
-    tw_kube_status_message("{\"kind\":\"Node\",\"message\":\"m\"}", 29, 500, err);
+    tw__kube_status_message("{\"kind\":\"Node\",\"message\":\"m\"}", 29, 500, err);
     assert_string_equal(err, "HTTP 500");
-    tw_kube_status_message(NULL, 0, 503, err);
+    tw__kube_status_message(NULL, 0, 503, err);
     assert_string_equal(err, "HTTP 503");
     const char *nl = "{\"kind\":\"Status\",\"message\":\"line one\\nline two\",\"reason\":7}";
-    tw_kube_status_message(nl, strlen(nl), 500, err);
+    tw__kube_status_message(nl, strlen(nl), 500, err);
     assert_string_equal(err, "500 line one?line two");
     /* Bytes that are not UTF-8 are not passed on either. */
     const char *bin = "{\"kind\":\"Status\",\"message\":\"caf\xc3 \xff\xc3\xa9\"}";
-    tw_kube_status_message(bin, strlen(bin), 500, err);
+    tw__kube_status_message(bin, strlen(bin), 500, err);
     assert_string_equal(err, "500 caf? ?\xc3\xa9");
-    tw_kube_status_message(st_403, strlen(st_403), 403, NULL);
+    tw__kube_status_message(st_403, strlen(st_403), 403, NULL);
 }
 
 static void retry_after_429_then_success(void **state)
@@ -796,10 +798,14 @@ static void kube_do_put_with_body(void **state)
     tw_http_response resp;
     tw_http_response_init(&resp);
     const char body[] = "{\"metadata\":{\"labels\":{\"a\":\"b\"}}}";
-    assert_int_equal(tw_kube_do(f->kc, "PUT", "/api/v1/namespaces/ns/pods/p?dryRun=All",
-                                "application/json", "application/merge-patch+json", body,
-                                strlen(body), tw_deadline_in(5000), &resp, f->err),
-                     TW_OK);
+    tw_kube_request rq = {.method = "PUT",
+                          .path = "/api/v1/namespaces/ns/pods/p?dryRun=All",
+                          .accept = "application/json",
+                          .content_type = "application/merge-patch+json",
+                          .body = body,
+                          .body_len = strlen(body),
+                          .deadline = tw_deadline_in(5000)};
+    assert_int_equal(tw_kube_do(f->kc, &rq, &resp, f->err), TW_OK);
     assert_int_equal(resp.status, 201);
     assert_string_equal(tw_buf_cstr(&resp.body), "{\"kind\":\"Binding\"}");
     assert_string_equal(f->sc.method[0], "PUT");
@@ -808,13 +814,11 @@ static void kube_do_put_with_body(void **state)
     assert_string_equal(f->sc.accept[0], "application/json");
     assert_string_equal(f->sc.body[0], body);
     /* A path must be absolute; the server must be set. */
-    assert_int_equal(tw_kube_do(f->kc, "GET", "api/v1", NULL, NULL, NULL, 0, tw_deadline_in(5000),
-                                &resp, f->err),
-                     TW_EINVAL);
+    tw_kube_request rel = {.method = "GET", .path = "api/v1", .deadline = tw_deadline_in(5000)};
+    assert_int_equal(tw_kube_do(f->kc, &rel, &resp, f->err), TW_EINVAL);
     f->cfg.server = NULL;
-    assert_int_equal(tw_kube_do(f->kc, "GET", "/api/v1", NULL, NULL, NULL, 0, tw_deadline_in(5000),
-                                &resp, f->err),
-                     TW_EINVAL);
+    tw_kube_request abs = {.method = "GET", .path = "/api/v1", .deadline = tw_deadline_in(5000)};
+    assert_int_equal(tw_kube_do(f->kc, &abs, &resp, f->err), TW_EINVAL);
     assert_int_equal(requests(f), 1);
     tw_http_response_free(&resp);
     fx_free(f);
@@ -828,9 +832,9 @@ static void kube_do_keeps_the_last_answer(void **state)
     fx *f = fx_new(script, 1);
     tw_http_response resp;
     tw_http_response_init(&resp);
-    assert_int_equal(tw_kube_do(f->kc, "GET", "/api/v1/nodes/" NODE, NULL, NULL, NULL, 0,
-                                tw_deadline_in(5000), &resp, f->err),
-                     TW_EFORBIDDEN);
+    tw_kube_request rq = {
+        .method = "GET", .path = "/api/v1/nodes/" NODE, .deadline = tw_deadline_in(5000)};
+    assert_int_equal(tw_kube_do(f->kc, &rq, &resp, f->err), TW_EFORBIDDEN);
     assert_int_equal(resp.status, 403);
     assert_string_equal(tw_buf_cstr(&resp.body), st_403);
     tw_http_response_free(&resp);

@@ -17,6 +17,8 @@
 #include "topowire/http.h"
 #include "topowire/nodecache.h"
 
+#include "../../lib/nodecache_int.h"
+
 static const char *const keys[] = {
     "topology.kubernetes.io/zone",
     "topology.kubernetes.io/region",
@@ -54,7 +56,7 @@ static void list_fills_and_keeps_only_valid_kept_keys(void **state)
     (void)state;
     tw_nodecache *c = new_cache(NULL);
     char rv[TW_NODECACHE_RV_MAX + 1] = "";
-    assert_int_equal(tw_nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
     assert_string_equal(rv, "100");
     tw_kvlist l = {0};
     assert_int_equal(tw_nodecache_get(c, "a", 0, &l, NULL), TW_OK);
@@ -77,7 +79,7 @@ static void events_add_relabel_delete_bookmark(void **state)
     (void)state;
     tw_nodecache *c = new_cache(NULL);
     char rv[TW_NODECACHE_RV_MAX + 1] = "";
-    assert_int_equal(tw_nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
     const char *ev_add = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"d\","
                          "\"resourceVersion\":\"101\",\"labels\":{\"topology.kubernetes.io/zone\":"
                          "\"us-east-1d\"}}}}";
@@ -88,11 +90,11 @@ static void events_add_relabel_delete_bookmark(void **state)
                          "\"resourceVersion\":\"103\"}}}";
     const char *ev_bm = "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"PartialObjectMetadata\","
                         "\"metadata\":{\"resourceVersion\":\"150\"}}}";
-    assert_int_equal(tw_nodecache_apply_event(c, ev_add, strlen(ev_add), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_event(c, ev_add, strlen(ev_add), rv, NULL), TW_OK);
     assert_string_equal(rv, "101");
-    assert_int_equal(tw_nodecache_apply_event(c, ev_mod, strlen(ev_mod), rv, NULL), TW_OK);
-    assert_int_equal(tw_nodecache_apply_event(c, ev_del, strlen(ev_del), rv, NULL), TW_OK);
-    assert_int_equal(tw_nodecache_apply_event(c, ev_bm, strlen(ev_bm), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_event(c, ev_mod, strlen(ev_mod), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_event(c, ev_del, strlen(ev_del), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_event(c, ev_bm, strlen(ev_bm), rv, NULL), TW_OK);
     assert_string_equal(rv, "150");
     tw_kvlist l = {0};
     assert_int_equal(tw_nodecache_get(c, "d", 0, &l, NULL), TW_OK);
@@ -116,11 +118,11 @@ static void escaped_nul_in_a_label_is_refused(void **state)
     (void)state;
     tw_nodecache *c = new_cache(NULL);
     char rv[TW_NODECACHE_RV_MAX + 1] = "";
-    assert_int_equal(tw_nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
     const char *ev = "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\","
                      "\"resourceVersion\":\"102\",\"labels\":{\"topology.kubernetes.io/zone\":"
                      "\"us-east-1f\\u0000junk\"}}}}";
-    assert_int_equal(tw_nodecache_apply_event(c, ev, strlen(ev), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_event(c, ev, strlen(ev), rv, NULL), TW_OK);
     tw_kvlist l = {0};
     assert_int_equal(tw_nodecache_get(c, "a", 0, &l, NULL), TW_OK);
     assert_null(tw_kvlist_get(&l, "topology.kubernetes.io/zone"));
@@ -136,7 +138,7 @@ static void gone_and_malformed_events(void **state)
     char err[TW_ERRLEN];
     const char *gone = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
                        "\"message\":\"too old resource version: 1 (5)\"}}";
-    assert_int_equal(tw_nodecache_apply_event(c, gone, strlen(gone), rv, err), TW_EGONE);
+    assert_int_equal(tw__nodecache_apply_event(c, gone, strlen(gone), rv, err), TW_EGONE);
     assert_non_null(strstr(err, "too old"));
     const char *bad[] = {
         "",
@@ -151,7 +153,7 @@ static void gone_and_malformed_events(void **state)
         "{\"type\":\"ERROR\",\"object\":{\"code\":500}}",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = tw_nodecache_apply_event(c, bad[i], strlen(bad[i]), rv, err);
+        int rc = tw__nodecache_apply_event(c, bad[i], strlen(bad[i]), rv, err);
         if (rc == TW_OK)
             fail_msg("event %zu accepted: %s", i, bad[i]);
     }
@@ -159,7 +161,7 @@ static void gone_and_malformed_events(void **state)
     const char *badlists[] = {"", "{", "[]", "{\"items\":{}}",
                               "{\"items\":[{\"metadata\":{\"name\":5}}]}"};
     for (size_t i = 0; i < sizeof(badlists) / sizeof(badlists[0]); i++)
-        assert_int_not_equal(tw_nodecache_apply_list(c, badlists[i], strlen(badlists[i]), rv, err),
+        assert_int_not_equal(tw__nodecache_apply_list(c, badlists[i], strlen(badlists[i]), rv, err),
                              TW_OK);
     tw_nodecache_free(c);
 }
@@ -178,7 +180,7 @@ static void many_nodes_stay_small(void **state)
                  "\"topology.kubernetes.io/region\":\"us-east-1\","
                  "\"topology.k8s.aws/zone-id\":\"use1-az%d\"}}}}",
                  i / 256, i % 256, i, 'a' + i % 3, 1 + i % 3);
-        assert_int_equal(tw_nodecache_apply_event(c, ev, strlen(ev), rv, NULL), TW_OK);
+        assert_int_equal(tw__nodecache_apply_event(c, ev, strlen(ev), rv, NULL), TW_OK);
     }
     tw_nodecache_stats st;
     tw_nodecache_stats_get(c, &st);
@@ -471,18 +473,18 @@ static void long_resource_versions(void **state)
     memset(big, '7', sizeof(big) - 1);
     big[TW_NODECACHE_RV_MAX] = '\0'; /* exactly the bound */
     snprintf(doc, sizeof(doc), "{\"metadata\":{\"resourceVersion\":\"%s\"},\"items\":[]}", big);
-    assert_int_equal(tw_nodecache_apply_list(c, doc, strlen(doc), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_list(c, doc, strlen(doc), rv, NULL), TW_OK);
     assert_int_equal(strlen(rv), TW_NODECACHE_RV_MAX);
     big[TW_NODECACHE_RV_MAX] = '7';
     big[TW_NODECACHE_RV_MAX + 1] = '\0';
     snprintf(doc, sizeof(doc), "{\"metadata\":{\"resourceVersion\":\"%s\"},\"items\":[]}", big);
     char err[TW_ERRLEN];
-    assert_int_equal(tw_nodecache_apply_list(c, doc, strlen(doc), rv, err), TW_ETOOBIG);
+    assert_int_equal(tw__nodecache_apply_list(c, doc, strlen(doc), rv, err), TW_ETOOBIG);
     snprintf(doc, sizeof(doc),
              "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"n\","
              "\"resourceVersion\":\"%s\"}}}",
              big);
-    assert_int_equal(tw_nodecache_apply_event(c, doc, strlen(doc), rv, err), TW_ETOOBIG);
+    assert_int_equal(tw__nodecache_apply_event(c, doc, strlen(doc), rv, err), TW_ETOOBIG);
     tw_kvlist l = {0};
     assert_int_equal(tw_nodecache_get(c, "n", 0, &l, NULL), TW_ENOTFOUND); /* nothing applied */
     assert_int_equal(strlen(rv), TW_NODECACHE_RV_MAX);
@@ -573,7 +575,7 @@ static void misses_against_an_api(int mode)
      * sanitizer may not, so the burst case gives the other callers longer. */
     tw_nodecache *c = mode == MODE_SLOW_GET ? new_cache_waiting(&cfg, 1200) : new_cache(&cfg);
     char rv[TW_NODECACHE_RV_MAX + 1];
-    assert_int_equal(tw_nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
+    assert_int_equal(tw__nodecache_apply_list(c, LIST, strlen(LIST), rv, NULL), TW_OK);
     miss_arg a[6];
     pthread_t th[6];
     for (int i = 0; i < 6; i++) {
