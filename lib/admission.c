@@ -70,8 +70,9 @@ static int opt_gvx(const cJSON *req, const char *name, const char *last, const c
     int rc = opt_object(req, name, "request", &o, err);
     if (rc != TW_OK)
         return rc;
-    int n = snprintf(where, sizeof(where), "request.%s", name);
-    TW_ASSERT(n > 0 && (size_t)n < sizeof(where)); /* name is one of ours */
+    /* name is one of ours ("kind", "resource"): it always fits. */
+    TW_ASSERT(strlen("request.") + strlen(name) < sizeof(where));
+    snprintf(where, sizeof(where), "request.%s", name);
     if ((rc = opt_string(o, "group", where, group, err)) != TW_OK ||
         (rc = opt_string(o, "version", where, version, err)) != TW_OK ||
         (rc = opt_string(o, last, where, what, err)) != TW_OK)

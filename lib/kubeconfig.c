@@ -173,10 +173,10 @@ void tw_kube_config_free(tw_kube_config *cfg)
 typedef struct loader {
     const char *path;
     char *dir;
-    yaml_document_t doc;
-    int have_doc;
     yaml_node_t *root; /* the top-level map; NULL for an empty file */
     char *err;
+    yaml_document_t doc;
+    int have_doc;
     int no_files; /* TW__KUBECONFIG_NO_FILES: never open a file the config names */
 } loader;
 

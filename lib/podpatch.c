@@ -567,9 +567,9 @@ static int decide(const cJSON *pod, const tw_podpatch_config *cfg, tw_podpatch_r
         *n_containers = (size_t)cJSON_GetArraySize(v.containers);
         const cJSON *ca =
             v.anns ? cJSON_GetObjectItemCaseSensitive(v.anns, TW_POD_ANN_CONTAINERS) : NULL;
-        rc =
-            choose_containers(v.containers, cJSON_IsString(ca) ? ca->valuestring : (ca ? "" : NULL),
-                              chosen, *n_containers, r);
+        /* Present but not a string: an empty selection (every container, with a warning). */
+        const char *selected = ca == NULL ? NULL : cJSON_IsString(ca) ? ca->valuestring : "";
+        rc = choose_containers(v.containers, selected, chosen, *n_containers, r);
     }
     if (rc == TW_OK && !done)
         rc = check_mounts(v.containers, chosen, cfg->out_dir, r, &done);

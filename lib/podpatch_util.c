@@ -53,7 +53,7 @@ const cJSON *tw__podpatch_member(const cJSON *o, const char *name, int want, boo
 const char *tw__podpatch_member_string(const cJSON *o, const char *name)
 {
     const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
+    return cJSON_GetStringValue(v);
 }
 
 bool tw__podpatch_has_name(const cJSON *a, const char *name)

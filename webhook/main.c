@@ -93,22 +93,23 @@ static void usage(FILE *f)
         f);
 }
 
-/* The flags every command takes. */
+/* What the flags every command takes set. */
 typedef struct common_opts {
     tw_log_format log_format;
     tw_log_level log_level;
     tw_kube_config_query kube;
 } common_opts;
 
+/* The flags every webhook command takes, as table rows for common_opts c. */
 #define COMMON_FLAGS(c)                                                                            \
-    {"kubeconfig", TW_FLAG_STRING, &(c).kube.kubeconfig, 0, NULL},                                 \
-        {"context", TW_FLAG_STRING, &(c).kube.context, 0, NULL},                                   \
-        {"token-file", TW_FLAG_STRING, &(c).kube.token_file, 0, NULL},                             \
-        {"ca-file", TW_FLAG_STRING, &(c).kube.ca_file, 0, NULL},                                   \
-        {"log-format", TW_FLAG_CALL, &(c).log_format, 0, tw_flag_log_format},                      \
-        {"log-level", TW_FLAG_CALL, &(c).log_level, 0, tw_flag_log_level},                         \
+    {"kubeconfig", TW_FLAG_STRING, 0, &(c).kube.kubeconfig, NULL},                                 \
+        {"context", TW_FLAG_STRING, 0, &(c).kube.context, NULL},                                   \
+        {"token-file", TW_FLAG_STRING, 0, &(c).kube.token_file, NULL},                             \
+        {"ca-file", TW_FLAG_STRING, 0, &(c).kube.ca_file, NULL},                                   \
+        {"log-format", TW_FLAG_CALL, 0, &(c).log_format, tw_flag_log_format},                      \
+        {"log-level", TW_FLAG_CALL, 0, &(c).log_level, tw_flag_log_level},                         \
     {                                                                                              \
-        "help", TW_FLAG_HELP, NULL, 0, NULL                                                        \
+        "help", TW_FLAG_HELP, 0, NULL, NULL                                                        \
     }
 
 /* Parses a command's flags: -1 to go on (logging set up), else the exit status. */
@@ -156,35 +157,35 @@ static int load_kube(const tw_kube_config_query *q, tw_kube_config **out, char *
 static int serve_flags(int argc, char **argv, hook_config *cfg, common_opts *c)
 {
     const tw_flag flags[] = {
-        {"listen", TW_FLAG_STRING, &cfg->listen, 0, NULL},
-        {"metrics-listen", TW_FLAG_STRING, &cfg->metrics_listen, 0, NULL},
-        {"tls-cert-file", TW_FLAG_STRING, &cfg->cert_file, 0, NULL},
-        {"tls-key-file", TW_FLAG_STRING, &cfg->key_file, 0, NULL},
-        {"tls-min-version", TW_FLAG_STRING, &cfg->tls_min_version, 0, NULL},
-        {"threads", TW_FLAG_COUNT, &cfg->threads, 256, NULL},
-        {"max-connections", TW_FLAG_COUNT, &cfg->max_connections, 1000000, NULL},
-        {"max-connections-per-address", TW_FLAG_COUNT, &cfg->max_connections_per_address, 1000000,
+        {"listen", TW_FLAG_STRING, 0, &cfg->listen, NULL},
+        {"metrics-listen", TW_FLAG_STRING, 0, &cfg->metrics_listen, NULL},
+        {"tls-cert-file", TW_FLAG_STRING, 0, &cfg->cert_file, NULL},
+        {"tls-key-file", TW_FLAG_STRING, 0, &cfg->key_file, NULL},
+        {"tls-min-version", TW_FLAG_STRING, 0, &cfg->tls_min_version, NULL},
+        {"threads", TW_FLAG_COUNT, 256, &cfg->threads, NULL},
+        {"max-connections", TW_FLAG_COUNT, 1000000, &cfg->max_connections, NULL},
+        {"max-connections-per-address", TW_FLAG_COUNT, 1000000, &cfg->max_connections_per_address,
          NULL},
-        {"header-timeout", TW_FLAG_SECONDS, &cfg->header_timeout_s, 3600, NULL},
-        {"max-body-memory", TW_FLAG_CALL, &cfg->max_body_memory, 0, flag_mib},
-        {"connection-timeout", TW_FLAG_SECONDS, &cfg->connection_timeout_s, 3600, NULL},
-        {"request-timeout", TW_FLAG_SECONDS, &cfg->request_timeout_s, 3600, NULL},
-        {"shutdown-grace", TW_FLAG_SECONDS, &cfg->shutdown_grace_s, 3600, NULL},
-        {"init-image", TW_FLAG_STRING, &cfg->pod.init_image, 0, NULL},
-        {"init-image-pull-policy", TW_FLAG_STRING, &cfg->pod.image_pull_policy, 0, NULL},
-        {"rack", TW_FLAG_STRING, &cfg->pod.rack, 0, NULL},
-        {"out-dir", TW_FLAG_STRING, &cfg->pod.out_dir, 0, NULL},
-        {"podinfo-dir", TW_FLAG_STRING, &cfg->pod.podinfo_dir, 0, NULL},
-        {"volume-size-limit", TW_FLAG_STRING, &cfg->pod.size_limit, 0, NULL},
-        {"init-cpu-request", TW_FLAG_STRING, &cfg->pod.cpu_request, 0, NULL},
-        {"init-cpu-limit", TW_FLAG_STRING, &cfg->pod.cpu_limit, 0, NULL},
-        {"init-memory-request", TW_FLAG_STRING, &cfg->pod.memory_request, 0, NULL},
-        {"init-memory-limit", TW_FLAG_STRING, &cfg->pod.memory_limit, 0, NULL},
-        {"binding", TW_FLAG_BOOL, &cfg->binding, 0, NULL},
-        {"copy-labels", TW_FLAG_STRING, &cfg->copy_labels, 0, NULL},
-        {"copy-as", TW_FLAG_STRING, &cfg->copy_as, 0, NULL},
-        {"timeout", TW_FLAG_DURATION, &cfg->timeout_ms, 0, NULL},
-        {"cache-max-age", TW_FLAG_DURATION, &cfg->cache_max_age_ms, 0, NULL},
+        {"header-timeout", TW_FLAG_SECONDS, 3600, &cfg->header_timeout_s, NULL},
+        {"max-body-memory", TW_FLAG_CALL, 0, &cfg->max_body_memory, flag_mib},
+        {"connection-timeout", TW_FLAG_SECONDS, 3600, &cfg->connection_timeout_s, NULL},
+        {"request-timeout", TW_FLAG_SECONDS, 3600, &cfg->request_timeout_s, NULL},
+        {"shutdown-grace", TW_FLAG_SECONDS, 3600, &cfg->shutdown_grace_s, NULL},
+        {"init-image", TW_FLAG_STRING, 0, &cfg->pod.init_image, NULL},
+        {"init-image-pull-policy", TW_FLAG_STRING, 0, &cfg->pod.image_pull_policy, NULL},
+        {"rack", TW_FLAG_STRING, 0, &cfg->pod.rack, NULL},
+        {"out-dir", TW_FLAG_STRING, 0, &cfg->pod.out_dir, NULL},
+        {"podinfo-dir", TW_FLAG_STRING, 0, &cfg->pod.podinfo_dir, NULL},
+        {"volume-size-limit", TW_FLAG_STRING, 0, &cfg->pod.size_limit, NULL},
+        {"init-cpu-request", TW_FLAG_STRING, 0, &cfg->pod.cpu_request, NULL},
+        {"init-cpu-limit", TW_FLAG_STRING, 0, &cfg->pod.cpu_limit, NULL},
+        {"init-memory-request", TW_FLAG_STRING, 0, &cfg->pod.memory_request, NULL},
+        {"init-memory-limit", TW_FLAG_STRING, 0, &cfg->pod.memory_limit, NULL},
+        {"binding", TW_FLAG_BOOL, 0, &cfg->binding, NULL},
+        {"copy-labels", TW_FLAG_STRING, 0, &cfg->copy_labels, NULL},
+        {"copy-as", TW_FLAG_STRING, 0, &cfg->copy_as, NULL},
+        {"timeout", TW_FLAG_DURATION, 0, &cfg->timeout_ms, NULL},
+        {"cache-max-age", TW_FLAG_DURATION, 0, &cfg->cache_max_age_ms, NULL},
         COMMON_FLAGS(*c),
     };
     return parse_flags(PROG " serve", flags, sizeof(flags) / sizeof(flags[0]), argc, argv, c);
@@ -346,17 +347,17 @@ static int flag_extra_san(void *target, const char *arg, char *why, size_t why_l
 static int certgen_flags(int argc, char **argv, tw_certgen_config *cfg, certgen_opts *o)
 {
     const tw_flag flags[] = {
-        {"service", TW_FLAG_STRING, &cfg->service, 0, NULL},
-        {"namespace", TW_FLAG_STRING, &o->namespace, 0, NULL},
-        {"cluster-domain", TW_FLAG_STRING, &cfg->cluster_domain, 0, NULL},
-        {"out-dir", TW_FLAG_STRING, &o->out_dir, 0, NULL},
-        {"days", TW_FLAG_COUNT, &o->days, 36600, NULL},
-        {"ca-days", TW_FLAG_COUNT, &o->ca_days, 36600, NULL},
-        {"ca-cert-file", TW_FLAG_STRING, &o->ca_cert_file, 0, NULL},
-        {"ca-key-file", TW_FLAG_STRING, &o->ca_key_file, 0, NULL},
-        {"extra-san", TW_FLAG_CALL, o, 0, flag_extra_san},
-        {"patch-webhook", TW_FLAG_STRING, &o->webhook, 0, NULL},
-        {"secret", TW_FLAG_STRING, &o->secret, 0, NULL},
+        {"service", TW_FLAG_STRING, 0, &cfg->service, NULL},
+        {"namespace", TW_FLAG_STRING, 0, &o->namespace, NULL},
+        {"cluster-domain", TW_FLAG_STRING, 0, &cfg->cluster_domain, NULL},
+        {"out-dir", TW_FLAG_STRING, 0, &o->out_dir, NULL},
+        {"days", TW_FLAG_COUNT, 36600, &o->days, NULL},
+        {"ca-days", TW_FLAG_COUNT, 36600, &o->ca_days, NULL},
+        {"ca-cert-file", TW_FLAG_STRING, 0, &o->ca_cert_file, NULL},
+        {"ca-key-file", TW_FLAG_STRING, 0, &o->ca_key_file, NULL},
+        {"extra-san", TW_FLAG_CALL, 0, o, flag_extra_san},
+        {"patch-webhook", TW_FLAG_STRING, 0, &o->webhook, NULL},
+        {"secret", TW_FLAG_STRING, 0, &o->secret, NULL},
         COMMON_FLAGS(o->c),
     };
     int status =

@@ -35,8 +35,8 @@ typedef int (*tw_flag_fn)(void *target, const char *arg, char *why, size_t why_l
 typedef struct tw_flag {
     const char *name; /* without the leading "--" */
     tw_flag_kind kind;
+    unsigned max; /* TW_FLAG_COUNT and TW_FLAG_SECONDS */
     void *target;
-    unsigned max;     /* TW_FLAG_COUNT and TW_FLAG_SECONDS */
     tw_flag_fn parse; /* TW_FLAG_CALL */
 } tw_flag;
 

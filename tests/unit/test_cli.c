@@ -33,17 +33,17 @@ static int run(opts *o, char *err, size_t err_len, ...)
         argv[argc++] = (char *)a;
     va_end(ap);
     const tw_flag flags[] = {
-        {"name", TW_FLAG_STRING, &o->name, 0, NULL},
-        {"set", TW_FLAG_SET, &o->set, 0, NULL},
-        {"on", TW_FLAG_BOOL, &o->on, 0, NULL},
-        {"count", TW_FLAG_COUNT, &o->count, 100, NULL},
-        {"secs", TW_FLAG_SECONDS, &o->secs, 3600, NULL},
-        {"timeout", TW_FLAG_DURATION, &o->ms, 0, NULL},
-        {"log-format", TW_FLAG_CALL, &o->fmt, 0, tw_flag_log_format},
-        {"log-level", TW_FLAG_CALL, &o->lvl, 0, tw_flag_log_level},
-        {"keys", TW_FLAG_CALL, &o->keys, 0, tw_flag_label_keys},
-        {"help", TW_FLAG_HELP, NULL, 0, NULL},
-        {"version", TW_FLAG_VERSION, NULL, 0, NULL},
+        {"name", TW_FLAG_STRING, 0, &o->name, NULL},
+        {"set", TW_FLAG_SET, 0, &o->set, NULL},
+        {"on", TW_FLAG_BOOL, 0, &o->on, NULL},
+        {"count", TW_FLAG_COUNT, 100, &o->count, NULL},
+        {"secs", TW_FLAG_SECONDS, 3600, &o->secs, NULL},
+        {"timeout", TW_FLAG_DURATION, 0, &o->ms, NULL},
+        {"log-format", TW_FLAG_CALL, 0, &o->fmt, tw_flag_log_format},
+        {"log-level", TW_FLAG_CALL, 0, &o->lvl, tw_flag_log_level},
+        {"keys", TW_FLAG_CALL, 0, &o->keys, tw_flag_label_keys},
+        {"help", TW_FLAG_HELP, 0, NULL, NULL},
+        {"version", TW_FLAG_VERSION, 0, NULL, NULL},
     };
     fflush(stderr);
     FILE *tmp = tmpfile();
