@@ -558,17 +558,17 @@ static int stream_once(call *k, stream *s, bool may_refresh, bool *again, char *
     return stream_refused(k, s, may_refresh, again, err);
 }
 
-int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept, uint64_t deadline,
-                         size_t max_line, int (*on_line)(void *ud, const char *line, size_t len),
-                         void *ud, int (*should_abort)(void *ud), void *abort_ud, char *err)
+int tw_kube_stream_lines(tw_kube_client *c, const tw_kube_request *req, const tw_kube_stream *st,
+                         char *err)
 {
     call k;
-    stream s = {
-        .ls = {.on_line = on_line, .ud = ud}, .should_abort = should_abort, .abort_ud = abort_ud};
-    tw_buf_init(&s.ls.line, max_line);
+    stream s = {.ls = {.on_line = st->on_line, .ud = st->ud},
+                .should_abort = st->should_abort,
+                .abort_ud = st->abort_ud};
+    tw_buf_init(&s.ls.line, st->max_line);
     tw_buf_init(&s.ls.other, 64 * 1024);
     tw_http_response_init(&s.resp);
-    int rc = call_open(&k, c, path, accept, NULL, deadline, err);
+    int rc = call_open(&k, c, req->path, req->accept, NULL, req->deadline, err);
     /* A second attempt only after a first 401 and re-read credentials. */
     bool again = rc == TW_OK;
     for (int attempt = 0; again && attempt < 2; attempt++) {

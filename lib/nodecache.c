@@ -759,9 +759,16 @@ static void sync_watch(syncer *s)
     pthread_mutex_unlock(&c->mu);
     uint64_t started = tw_now_ms();
     char err[TW_ERRLEN] = "";
-    int rc = tw_kube_stream_lines(s->kc, tw_buf_cstr(&s->path), ACCEPT_WATCH,
-                                  tw_deadline_in((c->o.watch_timeout_s + 30) * 1000),
-                                  MAX_EVENT_LINE, on_watch_line, &w, should_abort, c, err);
+    tw_kube_request req = {.method = "GET",
+                           .path = tw_buf_cstr(&s->path),
+                           .accept = ACCEPT_WATCH,
+                           .deadline = tw_deadline_in((c->o.watch_timeout_s + 30) * 1000)};
+    tw_kube_stream st = {.max_line = MAX_EVENT_LINE,
+                         .on_line = on_watch_line,
+                         .ud = &w,
+                         .should_abort = should_abort,
+                         .abort_ud = c};
+    int rc = tw_kube_stream_lines(s->kc, &req, &st, err);
     snprintf(s->rv, sizeof(s->rv), "%s", w.rv);
     if (stopping(c))
         return;

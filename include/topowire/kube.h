@@ -72,20 +72,28 @@ typedef struct tw_kube_request {
  */
 int tw_kube_do(tw_kube_client *c, const tw_kube_request *req, tw_http_response *resp, char *err);
 
+/* Where a stream's lines go. Borrowed for the call. */
+typedef struct tw_kube_stream {
+    size_t max_line; /* a longer line fails the stream with TW_ETOOBIG */
+    int (*on_line)(void *ud, const char *line, size_t len); /* non-zero: stop, returning 0 */
+    void *ud;
+    int (*should_abort)(void *ud); /* NULL: the client's, if set */
+    void *abort_ud;
+} tw_kube_stream;
+
 /*
- * Streams GET path (a watch) and calls on_line for every newline-delimited
+ * Streams GET req->path (a watch; req's accept and deadline apply, its method
+ * and body are ignored) and calls st->on_line for every newline-delimited
  * line of the body as it arrives (line borrowed, without its newline, NUL-
  * terminated). One attempt, no retries: the caller decides how to resume.
- * Re-reads the credentials once after a 401. A line over max_line bytes
- * fails with TW_ETOOBIG. on_line returning non-zero ends the stream early
- * (returns 0). should_abort (may be NULL: the client's, if set) is polled
- * while waiting for data: non-zero ends with TW_ECANCELED. A stream silent for over 150 s fails
- * with TW_ETIMEDOUT. Returns 0 when the server ended the stream, TW_EGONE on a 410 answer, or the
- * codes of tw_kube_do with the server's message in err.
+ * Re-reads the credentials once after a 401. should_abort is polled while
+ * waiting for data: non-zero ends with TW_ECANCELED. A stream silent for over
+ * 150 s fails with TW_ETIMEDOUT. Returns 0 when the server ended the stream
+ * (or on_line stopped it), TW_EGONE on a 410 answer, or the codes of
+ * tw_kube_do with the server's message in err.
  */
-int tw_kube_stream_lines(tw_kube_client *c, const char *path, const char *accept, uint64_t deadline,
-                         size_t max_line, int (*on_line)(void *ud, const char *line, size_t len),
-                         void *ud, int (*should_abort)(void *ud), void *abort_ud, char *err);
+int tw_kube_stream_lines(tw_kube_client *c, const tw_kube_request *req, const tw_kube_stream *st,
+                         char *err);
 
 /*
  * GET /api/v1/nodes/NAME asking for PartialObjectMetadata (a full Node is
