@@ -613,6 +613,22 @@ out:
     return rc;
 }
 
+/*
+ * GET path with headers within the probe deadline; anything but a 200 is an
+ * error naming cloud and what (TW_OK leaves the answer in resp).
+ */
+static int probe_get(imds_ctx *cx, const char *path, const char *const *headers, const char *cloud,
+                     const char *what, tw_http_response *resp, char *err)
+{
+    char herr[TW_ERRLEN] = "";
+    int rc = fetch(cx, "GET", path, headers, cx->probe_deadline, resp, herr);
+    if (rc != TW_OK)
+        return tw_seterr(err, rc, "%s instance metadata: %s", cloud, herr);
+    if (resp->status != 200)
+        return status_error(err, resp->status, cloud, what);
+    return TW_OK;
+}
+
 /* ---- GCP ---------------------------------------------------------------- */
 
 static int gcp_query(imds_ctx *cx, tw_imds_result *res, char *err)
@@ -620,23 +636,12 @@ static int gcp_query(imds_ctx *cx, tw_imds_result *res, char *err)
     static const char *const headers[] = {"Metadata-Flavor: Google", NULL};
     tw_http_response resp;
     tw_http_response_init(&resp);
-    char herr[TW_ERRLEN] = "";
-    int rc = fetch(cx, "GET", GCP_ZONE_PATH, headers, cx->probe_deadline, &resp, herr);
-    if (rc != TW_OK) {
-        tw_seterr(err, rc, "GCP instance metadata: %s", herr);
-        goto out;
-    }
-    if (resp.status != 200) {
-        rc = status_error(err, resp.status, "GCP", "instance/zone");
-        goto out;
-    }
-    rc = tw__imds_parse_gcp_zone(tw_buf_cstr(&resp.body), resp.body.len, res->zone, res->region,
-                                 &cx->spoke, err);
-    if (rc != TW_OK)
-        goto out;
-    if (res->region[0] == '\0')
+    int rc = probe_get(cx, GCP_ZONE_PATH, headers, "GCP", "instance/zone", &resp, err);
+    if (rc == TW_OK)
+        rc = tw__imds_parse_gcp_zone(tw_buf_cstr(&resp.body), resp.body.len, res->zone, res->region,
+                                     &cx->spoke, err);
+    if (rc == TW_OK && res->region[0] == '\0')
         add_note(cx, "no region could be derived from the GCP zone %s", res->zone);
-out:
     tw_http_response_free(&resp);
     return rc;
 }
@@ -648,19 +653,10 @@ static int azure_query(imds_ctx *cx, tw_imds_result *res, char *err)
     static const char *const headers[] = {"Metadata: true", NULL};
     tw_http_response resp;
     tw_http_response_init(&resp);
-    char herr[TW_ERRLEN] = "";
-    int rc = fetch(cx, "GET", AZURE_INSTANCE_PATH, headers, cx->probe_deadline, &resp, herr);
-    if (rc != TW_OK) {
-        tw_seterr(err, rc, "Azure instance metadata: %s", herr);
-        goto out;
-    }
-    if (resp.status != 200) {
-        rc = status_error(err, resp.status, "Azure", "metadata/instance");
-        goto out;
-    }
-    rc = tw__imds_parse_azure(tw_buf_cstr(&resp.body), resp.body.len, res->zone, res->region,
-                              &cx->spoke, err);
-out:
+    int rc = probe_get(cx, AZURE_INSTANCE_PATH, headers, "Azure", "metadata/instance", &resp, err);
+    if (rc == TW_OK)
+        rc = tw__imds_parse_azure(tw_buf_cstr(&resp.body), resp.body.len, res->zone, res->region,
+                                  &cx->spoke, err);
     tw_http_response_free(&resp);
     return rc;
 }
