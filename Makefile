@@ -162,7 +162,7 @@ demo:
 # BASELINE=REV runs every benchmark against commit REV too, in the same run.
 bench:
 	@mk/deps.sh bench
-	@BENCH_BASELINE=$(BASELINE) bench/run.sh
+	@BENCH_BASELINE=$(BASELINE) BENCH_ONLY="$(ONLY)" bench/run.sh
 
 # A million mixed reviews against the webhook in binding mode, RSS sampled.
 soak:

@@ -6,6 +6,7 @@
 # build/baseline/ (from `git archive`, so uncommitted files stay out) and runs
 # each benchmark against it just before the same benchmark against the working
 # tree: the two sets of figures come from the same run on the same machine.
+# BENCH_ONLY="init webhook" (`make bench ONLY=...`) runs only those benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -j"$(nproc)" check-build >/dev/null
@@ -23,6 +24,7 @@ fi
 for b in bench/init.sh bench/webhook.sh bench/binding.sh bench/downward.sh bench/sizing.sh; do
     [ -x "$b" ] || continue
     name=$(basename "$b" .sh)
+    if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $name "* ]]; then continue; fi
     if [ -n "$base" ] && [ -x "$base/$b" ]; then
         echo "== $name (baseline $rev)"
         "$base/$b" | tee "bench/results/$name-baseline.md"
