@@ -2,13 +2,15 @@
 # bench/binding.sh - binding mode with a warm cache of 5,000 nodes: binding reviews per second
 # and latency over TLS with keep-alive (wrk at 8 and 64 connections), the API requests the
 # kube-apiserver stand-in saw per 1,000 bindings after the initial sync, and the cache's memory.
-# Environment: BENCH_DURATION (seconds per point, default 10), BENCH_NODES (default 5000).
+# Environment: BENCH_DURATION (seconds per point, default 10), BENCH_NODES (default 5000),
+# BENCH_HOOK (the topowire-webhook binary, default bin/topowire-webhook: another build's binary
+# measures that build under the same script).
 set -euo pipefail
 source "$(dirname "$0")/../tests/lib.sh"
 source "$TW_ROOT/tests/standin.sh"
 DURATION=${BENCH_DURATION:-10}
 NODES=${BENCH_NODES:-5000}
-HOOK=$TW_ROOT/bin/topowire-webhook
+HOOK=${BENCH_HOOK:-$TW_ROOT/bin/topowire-webhook}
 PATH=$PATH:/usr/sbin
 
 start_kube
@@ -49,12 +51,21 @@ run() { # run CONNECTIONS SECONDS -> "rps p50 p99 requests"
         awk '/Requests\/sec/ {r=$2} /requests in/ {n=$1} $1=="50%" {p50=$2} $1=="99%" {p99=$2}
              END {print r, p50, p99, n}'
 }
+# CPU ticks (user + system) the webhook used so far: CPU per binding says more about cost than
+# bindings per second when wrk shares the cores.
+ticks() { awk '{print $14 + $15}' "/proc/$HOOK_PID/stat"; }
+cpu_per() { # TICKS_BEFORE TICKS_AFTER REQUESTS -> microseconds of CPU per request
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / hz / n; else print "-" }'
+}
 run 8 2 >/dev/null
 standin_ctl "$KUBE_URL" POST /_control/reset >/dev/null
-declare -A R
+declare -A R C
 total=0
 for c in 8 64; do
+    t0=$(ticks)
     R[$c]=$(run "$c" "$DURATION")
+    C[$c]=$(cpu_per "$t0" "$(ticks)" "$(echo "${R[$c]}" | awk '{print $4}')")
     total=$((total + $(echo "${R[$c]}" | awk '{print $4}')))
 done
 API=$(standin_stats "$KUBE_URL" | jq '[.paths | to_entries[] | select(.key | test("watch") | not) | .value] | add // 0')
@@ -63,11 +74,11 @@ RSS_AFTER=$(awk '/^VmRSS/{print $2}' "/proc/$HOOK_PID/status")
 
 echo "### Binding mode: warm cache of $CACHED nodes ($(nproc) cores, wrk on the same cores)"
 echo
-echo "| connections | bindings/s | p50 | p99 |"
-echo "|---:|---:|---:|---:|"
+echo "| connections | bindings/s | p50 | p99 | webhook CPU µs/binding |"
+echo "|---:|---:|---:|---:|---:|"
 for c in 8 64; do
     set -- ${R[$c]}
-    echo "| $c | $1 | $2 | $3 |"
+    echo "| $c | $1 | $2 | $3 | ${C[$c]} |"
 done
 echo
 echo "| measure | value | target |"
