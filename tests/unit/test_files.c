@@ -18,79 +18,24 @@
 #include <unistd.h>
 
 #include "support/testserver.h"
+#include "support/tmpdir.h"
 #include "topowire/error.h"
 #include "topowire/files.h"
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    chmod(path, 0700);
-    return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-    chmod(dir, 0700);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static char *make_dir(void)
-{
-    char *d = strdup("/tmp/tw-files-XXXXXX");
-    assert_non_null(d);
-    assert_non_null(mkdtemp(d));
-    return d;
-}
-
-/* Number of entries in dir whose name starts with prefix. */
-static int count_entries(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
-static char *slurp(const char *dir, const char *name, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return tw_test_read_file(path, len);
-}
-
-static mode_t mode_of(const char *dir, const char *name)
-{
-    char path[512];
-    struct stat st;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_mode & 07777;
-}
 
 static void atomic_write_creates_and_replaces(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     char err[TW_ERRLEN] = "";
     size_t len;
 
     assert_int_equal(tw_file_write_atomic(dir, "f", "first", 5, 0644, 0, err), TW_OK);
-    char *s = slurp(dir, "f", &len);
+    char *s = tw_test_slurp(dir, "f", &len);
     assert_non_null(s);
     assert_int_equal(len, 5);
     assert_memory_equal(s, "first", 5);
     free(s);
-    assert_int_equal(mode_of(dir, "f"), 0644);
+    assert_int_equal(tw_test_mode_of(dir, "f"), 0644);
 
     /* A reader holding the old file keeps the old bytes: the new file is a new inode. */
     char path[512];
@@ -102,11 +47,11 @@ static void atomic_write_creates_and_replaces(void **state)
     mode_t um = umask(077);
     assert_int_equal(tw_file_write_atomic(dir, "f", "se\0cond!", 8, 0640, 0, err), TW_OK);
     umask(um);
-    s = slurp(dir, "f", &len);
+    s = tw_test_slurp(dir, "f", &len);
     assert_int_equal(len, 8);
     assert_memory_equal(s, "se\0cond!", 8);
     free(s);
-    assert_int_equal(mode_of(dir, "f"), 0640);
+    assert_int_equal(tw_test_mode_of(dir, "f"), 0640);
     char got[16] = "";
     assert_int_equal(read(old, got, sizeof(got)), 5);
     assert_memory_equal(got, "first", 5);
@@ -114,7 +59,7 @@ static void atomic_write_creates_and_replaces(void **state)
 
     /* Empty content is a valid file. */
     assert_int_equal(tw_file_write_atomic(dir, "empty", NULL, 0, 0644, 0, err), TW_OK);
-    s = slurp(dir, "empty", &len);
+    s = tw_test_slurp(dir, "empty", &len);
     assert_int_equal(len, 0);
     free(s);
 
@@ -125,15 +70,15 @@ static void atomic_write_creates_and_replaces(void **state)
     for (size_t i = 0; i < big; i++)
         data[i] = (char)(i * 7);
     assert_int_equal(tw_file_write_atomic(dir, "big", data, big, 0644, 0, err), TW_OK);
-    s = slurp(dir, "big", &len);
+    s = tw_test_slurp(dir, "big", &len);
     assert_int_equal(len, big);
     assert_memory_equal(s, data, big);
     free(s);
     free(data);
 
-    assert_int_equal(count_entries(dir, "."), 0);
-    assert_int_equal(count_entries(dir, ""), 3);
-    rm_rf(dir);
+    assert_int_equal(tw_test_count_entries(dir, "."), 0);
+    assert_int_equal(tw_test_count_entries(dir, ""), 3);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -141,7 +86,7 @@ static void atomic_write_bad_arguments(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     assert_int_equal(tw_file_write_atomic(dir, "a/b", "x", 1, 0644, 0, err), TW_EINVAL);
     assert_int_equal(tw_file_write_atomic(dir, "", "x", 1, 0644, 0, err), TW_EINVAL);
     assert_int_equal(tw_file_write_atomic(dir, ".", "x", 1, 0644, 0, err), TW_EINVAL);
@@ -157,8 +102,8 @@ static void atomic_write_bad_arguments(void **state)
     assert_int_equal(tw_file_write_atomic(dir, longname, "x", 1, 0644, 0, err), TW_EINVAL);
     assert_non_null(strstr(err, "too long"));
     free(longname);
-    assert_int_equal(count_entries(dir, ""), 0);
-    rm_rf(dir);
+    assert_int_equal(tw_test_count_entries(dir, ""), 0);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -166,7 +111,7 @@ static void atomic_write_failures_leave_nothing(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     char missing[512];
 
     /* The directory does not exist. */
@@ -174,12 +119,12 @@ static void atomic_write_failures_leave_nothing(void **state)
     assert_int_equal(tw_file_write_atomic(missing, "topology.env", "x", 1, 0644, 0, err), TW_EIO);
     assert_non_null(strstr(err, "cannot create a temporary file in"));
     assert_non_null(strstr(err, "No such file or directory"));
-    assert_int_equal(count_entries(dir, ""), 0);
+    assert_int_equal(tw_test_count_entries(dir, ""), 0);
 
     /* A directory nobody may create files in, even root. */
     assert_int_equal(tw_file_write_atomic("/proc", "topology.env", "x", 1, 0644, 0, err), TW_EIO);
     assert_non_null(strstr(err, "/proc"));
-    assert_int_equal(count_entries("/proc", ".topology.env."), 0);
+    assert_int_equal(tw_test_count_entries("/proc", ".topology.env."), 0);
 
     /* The rename fails: the name is taken by a non-empty directory. */
     char sub[256];
@@ -189,9 +134,9 @@ static void atomic_write_failures_leave_nothing(void **state)
     assert_int_equal(mkdir(missing, 0755), 0);
     assert_int_equal(tw_file_write_atomic(dir, "topology.env", "x", 1, 0644, 0, err), TW_EIO);
     assert_non_null(strstr(err, "cannot rename"));
-    assert_int_equal(count_entries(dir, ".topology.env."), 0);
-    assert_int_equal(count_entries(dir, ""), 1);
-    rm_rf(dir);
+    assert_int_equal(tw_test_count_entries(dir, ".topology.env."), 0);
+    assert_int_equal(tw_test_count_entries(dir, ""), 1);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -199,7 +144,7 @@ static void atomic_write_short_write_fails_cleanly(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     assert_int_equal(tw_file_write_atomic(dir, "topology.env", "old", 3, 0644, 0, err), TW_OK);
 
     /* A file size limit makes write() stop part-way, then fail with EFBIG. */
@@ -219,13 +164,13 @@ static void atomic_write_short_write_fails_cleanly(void **state)
     assert_non_null(strstr(err, "cannot write"));
     assert_non_null(strstr(err, "File too large"));
     size_t len;
-    char *s = slurp(dir, "topology.env", &len);
+    char *s = tw_test_slurp(dir, "topology.env", &len);
     assert_int_equal(len, 3);
     assert_memory_equal(s, "old", 3);
     free(s);
-    assert_int_equal(count_entries(dir, ".topology.env."), 0);
-    assert_int_equal(count_entries(dir, ""), 1);
-    rm_rf(dir);
+    assert_int_equal(tw_test_count_entries(dir, ".topology.env."), 0);
+    assert_int_equal(tw_test_count_entries(dir, ""), 1);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -240,7 +185,7 @@ static bool read_only_write_fails(const char *dir)
 static void atomic_write_read_only_directory(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     assert_int_equal(chmod(dir, 0555), 0);
     if (geteuid() != 0) {
         assert_true(read_only_write_fails(dir));
@@ -258,8 +203,8 @@ static void atomic_write_read_only_directory(void **state)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
     }
-    assert_int_equal(count_entries(dir, ""), 0);
-    rm_rf(dir);
+    assert_int_equal(tw_test_count_entries(dir, ""), 0);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -281,7 +226,7 @@ static void read_whole_files(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     char *text = NULL;
     size_t len = 99;
 
@@ -329,7 +274,7 @@ static void read_whole_files(void **state)
     assert_non_null(strstr(text, "Name:"));
     free(text);
     text = NULL;
-    rm_rf(dir);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -337,7 +282,7 @@ static void read_refusals(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     char *text = NULL;
     char path[512];
 
@@ -363,7 +308,7 @@ static void read_refusals(void **state)
     assert_int_equal(tw_file_read(NULL, 10, &text, NULL, err), TW_EINVAL);
     assert_int_equal(tw_file_read("", 10, &text, NULL, NULL), TW_EINVAL);
     assert_null(text);
-    rm_rf(dir);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -388,7 +333,7 @@ static void sync_dir(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("files");
     assert_int_equal(tw_file_sync_dir(dir, err), TW_OK);
     char path[512];
     snprintf(path, sizeof(path), "%s/none", dir);
@@ -396,8 +341,8 @@ static void sync_dir(void **state)
     assert_non_null(strstr(err, "cannot open the directory"));
     /* With the directory's fsync left out, the file is still written whole. */
     assert_int_equal(tw_file_write_atomic(dir, "f", "x", 1, 0600, TW_FILE_NO_DIRSYNC, err), TW_OK);
-    assert_int_equal(mode_of(dir, "f"), 0600);
-    rm_rf(dir);
+    assert_int_equal(tw_test_mode_of(dir, "f"), 0600);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 

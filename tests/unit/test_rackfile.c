@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "support/testserver.h"
+#include "support/tmpdir.h"
 #include "topowire/buf.h"
 #include "topowire/error.h"
 #include "topowire/rackfile.h"
@@ -269,67 +270,11 @@ static void fields_without_terminator(void **state)
 
 /* ---- files ---- */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    chmod(path, 0700);
-    return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-    chmod(dir, 0700);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static char *make_dir(void)
-{
-    char *d = strdup("/tmp/tw-rackfile-XXXXXX");
-    assert_non_null(d);
-    assert_non_null(mkdtemp(d));
-    return d;
-}
-
-/* Number of entries in dir whose name starts with prefix. */
-static int count_entries(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
-
-static char *slurp(const char *dir, const char *name, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return tw_test_read_file(path, len);
-}
-
-static mode_t mode_of(const char *dir, const char *name)
-{
-    char path[512];
-    struct stat st;
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    assert_int_equal(stat(path, &st), 0);
-    return st.st_mode & 07777;
-}
-
 static void write_all_files(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("rackfile");
     tw_topology t;
     eks(&t);
     assert_int_equal(tw_rackfile_write_all(dir, &t, err), TW_OK);
@@ -348,32 +293,32 @@ static void write_all_files(void **state)
         tw_buf_init(&b, 65536);
         assert_int_equal(files[i].fn(&t, &b), TW_OK);
         size_t len;
-        char *s = slurp(dir, files[i].name, &len);
+        char *s = tw_test_slurp(dir, files[i].name, &len);
         assert_non_null(s);
         assert_int_equal(len, b.len);
         assert_memory_equal(s, tw_buf_cstr(&b), len);
         free(s);
         tw_buf_free(&b);
-        assert_int_equal(mode_of(dir, files[i].name), 0644);
+        assert_int_equal(tw_test_mode_of(dir, files[i].name), 0644);
     }
     size_t len;
-    char *s = slurp(dir, TW_FILE_RACK, &len);
+    char *s = tw_test_slurp(dir, TW_FILE_RACK, &len);
     assert_int_equal(len, strlen("us-east-1b"));
     free(s);
-    assert_int_equal(count_entries(dir, "."), 0);
-    assert_int_equal(count_entries(dir, ""), 4);
+    assert_int_equal(tw_test_count_entries(dir, "."), 0);
+    assert_int_equal(tw_test_count_entries(dir, ""), 4);
 
     /* Again with an empty topology: every file is replaced. */
     memset(&t, 0, sizeof(t));
     assert_int_equal(tw_rackfile_write_all(dir, &t, err), TW_OK);
-    s = slurp(dir, TW_FILE_RACK, &len);
+    s = tw_test_slurp(dir, TW_FILE_RACK, &len);
     assert_int_equal(len, 0);
     free(s);
-    s = slurp(dir, TW_FILE_PROPERTIES, &len);
+    s = tw_test_slurp(dir, TW_FILE_PROPERTIES, &len);
     assert_string_equal(s, "client.rack=\n");
     free(s);
-    assert_int_equal(count_entries(dir, ""), 4);
-    rm_rf(dir);
+    assert_int_equal(tw_test_count_entries(dir, ""), 4);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -381,14 +326,14 @@ static void write_all_order_and_failures(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("rackfile");
     char path[600];
     tw_topology t;
     eks(&t);
 
     snprintf(path, sizeof(path), "%s/nope", dir);
     assert_int_equal(tw_rackfile_write_all(path, &t, err), TW_EIO);
-    assert_int_equal(count_entries(dir, ""), 0);
+    assert_int_equal(tw_test_count_entries(dir, ""), 0);
 
     /* topology.json cannot be written: the two before it are, topology.env (last) is not. */
     snprintf(path, sizeof(path), "%s/%s", dir, TW_FILE_JSON);
@@ -398,16 +343,16 @@ static void write_all_order_and_failures(void **state)
     assert_int_equal(tw_rackfile_write_all(dir, &t, err), TW_EIO);
     assert_non_null(strstr(err, TW_FILE_JSON));
     size_t len;
-    char *s = slurp(dir, TW_FILE_RACK, &len);
+    char *s = tw_test_slurp(dir, TW_FILE_RACK, &len);
     assert_non_null(s);
     free(s);
-    s = slurp(dir, TW_FILE_PROPERTIES, &len);
+    s = tw_test_slurp(dir, TW_FILE_PROPERTIES, &len);
     assert_non_null(s);
     free(s);
-    assert_null(slurp(dir, TW_FILE_ENV, &len));
-    assert_int_equal(count_entries(dir, "."), 0);
-    assert_int_equal(count_entries(dir, ""), 3);
-    rm_rf(dir);
+    assert_null(tw_test_slurp(dir, TW_FILE_ENV, &len));
+    assert_int_equal(tw_test_count_entries(dir, "."), 0);
+    assert_int_equal(tw_test_count_entries(dir, ""), 3);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
@@ -442,7 +387,7 @@ static void env_file_sources_safely(void **state)
 {
     (void)state;
     char err[TW_ERRLEN] = "";
-    char *dir = make_dir();
+    char *dir = tw_test_mkdtemp("rackfile");
     char mark[600];
     snprintf(mark, sizeof(mark), "%s/ran", dir);
     tw_topology t;
@@ -465,7 +410,7 @@ static void env_file_sources_safely(void **state)
         shells++;
     }
     assert_true(shells >= 1);
-    rm_rf(dir);
+    tw_test_rm_rf(dir);
     free(dir);
 }
 
