@@ -53,7 +53,6 @@ typedef struct options {
     long timeout_ms;
     tw_kube_config_query kube;
     const char *node;
-    int node_from_flag; /* --node, checked while parsing; else $NODE_NAME */
     tw_label_keys zone_keys, region_keys, zone_id_keys;
     tw_log_format log_format;
     tw_log_level log_level;
@@ -153,7 +152,6 @@ static int flag_node(void *target, const char *arg, char *why, size_t why_len)
         return TW_EINVAL;
     }
     o->node = arg;
-    o->node_from_flag = 1;
     return TW_OK;
 }
 
@@ -290,7 +288,7 @@ static void check_node_env(options *o)
 {
     if (o->node && o->node[0] == '\0')
         o->node = NULL;
-    if (o->node == NULL || o->node_from_flag || tw_dns_subdomain_valid(o->node))
+    if (o->node == NULL || tw_dns_subdomain_valid(o->node)) /* --node was checked as parsed */
         return;
     char shown[TW_TEXT_SHOWN_SIZE], detail[TW_ERRLEN];
     snprintf(detail, sizeof(detail),
@@ -434,7 +432,7 @@ static int run(options *o, run_state *st)
     tw_topology t;
     int detached = 0;
     int rc = resolve_bounded(st, hard_deadline, &t, &detached);
-    if (rc == TW_ENOMEM && !detached && !st->done) /* the thread did not start */
+    if (!detached && !st->done) /* neither ended nor overran: the thread did not start */
         goto out;
     if (rc != TW_OK) {
         t.rack[0] = '\0';

@@ -20,7 +20,6 @@
 
 #define SKEW_SECONDS (5 * 60)
 #define MAX_DAYS     (100 * 366)
-#define PEM_MAX      (1024 * 1024)
 
 void tw_certgen_free(tw_certgen_pems *p)
 {

@@ -516,9 +516,7 @@ static int aws_token(imds_ctx *cx, char token[TOKEN_MAX], char *err)
     /* Refused: IMDSv2 is not offered here (or this is not AWS); IMDSv1 may still answer. */
     if (resp.status == 403 || resp.status == 404 || resp.status == 405)
         goto out;
-    rc = tw_http_status_error(resp.status);
-    rc = tw_seterr(err, rc == TW_OK ? TW_EHTTP : rc,
-                   "AWS instance metadata answered HTTP %ld to the token request", resp.status);
+    rc = status_error(err, resp.status, "AWS", "the token request");
 out:
     tw_http_response_free(&resp);
     return rc;

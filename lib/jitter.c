@@ -1,9 +1,9 @@
 /* jitter.c - per-thread xorshift64 for retry jitter. */
 #include <stdint.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "topowire/clock.h"
 #include "topowire/jitter.h"
 
 static _Thread_local uint64_t state;
@@ -12,10 +12,8 @@ static uint64_t seed(void)
 {
     uint64_t s = 0;
     if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        s = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 32) ^
-            (uint64_t)gettid() ^ (uint64_t)(uintptr_t)&state;
+        s = tw_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)gettid() ^
+            (uint64_t)(uintptr_t)&state;
     }
     /* xorshift never leaves zero. */
     return s != 0 ? s : 0x9e3779b97f4a7c15u;

@@ -36,7 +36,6 @@
 #define SA_DIR           "/var/run/secrets/kubernetes.io/serviceaccount"
 #define TOKEN_MAX        (64 * 1024)
 #define KUBECONFIG_MAX   (4 * 1024 * 1024)
-#define PEM_MAX          (1024 * 1024)
 #define YAML_DEPTH_MAX   64
 #define YAML_NODES_MAX   100000
 #define EXEC_OUT_MAX     (1024 * 1024)
@@ -373,7 +372,7 @@ static int read_pem_file(loader *ld, const char *p, const char *where, const cha
                          where, field);
     }
     char why[TW_ERRLEN];
-    rc = read_file(path, PEM_MAX, 0, out, why);
+    rc = read_file(path, TW_FILE_PEM_MAX, 0, out, why);
     if (rc != TW_OK && rc != TW_ENOMEM)
         rc = tw_seterr(ld->err, rc == TW_ETOOBIG ? TW_ETOOBIG : TW_EIO, "kubeconfig %s: %s%s: %s",
                        ld->path, where, field, why);
@@ -882,8 +881,9 @@ int tw_kube_config_load_list(const char *const *paths, size_t n, const char *con
             continue;
         }
         used++;
-        if (rc == TW_OK && tw_buf_printf(&names, "%s%s", names.len ? ":" : "", paths[i]) != TW_OK)
-            rc = tw_seterr(err, TW_EINVAL, "the kubeconfig list is too long");
+        /* For messages only: past the cap the later names are left out. */
+        if (rc == TW_OK)
+            tw_buf_printf(&names, "%s%s", names.len ? ":" : "", paths[i]);
     }
     if (rc == TW_OK && used == 0)
         rc = n == 1 ? tw_seterr(err, TW_ENOCONFIG, "kubeconfig %s does not exist", paths[0])
@@ -1063,11 +1063,6 @@ static void first_line(const tw_buf *b, char *dst, size_t size)
     tw_text_show(dst, size, s, strcspn(s, "\r\n"));
 }
 
-/*
- * Runs the plugin and collects its stdout into out. stdout and stderr are read
- * with poll() so that a plugin filling either pipe cannot stall; the plugin
- * runs in its own process group so that a timeout kills what it started too.
- */
 /* One run of a plugin: its pipes (read ends in [0]), its pid until reaped, its stderr's start. */
 typedef struct plugin_run {
     int outp[2], errp[2];
@@ -1210,6 +1205,11 @@ static int plugin_status(const tw_kube_exec *e, int status, const tw_buf *errb, 
     return TW_OK;
 }
 
+/*
+ * Runs the plugin and collects its stdout into out. stdout and stderr are read
+ * with poll() so that a plugin filling either pipe cannot stall; the plugin
+ * runs in its own process group so that a timeout kills what it started too.
+ */
 static int run_plugin(const tw_kube_exec *e, uint64_t deadline, tw_buf *out, char *err)
 {
     plugin_run pr = {.outp = {-1, -1}, .errp = {-1, -1}, .pid = -1};

@@ -12,6 +12,7 @@
 #include "topowire/assert.h"
 #include "topowire/buf.h"
 #include "topowire/clock.h"
+#include "topowire/dnsname.h"
 #include "topowire/error.h"
 #include "topowire/jitter.h"
 #include "topowire/json.h"
@@ -62,7 +63,7 @@ typedef struct table {
 /* One node's direct lookup: queued, then run by a fetcher; waiters share it. */
 typedef struct fetch {
     struct fetch *next;
-    char name[254];
+    char name[TW_DNS_SUBDOMAIN_MAX + 1];
     uint64_t deadline;
     uint64_t created_ms, started_ms;
     int running, done;
@@ -74,7 +75,7 @@ typedef struct fetch {
 
 /* A failed lookup, answered again without asking until `until`. */
 typedef struct negative {
-    char name[254];
+    char name[TW_DNS_SUBDOMAIN_MAX + 1];
     int rc;
     char err[TW_ERRLEN];
     uint64_t until;
@@ -271,7 +272,7 @@ static int entry_from_object(tw_nodecache *c, const cJSON *obj, entry **out, cha
     if (!cJSON_IsObject(meta))
         return tw_seterr(err, TW_EPARSE, "object has no metadata");
     const char *name = str_field(meta, "name");
-    if (name == NULL || *name == '\0' || strlen(name) > 253)
+    if (name == NULL || *name == '\0' || strlen(name) > TW_DNS_SUBDOMAIN_MAX)
         return tw_seterr(err, TW_EPARSE, "object has no valid metadata.name");
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
     if (labels != NULL && !cJSON_IsObject(labels) && !cJSON_IsNull(labels))
@@ -1070,7 +1071,7 @@ static int fetch_wait(tw_nodecache *c, fetch *f, const char *node, uint64_t dead
 static int lookup_remote(tw_nodecache *c, const char *node, uint64_t deadline, tw_kvlist *out,
                          char *err)
 {
-    if (strlen(node) > 253)
+    if (strlen(node) > TW_DNS_SUBDOMAIN_MAX)
         return tw_seterr(err, TW_EINVAL, "node name of %zu bytes is not a valid node name",
                          strlen(node));
     if (deadline == 0)

@@ -14,8 +14,6 @@
 #include "topowire/jsonpatch.h"
 #include "topowire/podpatch.h"
 
-/* How much of a value from the pod a warning quotes, in bytes. */
-
 /*
  * Adds a warning sentence to r (past TW_PODPATCH_MAX_WARNINGS it is
  * dropped). Returns 0, or TW_ENOMEM when the copy fails.

@@ -84,7 +84,7 @@ static int fill(const tw_resolve_options *o, tw_source src, const tw_topology *t
              tw_text_show(shown, sizeof(shown), value, strlen(value)));
         return 0;
     }
-    snprintf(dst, 64, "%s", value);
+    snprintf(dst, TW_LABEL_VALUE_SIZE, "%s", value);
     return 1;
 }
 

@@ -18,7 +18,6 @@
 
 #include "webhook.h"
 
-#define PEM_MAX   (1024 * 1024)
 #define CHAIN_MAX 16
 
 /* What identifies one version of a file. */
@@ -98,8 +97,8 @@ static int pair_load(const char *cert_file, const char *key_file, pair **out, ch
     pair *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return TW_ENOMEM;
-    if ((rc = tw_file_read(cert_file, PEM_MAX, &cert_pem, NULL, err)) != TW_OK ||
-        (rc = tw_file_read(key_file, PEM_MAX, &key_pem, NULL, err)) != TW_OK)
+    if ((rc = tw_file_read(cert_file, TW_FILE_PEM_MAX, &cert_pem, NULL, err)) != TW_OK ||
+        (rc = tw_file_read(key_file, TW_FILE_PEM_MAX, &key_pem, NULL, err)) != TW_OK)
         goto out;
     gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)strlen(cert_pem)};
     gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};

@@ -25,7 +25,6 @@
 #define EXIT_USAGE        2
 #define PATCH_TIMEOUT_MS  60000
 #define SA_NAMESPACE_FILE "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-#define PEM_MAX           (1024 * 1024) /* a CA certificate or key file */
 
 static void usage(FILE *f)
 {
@@ -375,8 +374,9 @@ static int make_certificates(const certgen_opts *o, tw_certgen_config *cfg, tw_c
     char err[TW_ERRLEN] = "";
     char *ca_cert = NULL, *ca_key = NULL;
     int rc, status = 1;
-    if (o->ca_cert_file && (tw_file_read(o->ca_cert_file, PEM_MAX, &ca_cert, NULL, err) != TW_OK ||
-                            tw_file_read(o->ca_key_file, PEM_MAX, &ca_key, NULL, err) != TW_OK)) {
+    if (o->ca_cert_file &&
+        (tw_file_read(o->ca_cert_file, TW_FILE_PEM_MAX, &ca_cert, NULL, err) != TW_OK ||
+         tw_file_read(o->ca_key_file, TW_FILE_PEM_MAX, &ca_key, NULL, err) != TW_OK)) {
         tw_log_kv(TW_LOG_ERROR, "cannot read the CA", "error", err, NULL);
         goto out;
     }

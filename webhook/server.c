@@ -210,6 +210,10 @@ static cJSON *node_topology(hook_server *srv, const tw_admission_request *req, t
         add_warning(d, "topowire: no topology for node %s: %s", node, err);
         tw_jsonpatch_free(ops);
     }
+    if (tw_jsonpatch_count(ops) == 0) { /* the builders read the pod itself, not a copy */
+        cJSON_Delete(after);
+        return NULL;
+    }
     return after;
 }
 
@@ -245,8 +249,8 @@ static int decide_pods_in(hook_server *srv, const tw_admission_request *req, hoo
     if (tw_jsonpatch_count(&topo_ops) > 0) {
         hook_metrics_topology_added(false);
         rc = tw_jsonpatch_prepend(&r.patch, &topo_ops);
-        tw_jsonpatch_free(&topo_ops);
         if (rc != TW_OK) {
+            tw_jsonpatch_free(&topo_ops);
             tw_podpatch_result_free(&r);
             return rc;
         }

@@ -23,6 +23,9 @@
  */
 int tw_file_read(const char *path, size_t max, char **out, size_t *len, char *err);
 
+/* The cap for a PEM file (a certificate bundle or a key) read with tw_file_read. */
+#define TW_FILE_PEM_MAX (1024 * 1024)
+
 /* For tw_file_write_atomic: leave the directory's fsync to a later tw_file_sync_dir(). */
 #define TW_FILE_NO_DIRSYNC 1u
 
